@@ -1,0 +1,3 @@
+module bluegreen/app
+
+go 1.19
