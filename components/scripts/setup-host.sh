@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates the app user and bluegreen's directories. Idempotent; runs after the tools are installed.
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/lib.sh"
+
+getent group "$BG_APP_USER" >/dev/null || groupadd --system "$BG_APP_USER"
+id -u "$BG_APP_USER" >/dev/null 2>&1 ||
+  useradd --system --gid "$BG_APP_USER" --home-dir "$BG_DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$BG_APP_USER"
+
+install -d -m 0755 "$BG_STATE_DIR" "$BG_STATE_DIR/slots" "$BG_RELEASES_DIR"
+install -d -m 0750 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
+install -d -m 0700 "$BG_ENV_DIR"
+touch "$BG_LOCK" "$BG_RELEASE_LOCK"
+echo "host ready for bluegreen: user $BG_APP_USER, state in $BG_STATE_DIR"

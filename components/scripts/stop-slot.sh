@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Delete step of a slot: stops it only if it still runs the VERSION this
+# resource deployed, so a replacement never stops the process it just started.
+# Input: SLOT, VERSION.
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/lib.sh"
+: "${SLOT:?}" "${VERSION:?}"
+check_color "$SLOT"
+take_lock "$BG_LOCK" 300
+running=$(recorded version "$SLOT")
+if [ "$running" != "$VERSION" ]; then
+  echo "slot $SLOT now runs ${running:-nothing}, not $VERSION; leaving it running"
+  exit 0
+fi
+systemctl disable -q --now "bluegreen@$SLOT" || true
+rm -f "$(slot_dir "$SLOT")/deployed"
+echo "slot $SLOT ($VERSION) stopped"

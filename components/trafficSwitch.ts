@@ -1,0 +1,44 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { LinkMode } from "./config";
+import { Color } from "./layout";
+import { toolCommand } from "./shell";
+
+export interface TrafficSwitchArgs {
+    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    readonly sudo: boolean;
+    /** The slot that should receive live traffic. */
+    readonly active: Color;
+    readonly mode: LinkMode;
+    /** The slots' readiness path: checked on the target before, and through nginx after, the switch. */
+    readonly healthPath: string;
+    /** How long to wait for nginx to serve the target before putting the link back. */
+    readonly verifyTimeoutSeconds?: number;
+}
+
+/**
+ * Points live traffic at `active`. The colour is part of the command text, so
+ * changing it is an update of this one resource (a replace would run a delete
+ * step; this resource has none, so nothing destructive ever runs).
+ */
+export class TrafficSwitch extends pulumi.ComponentResource {
+    public readonly link: command.remote.Command;
+
+    constructor(name: string, args: TrafficSwitchArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("bluegreen:index:TrafficSwitch", name, {}, opts);
+        this.link = new command.remote.Command(
+            `${name}-link`,
+            {
+                connection: args.connection,
+                create: toolCommand(
+                    "switch.sh",
+                    { TARGET: args.active, MODE: args.mode, HEALTH_PATH: args.healthPath, VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15 },
+                    args.sudo,
+                ),
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this },
+        );
+        this.registerOutputs({ active: args.active, result: this.link.stdout });
+    }
+}

@@ -1,0 +1,64 @@
+// bluegreen: a host, nginx, two slots and a switch. This file only composes;
+// config is validated in components/config.ts before anything is created.
+import * as pulumi from "@pulumi/pulumi";
+import { resolveArtifact } from "./components/artifact";
+import { loadConfig } from "./components/config";
+import { Host } from "./components/host";
+import { HostSetup } from "./components/hostSetup";
+import { COLORS } from "./components/layout";
+import { Router } from "./components/router";
+import { Slot } from "./components/slot";
+import { TrafficSwitch } from "./components/trafficSwitch";
+
+const cfg = loadConfig();
+const artifacts = Object.fromEntries(
+    COLORS.map((c) => [c, resolveArtifact(c, cfg.slots[c].version, cfg.slots[c].artifact, cfg.arch)]),
+) as Record<(typeof COLORS)[number], ReturnType<typeof resolveArtifact>>;
+
+const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
+const on = { connection: host.connection, sudo: host.sudo };
+
+const setup = new HostSetup(
+    "setup",
+    { ...on, unit: { args: cfg.app.args, drainTimeoutSeconds: cfg.app.drainTimeoutSeconds } },
+    { dependsOn: [host.ready] },
+);
+const router = new Router(
+    "router",
+    {
+        ...on,
+        mode: cfg.linkMode,
+        serverName: cfg.serverName,
+        previewPort: cfg.previewPort,
+        ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
+    },
+    { dependsOn: [setup] },
+);
+const slots = COLORS.map(
+    (color) =>
+        new Slot(
+            color,
+            {
+                ...on,
+                hostAddress: host.ip,
+                color,
+                version: cfg.slots[color].version,
+                artifact: artifacts[color],
+                mode: cfg.linkMode,
+                port: cfg.slots[color].port,
+                app: cfg.app,
+            },
+            { dependsOn: [router] },
+        ),
+);
+new TrafficSwitch("switch", { ...on, active: cfg.active, mode: cfg.linkMode, healthPath: cfg.app.healthPath }, { dependsOn: slots });
+
+const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;
+const portFlag = cfg.ssh.port === 22 ? "" : ` -p ${cfg.ssh.port}`;
+export const ip = host.ip;
+export const url = pulumi.interpolate`http://${host.ip}/`;
+export const active = cfg.active;
+export const blueVersion = cfg.slots.blue.version;
+export const greenVersion = cfg.slots.green.version;
+export const sshCommand = pulumi.interpolate`ssh${portFlag} ${login}`;
+export const previewTunnelCommand = pulumi.interpolate`ssh${portFlag} -N -L ${cfg.previewPort}:127.0.0.1:${cfg.previewPort} ${login}  # then: curl http://127.0.0.1:${cfg.previewPort}/`;
