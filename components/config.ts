@@ -202,9 +202,12 @@ export function loadConfig(
 
     const active = oneOf<Color>("active", COLORS, "blue");
     const linkMode = oneOf<LinkMode>("linkMode", ["socket", "tcp"], "socket");
+    const problemsBeforeHost = problems.length;
     const hostKind = oneOf<HostKind>("hostKind", ["hetzner", "multipass", "ssh"], "multipass");
+    // An unknown kind is one problem; checking the fallback kind's keys would invent more.
+    const hostKindKnown = problems.length === problemsBeforeHost;
 
-    const host = readHost(hostKind);
+    const host: HostConfig = hostKindKnown ? readHost(hostKind) : { kind: "ssh", address: "" };
     const sshPort = int("sshPort", 1, 65535);
 
     const defaultUser = hostKind === "multipass" ? "ubuntu" : "root";
@@ -218,7 +221,7 @@ export function loadConfig(
     }
     const publicKey = raw("sshPublicKey");
     if (publicKey !== undefined) matches("sshPublicKey", publicKey.trim(), PUBLIC_KEY_RE, "an OpenSSH public key line");
-    else if (hostKind !== "ssh") {
+    else if (hostKindKnown && hostKind !== "ssh") {
         problems.push(`${key("sshPublicKey")} is required when ${key("hostKind")} is ${q(hostKind)}: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"`);
     }
     const hostKey = raw("sshHostKey");

@@ -104,7 +104,8 @@ function proxyDirectives(indent: string): string[] {
         "proxy_set_header Connection $bluegreen_connection;",
         "proxy_set_header Host $host;",
         "proxy_set_header X-Real-IP $remote_addr;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        // nginx is the edge: a client-sent X-Forwarded-For would let it spoof its address.
+        "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_set_header X-Forwarded-Host $host;",
         "proxy_set_header X-Request-Id $bluegreen_request_id;",

@@ -21,5 +21,6 @@ if [ "$arch" != "$EXPECTED_ARCH" ]; then
   exit 1
 fi
 command -v systemctl >/dev/null || { echo "bluegreen: error: the host has no systemd" >&2; exit 1; }
+# shellcheck source=/dev/null
 . /etc/os-release
 echo "host up: $PRETTY_NAME, $arch"

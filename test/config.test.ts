@@ -1,0 +1,199 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ConfigError, DEFAULTS, loadConfig } from "../components/config";
+import { BASE_CONFIG, FAKE_PUB, ROOT } from "./harness";
+
+/** Runs loadConfig over a plain map (keys without a namespace are bluegreen:). */
+function load(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
+    const values = new Map<string, string>();
+    for (const [k, v] of Object.entries(config)) {
+        if (v !== undefined) values.set(k.includes(":") ? k : `bluegreen:${k}`, typeof v === "string" ? v : JSON.stringify(v));
+    }
+    return loadConfig({ get: (k, ns = "bluegreen") => values.get(`${ns}:${k}`) }, ROOT, env);
+}
+
+/** The exact message for config that has exactly these problems. */
+const message = (...problems: string[]) => `invalid bluegreen stack config:\n${problems.map((p) => `  - ${p}`).join("\n")}`;
+
+function rejects(config: Record<string, unknown>, ...problems: string[]) {
+    assert.throws(
+        () => load(config),
+        (e: unknown) => {
+            assert.ok(e instanceof ConfigError);
+            assert.strictEqual(e.message, message(...problems));
+            return true;
+        },
+    );
+}
+
+describe("config validation", () => {
+    it("accepts the base config and applies the defaults", () => {
+        const cfg = load(BASE_CONFIG);
+        assert.strictEqual(cfg.active, "blue");
+        assert.strictEqual(cfg.linkMode, "socket");
+        assert.strictEqual(cfg.ssh.user, "root");
+        assert.strictEqual(cfg.previewPort, 8081);
+        assert.deepStrictEqual([cfg.slots.blue.port, cfg.slots.green.port], [8001, 8002]);
+        assert.strictEqual(cfg.app.healthPath, "/health/ready");
+    });
+
+    it("active outside blue/green", () => {
+        rejects({ ...BASE_CONFIG, active: "purple" }, 'bluegreen:active must be one of blue, green (got "purple")');
+    });
+
+    it("unknown host kind", () => {
+        rejects({ ...BASE_CONFIG, hostKind: "aws" }, 'bluegreen:hostKind must be one of hetzner, multipass, ssh (got "aws")');
+    });
+
+    it("unknown link mode", () => {
+        rejects({ ...BASE_CONFIG, linkMode: "udp" }, 'bluegreen:linkMode must be one of socket, tcp (got "udp")');
+    });
+
+    it("hetzner without a token", () => {
+        rejects(
+            { ...BASE_CONFIG, hostKind: "hetzner", sshPublicKey: FAKE_PUB },
+            'hcloud:token is required when bluegreen:hostKind is "hetzner": pulumi config set --secret hcloud:token <token> (or export HCLOUD_TOKEN)',
+        );
+        assert.strictEqual(load({ ...BASE_CONFIG, hostKind: "hetzner", sshPublicKey: FAKE_PUB }, { HCLOUD_TOKEN: "x" }).host.kind, "hetzner");
+    });
+
+    it("hetzner: unknown location and a bad CIDR", () => {
+        rejects(
+            { ...BASE_CONFIG, hostKind: "hetzner", sshPublicKey: FAKE_PUB, "hcloud:token": "t", hetznerLocation: "mars1", sshAllowedCidrs: ["10.0.0.1"] },
+            'bluegreen:hetznerLocation must be one of fsn1, nbg1, hel1, ash, hil, sin (got "mars1")',
+            'bluegreen:sshAllowedCidrs entry "10.0.0.1" is not a CIDR such as 203.0.113.7/32 or 2001:db8::/32',
+        );
+    });
+
+    it("bad port", () => {
+        rejects({ ...BASE_CONFIG, bluePort: "80" }, 'bluegreen:bluePort must be a whole number from 1024 to 65535 (got "80")');
+        rejects({ ...BASE_CONFIG, sshPort: "ssh" }, 'bluegreen:sshPort must be a whole number from 1 to 65535 (got "ssh")');
+    });
+
+    it("both slots on one port", () => {
+        rejects({ ...BASE_CONFIG, bluePort: 9000, greenPort: 9000 }, "bluegreen:bluePort and bluegreen:greenPort must differ: both slots cannot listen on port 9000");
+    });
+
+    it("a slot on the preview port", () => {
+        rejects({ ...BASE_CONFIG, greenPort: 8081 }, "bluegreen:greenPort and bluegreen:previewPort must differ (both are 8081)");
+    });
+
+    it("artifact missing", () => {
+        rejects(
+            { ...BASE_CONFIG, greenArtifact: "dist/nope" },
+            'bluegreen:greenArtifact: file "dist/nope" does not exist (relative paths start at the project directory)',
+        );
+    });
+
+    it("bad sha256", () => {
+        rejects(
+            { ...BASE_CONFIG, blueArtifact: "https://example.com/app", blueSha256: "xyz" },
+            'bluegreen:blueSha256 must be 64 hexadecimal characters (got "xyz")',
+        );
+    });
+
+    it("sha256 that does not match the local file", () => {
+        const wrong = "0".repeat(64);
+        rejects(
+            { ...BASE_CONFIG, blueSha256: wrong },
+            `bluegreen:blueSha256 is ${wrong} but "test/fixtures/app-v1" has sha256 636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c`,
+        );
+    });
+
+    it("URL artifact without sha256, and a plain-http URL", () => {
+        rejects(
+            { ...BASE_CONFIG, greenArtifact: "https://example.com/app" },
+            "bluegreen:greenSha256 is required when bluegreen:greenArtifact is a URL: the host verifies the download against it",
+        );
+        rejects(
+            { ...BASE_CONFIG, greenArtifact: "http://example.com/app", greenSha256: "a".repeat(64) },
+            'bluegreen:greenArtifact must be "build", a local file path, or an https:// URL (got "http://example.com/app")',
+        );
+    });
+
+    it("bad version string", () => {
+        rejects(
+            { ...BASE_CONFIG, greenVersion: "v 2;rm" },
+            "bluegreen:greenVersion must be 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (got \"v 2;rm\")",
+        );
+    });
+
+    it("missing version", () => {
+        rejects({ ...BASE_CONFIG, blueVersion: undefined }, "bluegreen:blueVersion is required: pulumi config set blueVersion v1");
+    });
+
+    it("missing private key, and a path given instead of the key", () => {
+        rejects(
+            { ...BASE_CONFIG, sshPrivateKey: undefined },
+            "bluegreen:sshPrivateKey is required: cat ~/.ssh/id_ed25519 | pulumi config set --secret sshPrivateKey --",
+        );
+        rejects(
+            { ...BASE_CONFIG, sshPrivateKey: "~/.ssh/id_ed25519" },
+            "bluegreen:sshPrivateKey must be a PEM/OpenSSH private key (the file's text, not its path)",
+        );
+    });
+
+    it("a new host needs a public key", () => {
+        rejects(
+            { ...BASE_CONFIG, hostKind: "multipass" },
+            'bluegreen:sshPublicKey is required when bluegreen:hostKind is "multipass": pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"',
+        );
+    });
+
+    it("ssh host kind needs an address", () => {
+        rejects({ ...BASE_CONFIG, sshHost: undefined }, 'bluegreen:sshHost is required when bluegreen:hostKind is "ssh"');
+        rejects({ ...BASE_CONFIG, sshHost: "host;reboot" }, 'bluegreen:sshHost must be a host name or IP address (got "host;reboot")');
+    });
+
+    it("app env: reserved names, newlines, and a name in both env and secrets", () => {
+        rejects(
+            { ...BASE_CONFIG, appEnv: { BLUEGREEN_COLOR: "x", MULTI: "a\nb", TOKEN: "p" }, appSecrets: { TOKEN: "s" } },
+            "bluegreen:appEnv.BLUEGREEN_COLOR: names must match [A-Za-z_][A-Za-z0-9_]* and not start with BLUEGREEN_ (reserved)",
+            "bluegreen:appEnv.MULTI must be a single line (systemd env files cannot hold newlines)",
+            "bluegreen:appSecrets.TOKEN is also set in bluegreen:appEnv; keep each name in one of them",
+        );
+    });
+
+    it("health path and timeouts", () => {
+        rejects(
+            { ...BASE_CONFIG, healthPath: "health", healthTimeout: "0" },
+            'bluegreen:healthPath must be an absolute URL path such as /health/ready (got "health")',
+            'bluegreen:healthTimeout must be a whole number from 5 to 900 (got "0")',
+        );
+    });
+
+    it("reports every problem at once", () => {
+        assert.throws(() => load({ active: "x", hostKind: "ssh" }), (e: Error) => e.message.split("\n").length === 6);
+    });
+});
+
+describe("Pulumi.yaml config schema", () => {
+    const schema = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).config as Record<string, any>;
+    const source = fs.readFileSync(path.join(ROOT, "components", "config.ts"), "utf8");
+
+    it("declares every key the program reads except the two maps, with a type and description", () => {
+        const read = new Set<string>();
+        for (const m of source.matchAll(/\b(?:raw|str|int|oneOf(?:<\w+>)?|object)\("([A-Za-z0-9]+)"/g)) read.add(m[1]);
+        for (const c of ["blue", "green"]) for (const k of ["Version", "Artifact", "Sha256"]) read.add(`${c}${k}`);
+        const undeclared = [...read].filter((k) => !(k in schema) && k !== "appEnv" && k !== "appSecrets");
+        assert.deepStrictEqual(undeclared, []);
+        for (const [k, v] of Object.entries(schema)) {
+            assert.ok(["string", "integer", "boolean", "array"].includes(v.type), `${k}: type`);
+            assert.ok(typeof v.description === "string" && v.description.length > 10, `${k}: description`);
+        }
+    });
+
+    it("has the same defaults as components/config.ts", () => {
+        for (const [k, v] of Object.entries(DEFAULTS)) {
+            assert.deepStrictEqual(schema[k]?.default, v, `default of ${k}`);
+        }
+        const withDefault = Object.keys(schema).filter((k) => "default" in schema[k]).sort();
+        assert.deepStrictEqual(withDefault, Object.keys(DEFAULTS).sort());
+    });
+
+    it("marks the private key secret", () => {
+        assert.strictEqual(schema.sshPrivateKey.secret, true);
+    });
+});
