@@ -61,4 +61,5 @@ export const active = cfg.active;
 export const blueVersion = cfg.slots.blue.version;
 export const greenVersion = cfg.slots.green.version;
 export const sshCommand = pulumi.interpolate`ssh${portFlag} ${login}`;
-export const previewTunnelCommand = pulumi.interpolate`ssh${portFlag} -N -L ${cfg.previewPort}:127.0.0.1:${cfg.previewPort} ${login}  # then: curl http://127.0.0.1:${cfg.previewPort}/`;
+/** Forwards the loopback-only preview listener (the idle slot) to this machine's same port. */
+export const previewTunnelCommand = pulumi.interpolate`ssh${portFlag} -N -L ${cfg.previewPort}:127.0.0.1:${cfg.previewPort} ${login}`;

@@ -36,9 +36,20 @@ export const liveUpstreamLink = `${layout.nginxDir}/live.conf`;
 export const previewUpstreamLink = `${layout.nginxDir}/preview.conf`;
 export const activeColorFile = `${layout.stateDir}/active`;
 
-/** layout.sh, sourced by every host script. */
-export function renderLayoutSh(): string {
-    const vars: Record<string, string> = {
+export interface LayoutShOptions {
+    /** Prefix for every path; tests run the host scripts in a temp dir. */
+    readonly root?: string;
+    /** Port of nginx's public listener, which the switch verifies through. */
+    readonly httpPort?: number;
+    /** Commands that check and reload nginx's config. */
+    readonly nginxTest?: string;
+    readonly nginxReload?: string;
+}
+
+/** layout.sh, sourced by every host script: the paths above plus how to drive nginx. */
+export function renderLayoutSh(o: LayoutShOptions = {}): string {
+    const root = o.root ?? "";
+    const paths: Record<string, string> = {
         BG_TOOLS_DIR: layout.toolsDir,
         BG_STATE_DIR: layout.stateDir,
         BG_DATA_DIR: layout.dataDir,
@@ -48,7 +59,6 @@ export function renderLayoutSh(): string {
         BG_NGINX_DIR: layout.nginxDir,
         BG_NGINX_SITE: layout.nginxSite,
         BG_UNIT_FILE: layout.unitFile,
-        BG_APP_USER: layout.appUser,
         BG_LIVE_SOCK: liveSocketLink,
         BG_PREVIEW_SOCK: previewSocketLink,
         BG_LIVE_UPSTREAM: liveUpstreamLink,
@@ -57,11 +67,14 @@ export function renderLayoutSh(): string {
         BG_LOCK: `${layout.stateDir}/lock`,
         BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
     };
-    const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
     return [
         "# shellcheck shell=bash disable=SC2034",
         "# Generated from components/layout.ts; do not edit on the host.",
-        ...lines,
+        ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
+        `BG_APP_USER=${layout.appUser}`,
+        `BG_HTTP_PORT=${o.httpPort ?? 80}`,
+        `nginx_test() { ${o.nginxTest ?? "nginx -t"}; }`,
+        `nginx_reload() { ${o.nginxReload ?? "systemctl reload nginx"}; }`,
         "",
     ].join("\n");
 }

@@ -33,11 +33,13 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         o.mode === "socket"
             ? [
                   `upstream ${name} {`,
-                  `    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves`,
-                  `    # new connections at once and pooled ones within keepalive_time.`,
+                  `    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new`,
+                  `    # connections at once. Pooled ones live at most 1 s, busy or idle, so the switch`,
+                  `    # knows when every request reaches the new slot.`,
                   `    server unix:${socketLink};`,
                   `    keepalive ${keepalive};`,
                   `    keepalive_time 1s;`,
+                  `    keepalive_timeout 1s;`,
                   `}`,
               ]
             : [

@@ -68,10 +68,9 @@ export function plain(v: unknown): any {
     return v;
 }
 
-function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown; secret: boolean }> {
-    return new Promise((resolve) => {
-        pulumi.all([o, o.isSecret]).apply(([value, secret]) => resolve({ value, secret }));
-    });
+async function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown; secret: boolean }> {
+    const value = await new Promise((resolve) => o.apply((v) => resolve(v)));
+    return { value, secret: await pulumi.isSecret(o) };
 }
 
 /** Loads index.ts afresh with this config (keys without a namespace are bluegreen:). */

@@ -106,7 +106,7 @@ describe("program under mocks", function () {
             blueVersion: "v1",
             greenVersion: "v1",
             sshCommand: "ssh root@203.0.113.10",
-            previewTunnelCommand: "ssh -N -L 8081:127.0.0.1:8081 root@203.0.113.10  # then: curl http://127.0.0.1:8081/",
+            previewTunnelCommand: "ssh -N -L 8081:127.0.0.1:8081 root@203.0.113.10",
         });
     });
 

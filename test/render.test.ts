@@ -50,8 +50,9 @@ describe("renderers", () => {
 
         it("tcp mode differs only in the upstream blocks, which include the links", () => {
             const socketUpstream = [
-                "    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves",
-                "    # new connections at once and pooled ones within keepalive_time.",
+                "    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new",
+                "    # connections at once. Pooled ones live at most 1 s, busy or idle, so the switch",
+                "    # knows when every request reaches the new slot.",
             ].join("\n");
             const tcpLive = [
                 "    # A symlink to slot-blue.conf or slot-green.conf; the switch renames it and reloads.",
@@ -60,8 +61,8 @@ describe("renderers", () => {
             ].join("\n");
             const tcpPreview = tcpLive.replace("live.conf", "preview.conf").replace("keepalive 32", "keepalive 8");
             const fromSocket = socket
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/active.sock;\n    keepalive 32;\n    keepalive_time 1s;`, tcpLive)
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/preview.sock;\n    keepalive 8;\n    keepalive_time 1s;`, tcpPreview);
+                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/active.sock;\n    keepalive 32;\n    keepalive_time 1s;\n    keepalive_timeout 1s;`, tcpLive)
+                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/preview.sock;\n    keepalive 8;\n    keepalive_time 1s;\n    keepalive_timeout 1s;`, tcpPreview);
             assert.strictEqual(tcp, fromSocket);
         });
 

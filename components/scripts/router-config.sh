@@ -32,12 +32,12 @@ backup=$(mktemp)
 had_old=no
 if [ -f "$BG_NGINX_SITE" ]; then cp -p "$BG_NGINX_SITE" "$backup"; had_old=yes; fi
 install -m 0644 "$new" "$BG_NGINX_SITE"
-if ! out=$(nginx -t 2>&1); then
+if ! out=$(nginx_test 2>&1); then
   if [ "$had_old" = yes ]; then cp -p "$backup" "$BG_NGINX_SITE"; else rm -f "$BG_NGINX_SITE"; fi
   rm -f "$backup"
   die "nginx rejected the new site, so the previous one was restored and nginx keeps serving:
 $out"
 fi
 rm -f "$backup"
-systemctl reload nginx
+nginx_reload
 echo "nginx site updated ($MODE mode) and reloaded"

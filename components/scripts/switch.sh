@@ -34,32 +34,39 @@ restore_links() {
 atomic_link "$(link_target "$MODE" "$TARGET")" "$live_l"
 atomic_link "$(link_target "$MODE" "$idle")" "$preview_l"
 if [ "$MODE" = tcp ]; then
-  if ! out=$(nginx -t 2>&1); then
+  if ! out=$(nginx_test 2>&1); then
     restore_links
     die "nginx -t failed after relinking to $TARGET, so the links were put back and nginx keeps serving ${previous:-the old slot}:
 $out"
   fi
-  systemctl reload nginx
+  nginx_reload
 fi
 
-# Verify through nginx, as a client would: a fresh connection each time.
-# Pooled upstream connections move within keepalive_time, so poll until every
-# answer is the target. Apps that do not send X-Bluegreen-Color are checked for 2xx only.
+# Verify through nginx, as a client would. In socket mode nginx's pooled upstream
+# connections (at most 1 s old or idle: keepalive_time/keepalive_timeout) may still
+# reach the old slot, so convergence is: that bound has passed and nginx serves the
+# target. In tcp mode the reload's new workers start with empty pools.
+# Apps that do not send X-Bluegreen-Color are checked for 2xx only.
+linked=$(now_ms)
+settle_ms=0
+[ "$MODE" = tcp ] || settle_ms=1100
 deadline=$(($(date +%s) + VERIFY_TIMEOUT))
 verified=""
 while :; do
-  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:80$HEALTH_PATH" 2>/dev/null | tr -d '\r' || true)
+  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$BG_HTTP_PORT$HEALTH_PATH" 2>/dev/null | tr -d '\r' || true)
   code=$(printf '%s\n' "$headers" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
   color=$(printf '%s\n' "$headers" | sed -n 's/^[Xx]-[Bb]luegreen-[Cc]olor: *//p' | head -n1)
-  case "$code" in
-    2??)
-      if [ "$color" = "$TARGET" ]; then verified="X-Bluegreen-Color: $TARGET"; break; fi
-      if [ -z "$color" ]; then verified="HTTP $code (the app sends no X-Bluegreen-Color)"; break; fi
-      ;;
-  esac
+  if [ $(($(now_ms) - linked)) -ge "$settle_ms" ]; then
+    case "$code" in
+      2??)
+        if [ "$color" = "$TARGET" ]; then verified="X-Bluegreen-Color: $TARGET"; break; fi
+        if [ -z "$color" ]; then verified="HTTP $code (the app sends no X-Bluegreen-Color)"; break; fi
+        ;;
+    esac
+  fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     restore_links
-    [ "$MODE" = socket ] || systemctl reload nginx
+    [ "$MODE" = socket ] || nginx_reload
     die "nginx did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the links were put back to ${previous:-their old targets}."
   fi
   sleep 0.1

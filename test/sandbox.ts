@@ -1,0 +1,201 @@
+// A bluegreen "host" inside a temp directory on this machine: the real host
+// scripts, the real demo app and a real nginx, with every path moved under
+// one root and nginx on loopback ports. Slots are plain child processes here
+// (no systemd), so only the scripts that do not need systemd run in it.
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Color, COLORS, layout, renderLayoutSh } from "../components/layout";
+import { LinkModeName, renderNginxSite, slotListen } from "../components/render";
+import { loadScript } from "../components/shell";
+import { ROOT } from "./harness";
+import { requireTool, run } from "./tools";
+
+/** Builds the demo app for a version once per machine (reproducible, so a cache is safe). */
+export function buildDemoApp(version: string): string {
+    requireTool("go", "apt-get install -y golang-go");
+    const out = path.join(os.tmpdir(), "bluegreen-test-apps", version, "app");
+    if (!fs.existsSync(out)) {
+        const r = run("bash", [path.join(ROOT, "app", "build.sh"), version, "amd64", out]);
+        if (r.status !== 0) throw new Error(`building the demo app failed: ${r.stderr}`);
+    }
+    return out;
+}
+
+/** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort. */
+export function relocateSite(site: string, root: string, httpPort: number): string {
+    return site
+        .replace(new RegExp(`${layout.nginxDir}/`, "g"), `${root}${layout.nginxDir}/`)
+        .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
+        .replace(/\/var\/log\/nginx\//g, `${root}/log/`)
+        .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
+        .replace("    listen [::]:80 default_server;\n", "");
+}
+
+export interface SandboxOptions {
+    readonly mode: LinkModeName;
+    readonly httpPort: number;
+    readonly previewPort: number;
+    readonly ports?: { readonly blue: number; readonly green: number };
+}
+
+export interface ToolResult {
+    readonly status: number | null;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+export class Sandbox {
+    readonly root: string;
+    readonly faultDir: string;
+    private readonly slots = new Map<Color, ChildProcess>();
+    private readonly nginxConf: string;
+
+    constructor(readonly opts: SandboxOptions) {
+        requireTool("nginx");
+        requireTool("curl");
+        requireTool("flock", "apt-get install -y util-linux");
+        this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
+        fs.chmodSync(this.root, 0o755);
+        this.faultDir = path.join(this.root, "faults");
+        this.nginxConf = path.join(this.root, "nginx.conf");
+        const at = (p: string) => path.join(this.root, p);
+        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, layout.nginxDir, "/etc/nginx/conf.d", "log", "faults", layout.dataDir]) {
+            fs.mkdirSync(at(d), { recursive: true });
+        }
+        for (const c of COLORS) fs.mkdirSync(at(`${layout.runDir}/${c}`), { recursive: true });
+        const nginx = `nginx -q -c ${this.nginxConf}`;
+        fs.writeFileSync(
+            at(`${layout.toolsDir}/layout.sh`),
+            renderLayoutSh({ root: this.root, httpPort: opts.httpPort, nginxTest: `nginx -t -q -c ${this.nginxConf}`, nginxReload: `${nginx} -s reload` }),
+        );
+        for (const name of ["lib.sh", "switch.sh", "router-config.sh"]) {
+            fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
+        }
+        // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
+        fs.writeFileSync(
+            this.nginxConf,
+            [
+                "user root;",
+                "worker_processes 2;",
+                `pid ${this.root}/nginx.pid;`,
+                `error_log ${this.root}/log/error.log;`,
+                "events { worker_connections 4096; }",
+                `http { include ${this.root}${layout.nginxSite}; }`,
+                "",
+            ].join("\n"),
+        );
+    }
+
+    private get ports() {
+        return this.opts.ports ?? { blue: 18201, green: 18202 };
+    }
+
+    /** Writes the site through router-config.sh (which also seeds the links), then starts nginx. */
+    configureAndStartNginx(): ToolResult {
+        const site = relocateSite(renderNginxSite({ mode: this.opts.mode, serverName: "_", previewPort: this.opts.previewPort }), this.root, this.opts.httpPort);
+        // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
+        fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
+        const start = run("nginx", ["-q", "-c", this.nginxConf]);
+        if (start.status !== 0) throw new Error(`nginx did not start: ${start.stderr}`);
+        return this.tool("router-config.sh", { MODE: this.opts.mode, BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) }, site);
+    }
+
+    /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address recorded. */
+    async startSlot(color: Color, version: string): Promise<void> {
+        const listen = slotListen(this.opts.mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
+        const args = ["--listen", listen, "--color", color, "--version", version, "--active-file", path.join(this.root, layout.stateDir, "active"), "--fault-dir", this.faultDir];
+        const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
+        this.slots.set(color, child);
+        const slotDir = path.join(this.root, layout.stateDir, "slots", color);
+        fs.mkdirSync(slotDir, { recursive: true });
+        fs.writeFileSync(path.join(slotDir, "listen"), `${listen}\n`);
+        fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\n`);
+        for (let i = 0; i < 100; i++) {
+            if (this.curlSlot(color, "/health/ready").status === 0) return;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`slot ${color} did not start`);
+    }
+
+    curlSlot(color: Color, urlPath: string): ToolResult {
+        const listen = fs.readFileSync(path.join(this.root, layout.stateDir, "slots", color, "listen"), "utf8").trim();
+        const target = listen.startsWith("unix:") ? ["--unix-socket", listen.slice(5), `http://slot${urlPath}`] : [`http://${listen}${urlPath}`];
+        return run("curl", ["-fsS", "--max-time", "2", ...target]);
+    }
+
+    /** Runs an installed host tool with env values (as the command line would pass them) and optional stdin. */
+    tool(name: string, vars: Record<string, string>, stdin?: string): ToolResult {
+        return run(path.join(this.root, layout.toolsDir, name), [], { env: { PATH: process.env.PATH, ...vars }, input: stdin ?? "" });
+    }
+
+    switchTo(color: Color, extra: Record<string, string> = {}): ToolResult {
+        return this.tool("switch.sh", { TARGET: color, MODE: this.opts.mode, HEALTH_PATH: "/health/ready", ...extra });
+    }
+
+    /** The colour the public listener serves now, from the app's response header. */
+    servedColor(): string {
+        const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${this.opts.httpPort}/`]);
+        return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
+    }
+
+    previewColor(): string {
+        const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${this.opts.previewPort}/`]);
+        return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? "none";
+    }
+
+    readLink(which: "live" | "preview"): string {
+        const link =
+            this.opts.mode === "socket"
+                ? path.join(this.root, layout.stateDir, which === "live" ? "active.sock" : "preview.sock")
+                : path.join(this.root, layout.nginxDir, which === "live" ? "live.conf" : "preview.conf");
+        return fs.readlinkSync(link).replace(this.root, "");
+    }
+
+    at(p: string): string {
+        return path.join(this.root, p);
+    }
+
+    stop(): void {
+        for (const child of this.slots.values()) child.kill("SIGKILL");
+        run("nginx", ["-q", "-c", this.nginxConf, "-s", "stop"]);
+        fs.rmSync(this.root, { recursive: true, force: true });
+    }
+}
+
+export interface WrkResult {
+    readonly requests: number;
+    readonly socketErrors: number;
+    readonly non2xx: number;
+    readonly rps: number;
+    readonly p99ms: number;
+    readonly raw: string;
+}
+
+/** Runs wrk (keep-alive connections) against a loopback URL and parses its summary. */
+export function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
+    requireTool("wrk");
+    return new Promise((resolve, reject) => {
+        const child = spawn("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", url]);
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.on("error", reject);
+        child.on("close", () => resolve(parseWrk(out)));
+    });
+}
+
+export function parseWrk(out: string): WrkResult {
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const p99 = /\n\s+99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+    const scale = { us: 0.001, ms: 1, s: 1000 } as const;
+    return {
+        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+        socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+        p99ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : NaN,
+        raw: out,
+    };
+}
