@@ -56,6 +56,15 @@ function mockState(type: string, inputs: Record<string, unknown>): Record<string
     }
 }
 
+/** A FileAsset's path arrives as a Promise; replace it with the resolved path. */
+async function resolveAssetPaths(inputs: Record<string, unknown>): Promise<void> {
+    for (const [k, v] of Object.entries(inputs)) {
+        if (typeof v === "object" && v !== null && (v as { __pulumiAsset?: boolean }).__pulumiAsset) {
+            inputs[k] = { asset: "file", path: await (v as { path: Promise<string> }).path };
+        }
+    }
+}
+
 export function isSecret(v: unknown): boolean {
     return typeof v === "object" && v !== null && SECRET_SIG in v;
 }
@@ -76,10 +85,12 @@ async function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown;
 /** Loads index.ts afresh with this config (keys without a namespace are bluegreen:). */
 export async function runProgram(config: Record<string, unknown>): Promise<Run> {
     const resources: Registered[] = [];
+    const pendingAssets: Promise<void>[] = [];
     await pulumi.runtime.setMocks(
         {
             newResource: (a) => {
                 resources.push({ type: a.type, name: a.name, inputs: a.inputs });
+                pendingAssets.push(resolveAssetPaths(a.inputs));
                 // hcloud ids are numbers in disguise; the server takes the firewall's as one.
                 const id = a.type === "hcloud:index/firewall:Firewall" ? "4242" : `${a.name}-id`;
                 return { id: a.custom ? id : undefined, state: mockState(a.type, a.inputs) };
@@ -112,6 +123,7 @@ export async function runProgram(config: Record<string, unknown>): Promise<Run> 
         } else outputs[name] = value;
     }
     await waitForRPCs();
+    await Promise.all(pendingAssets);
     return { resources, outputs, secretOutputs };
 }
 

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { BASE_CONFIG, changedResources, FAKE_KEY, FAKE_PUB, find, isSecret, plain, Run, runProgram } from "./harness";
+import { BASE_CONFIG, changedResources, FAKE_KEY, FAKE_PUB, find, isSecret, plain, ROOT, Run, runProgram } from "./harness";
 
 const commandText = (run: Run, name: string) => plain(find(run, name).inputs).create as string;
 
@@ -65,6 +65,7 @@ describe("program under mocks", function () {
     it("release: uploads the file to a hash-named path and verifies it on the host", () => {
         const upload = plain(find(blue, "blue-upload").inputs);
         assert.strictEqual(upload.remotePath, "/tmp/bluegreen-upload-636292753d9b22f9");
+        assert.deepStrictEqual(upload.source, { asset: "file", path: `${ROOT}/test/fixtures/app-v1` });
         assert.strictEqual(
             commandText(blue, "blue-release"),
             "env VERSION=v1 SHA256=636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c " +

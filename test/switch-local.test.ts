@@ -36,7 +36,7 @@ describe("switch against a real nginx (local sandbox)", function () {
                 const target = i % 2 === 0 ? "green" : "blue";
                 const r = host.switchTo(target);
                 assert.strictEqual(r.status, 0, r.stderr);
-                assert.match(r.stdout, new RegExp(`^live: ${target} v[12] \\(was ${target === "green" ? "blue" : "green"}\\); verified through nginx in \\d+ ms: X-Bluegreen-Color: ${target}\\n$`));
+                assert.match(r.stdout, new RegExp(`^live: ${target} v[12] \\(was ${target === "green" ? "blue" : "green"}\\); switched in \\d+ ms, converged \\d+ ms after the link moved; verified through nginx: X-Bluegreen-Color: ${target}\\n$`));
                 results.push(target);
                 for (let k = 0; k < 10; k++) assert.strictEqual(host.servedColor(), target, `request ${k} after the switch to ${target}`);
             }

@@ -75,4 +75,5 @@ done
 printf '%s\n' "$TARGET" >"$BG_ACTIVE_FILE.new"
 mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
 version=$(recorded version "$TARGET")
-echo "live: $TARGET ${version:-} (was ${previous:-none}); verified through nginx in $(($(now_ms) - started)) ms: $verified"
+done_ms=$(now_ms)
+echo "live: $TARGET ${version:-} (was ${previous:-none}); switched in $((done_ms - started)) ms, converged $((done_ms - linked)) ms after the link moved; verified through nginx: $verified"

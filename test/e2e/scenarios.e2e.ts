@@ -1,0 +1,269 @@
+// End-to-end: the program's own commands, replayed with the engine's rules
+// (./replay.ts) against a real Debian VM with systemd, sshd and nginx.
+// The scenarios run in order on one VM; each starts from the state the
+// previous one left, as a user's stack would.
+import * as assert from "assert";
+import { runProgram } from "../harness";
+import { parseWrk, WrkResult } from "../sandbox";
+import { requireTool, run } from "../tools";
+import { resourcesOf, StateEntry, up, UpResult } from "./replay";
+import { ensureImage, Image, Vm } from "./vm";
+
+const FAULTS = "/var/lib/bluegreen/data/faults";
+const report: string[] = [];
+const note = (line: string) => {
+    report.push(line);
+    console.log(`      ${line}`);
+};
+
+describe("e2e on a real VM (replayed program)", function () {
+    this.timeout(20 * 60_000);
+    let image: Image;
+    let vm: Vm;
+    let state: StateEntry[] = [];
+    let config: Record<string, unknown>;
+
+    const baseConfig = () => ({
+        hostKind: "ssh",
+        sshHost: "127.0.0.1",
+        sshPort: vm.sshPort,
+        sshPrivateKey: image.privateKey,
+        sshHostKey: image.hostKey,
+        active: "blue",
+        blueVersion: "v1",
+        greenVersion: "v1",
+        // The demo app's fault injection, so scenarios can make a slot unhealthy.
+        appArgs: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
+    });
+
+    /** `pulumi config set ...` then `pulumi up`, replayed. */
+    async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
+        config = { ...config, ...changes };
+        const result = await up(state, resourcesOf(await runProgram(config)));
+        state = result.state;
+        return result;
+    }
+
+    const stepsOf = (r: UpResult) => r.steps.map((s) => `${s.action} ${s.name}${s.ok ? "" : " (failed)"}`);
+    const output = (r: UpResult, name: string) => r.steps.find((s) => s.name === name)?.output ?? "";
+
+    /** What a client of the public port gets, e.g. "blue v1". */
+    function publicAnswer(): string {
+        const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
+        return r.stdout.trim() || r.stderr.trim();
+    }
+    const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
+    const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
+    const liveLink = () => inVm("readlink /var/lib/bluegreen/active.sock");
+
+    /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
+    async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
+        requireTool("wrk");
+        const { spawn } = await import("child_process");
+        // A long timeout: under TCG a slow answer is not a failed one.
+        const child = spawn("wrk", ["-t2", "-c64", `-d${seconds}s`, "--timeout", "15s", "--latency", `http://127.0.0.1:${vm.httpPort}/`]);
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        const done = new Promise((r) => child.on("close", r));
+        await new Promise((r) => setTimeout(r, 2000));
+        await during();
+        await done;
+        return parseWrk(out);
+    }
+
+    const timing = (r: UpResult) => {
+        const m = /switched in (\d+) ms, converged (\d+) ms after the link moved/.exec(output(r, "switch-link"));
+        return m ? `switch step ${m[1]} ms, converged ${m[2]} ms after the link moved` : "no timing in the output";
+    };
+
+    before(async function () {
+        image = ensureImage();
+        const started = Date.now();
+        vm = await Vm.boot(image);
+        note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
+        config = baseConfig();
+    });
+
+    after(async () => {
+        await vm?.shutdown();
+        if (report.length) console.log(`\n    e2e figures:\n${report.map((l) => `      ${l}`).join("\n")}\n`);
+    });
+
+    it("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
+        const started = Date.now();
+        const r = await deploy({});
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), [
+            "create host-ready", "create setup-tools", "create setup-unit", "create router-install", "create router-config",
+            "create blue-upload", "create green-upload", "create blue-release", "create green-release",
+            "create blue-service", "create green-service", "create switch-link",
+        ]);
+        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        // Only sshd and nginx listen on TCP; the app only on its unix sockets.
+        const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
+        for (const line of tcp.split("\n")) assert.match(line, /users:\(\("(sshd|nginx)"/, `unexpected TCP listener: ${line}`);
+        assert.match(tcp, /^127\.0\.0\.1:8081 .*nginx/m, "the preview listener is on loopback");
+        const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
+        assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
+        for (const c of ["blue", "green"]) {
+            assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
+            assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
+        }
+    });
+
+    it("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
+        const r = await deploy({ greenVersion: "v2" });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-release", "update green-service"]);
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(`time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`);
+    });
+
+    it("3. switch to green under load: one step, 0 failed requests, then only green", async () => {
+        let r!: UpResult;
+        const load = await underLoad(12, async () => {
+            r = await deploy({ active: "green" });
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+        assert.strictEqual(load.socketErrors, 0, load.raw);
+        assert.strictEqual(load.non2xx, 0, load.raw);
+        for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
+        note(`switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`);
+    });
+
+    it("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
+        const greenPid = await mainPid("green");
+        let r!: UpResult;
+        const load = await underLoad(12, async () => {
+            r = await deploy({ active: "blue" });
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+        assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        assert.strictEqual(await mainPid("green"), greenPid);
+        note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
+    });
+
+    it("5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay", async () => {
+        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+        try {
+            const link = await liveLink();
+            const r = await deploy({ active: "green" });
+            assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+            assert.match(r.error!, /bluegreen: error: refusing to switch to green: it is not ready \(GET \/health\/ready on the slot gave no 2xx\)\. Traffic stays on blue\./);
+            assert.match(r.error!, /Last journal lines of bluegreen@green:\n(.*\n)*.*green v2 listening on unix:\/run\/bluegreen\/green\/app\.sock/);
+            assert.strictEqual(publicAnswer(), "blue v1");
+            assert.strictEqual(await liveLink(), link);
+            // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
+            assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
+        } finally {
+            await inVm(`rm -f ${FAULTS}/green.unready`);
+        }
+        const back = await deploy({ active: "blue" });
+        assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
+    });
+
+    it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
+        const out = await inVm(
+            "s=/usr/local/lib/bluegreen/switch.sh; " +
+                "(env TARGET=green MODE=socket HEALTH_PATH=/health/ready $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+                "(env TARGET=blue MODE=socket HEALTH_PATH=/health/ready $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+        );
+        const lines = out.split("\n");
+        assert.deepStrictEqual(lines.filter((l) => /^\d+$/.test(l)), ["0", "0"], out);
+        const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1") ? "green" : "blue";
+        const recorded = await inVm("cat /var/lib/bluegreen/active");
+        assert.strictEqual(recorded, finished, out);
+        assert.strictEqual(await liveLink(), `/run/bluegreen/${recorded}/app.sock`);
+        assert.strictEqual(await inVm("readlink /var/lib/bluegreen/preview.sock"), `/run/bluegreen/${recorded === "blue" ? "green" : "blue"}/app.sock`);
+        assert.match(publicAnswer(), new RegExp(`^${recorded} `));
+        // Put the host back where the stack's config says.
+        await inVm("env TARGET=blue MODE=socket HEALTH_PATH=/health/ready /usr/local/lib/bluegreen/switch.sh");
+    });
+
+    it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
+        const pid = await mainPid("blue");
+        const r = await deploy({ blueVersion: "v3" });
+        assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-release", "update blue-service (failed)"]);
+        assert.match(
+            r.error!,
+            /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
+        );
+        assert.strictEqual(await mainPid("blue"), pid);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        const back = await deploy({ blueVersion: "v1" });
+        assert.strictEqual(back.error, undefined, back.error);
+        assert.match(output(back, "blue-service"), /already runs v1 with this environment; not restarting it/);
+        assert.strictEqual(await mainPid("blue"), pid);
+    });
+
+    it("10. drain: a long request to the idle slot completes across its restart; readiness said 503 first", async () => {
+        const sock = "/run/bluegreen/green/app.sock";
+        await inVm(
+            `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
+                `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
+        );
+        const r = await deploy({ greenVersion: "v3" });
+        assert.strictEqual(r.error, undefined, r.error);
+        await new Promise((res) => setTimeout(res, 1000));
+        assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
+        const codes = (await inVm("cat /tmp/ready.log")).split("\n");
+        const first503 = codes.indexOf("503");
+        const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
+        assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
+        assert.ok(firstDown === -1 || first503 < firstDown, `503 must come before the socket closes: ${codes.join(" ")}`);
+        assert.strictEqual(codes[codes.length - 1], "200");
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
+        note(`drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`);
+    });
+
+    it("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
+        const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
+        const started = Date.now();
+        await vm.reboot();
+        let answer = "";
+        for (let i = 0; i < 60 && answer !== before.public; i++) {
+            answer = publicAnswer();
+            if (answer !== before.public) await new Promise((r) => setTimeout(r, 1000));
+        }
+        note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
+        assert.strictEqual(answer, before.public);
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
+        const r = await deploy({});
+        assert.deepStrictEqual(stepsOf(r), []);
+    });
+
+    it("6. tcp mode with a broken nginx config: nginx -t fails, the link reverts, nginx keeps serving", async () => {
+        // Changing linkMode on a live host would restart the live slot, which the guard refuses:
+        // destroy the stack, then deploy it again in tcp mode.
+        const destroy = await up(state, []);
+        assert.strictEqual(destroy.error, undefined, destroy.error);
+        assert.deepStrictEqual(stepsOf(destroy).filter((s) => s.includes("service")), ["delete green-service", "delete blue-service"]);
+        assert.strictEqual(await inVm("systemctl is-active bluegreen@blue bluegreen@green || true"), "inactive\ninactive");
+        state = [];
+        config = { ...baseConfig(), linkMode: "tcp" };
+        const r = await deploy({});
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        assert.strictEqual(await inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort"), "127.0.0.1:8001\n127.0.0.1:8002");
+
+        await inVm("cp /etc/nginx/bluegreen/slot-green.conf /tmp/good && echo 'server 127.0.0.1:notaport;' > /etc/nginx/bluegreen/slot-green.conf");
+        try {
+            const broken = await deploy({ active: "green" });
+            assert.deepStrictEqual(stepsOf(broken), ["update switch-link (failed)"]);
+            assert.match(broken.error!, /nginx -t failed after relinking to green, so the links were put back and nginx keeps serving blue:\n.*invalid port/s);
+            assert.strictEqual(await inVm("readlink /etc/nginx/bluegreen/live.conf"), "/etc/nginx/bluegreen/slot-blue.conf");
+            assert.strictEqual(publicAnswer(), "blue v1");
+        } finally {
+            await inVm("cp /tmp/good /etc/nginx/bluegreen/slot-green.conf");
+        }
+        const fixed = await deploy({ active: "green" });
+        assert.strictEqual(fixed.error, undefined, fixed.error);
+        assert.strictEqual(publicAnswer(), "green v1");
+    });
+});
