@@ -1,0 +1,163 @@
+// npm run bench [-- --vm] [-- --switches N]
+// Measures the switch on this machine's nginx (socket mode and tcp mode side by
+// side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
+import { spawn } from "child_process";
+import * as os from "os";
+import { runProgram } from "../harness";
+import { resourcesOf, sshRun, StateEntry, up } from "../e2e/replay";
+import { ensureImage, Vm } from "../e2e/vm";
+import { buildDemoApp, parseWrk, Sandbox, WrkResult } from "../sandbox";
+import { run } from "../tools";
+
+const args = process.argv.slice(2);
+const SWITCHES = Number(args[args.indexOf("--switches") + 1]) || 40;
+const CONNECTIONS = 64;
+
+interface Row {
+    where: string;
+    metric: string;
+    value: string;
+}
+const rows: Row[] = [];
+const add = (where: string, metric: string, value: string) => {
+    rows.push({ where, metric, value });
+    console.error(`  ${where} | ${metric} | ${value}`);
+};
+
+const median = (xs: number[]) => quantile(xs, 0.5);
+function quantile(xs: number[], q: number): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+}
+
+/** wrk until stopped (SIGINT makes it print its summary). */
+function startWrk(url: string) {
+    const child = spawn("wrk", ["-t2", `-c${CONNECTIONS}`, "-d600s", "--timeout", "10s", "--latency", url]);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const done = new Promise<WrkResult>((resolve) => child.on("close", () => resolve(parseWrk(out))));
+    return { stop: () => (child.kill("SIGINT"), done) };
+}
+
+function timings(outputs: string[]) {
+    const total: number[] = [];
+    const converged: number[] = [];
+    for (const o of outputs) {
+        const m = /switched in (\d+) ms, converged (\d+) ms after the link moved/.exec(o);
+        if (!m) throw new Error(`switch output without timing: ${o}`);
+        total.push(Number(m[1]));
+        converged.push(Number(m[2]));
+    }
+    return { total, converged };
+}
+
+async function localMode(mode: "socket" | "tcp", base: number) {
+    const where = `local nginx, ${mode}`;
+    const host = new Sandbox({ mode, httpPort: base, previewPort: base + 1, ports: { blue: base + 10, green: base + 11 } });
+    try {
+        const cfg = host.configureAndStartNginx();
+        if (cfg.status !== 0) throw new Error(cfg.stderr);
+        const t0 = Date.now();
+        await host.startSlot("blue", "v1");
+        add(where, "time to ready (process start to first 2xx /health/ready)", `${Date.now() - t0} ms`);
+        await host.startSlot("green", "v2");
+        host.switchTo("blue");
+
+        const load = startWrk(`http://127.0.0.1:${base}/`);
+        await new Promise((r) => setTimeout(r, 1000));
+        const outputs: string[] = [];
+        for (let i = 0; i < SWITCHES; i++) {
+            const r = host.switchTo(i % 2 === 0 ? "green" : "blue");
+            if (r.status !== 0) throw new Error(r.stderr);
+            outputs.push(r.stdout);
+            await new Promise((res) => setTimeout(res, 200));
+        }
+        const w = await load.stop();
+        const t = timings(outputs);
+        add(where, `switch time, script start to verified (median / p95 of ${SWITCHES}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
+        add(where, "convergence, link moved to nginx serving only the target (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
+        add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, `${w.socketErrors + w.non2xx} of ${w.requests} (resets/timeouts ${w.socketErrors}, non-2xx ${w.non2xx})`);
+        return host;
+    } catch (e) {
+        host.stop();
+        throw e;
+    }
+}
+
+async function throughput(host: Sandbox, directPort: number) {
+    const measure = async (url: string) => {
+        const w = startWrk(url);
+        await new Promise((r) => setTimeout(r, 8000));
+        return w.stop();
+    };
+    const direct = await measure(`http://127.0.0.1:${directPort}/`);
+    const viaNginx = await measure(`http://127.0.0.1:${host.opts.httpPort}/`);
+    add("local", "throughput direct to the app (tcp), req/s, p99", `${direct.rps.toFixed(0)}, ${direct.p99ms.toFixed(2)} ms`);
+    add("local", `throughput through nginx (${host.opts.mode}), req/s, p99`, `${viaNginx.rps.toFixed(0)}, ${viaNginx.p99ms.toFixed(2)} ms`);
+    add("local", "nginx / direct: throughput ratio, p99 ratio", `${(viaNginx.rps / direct.rps).toFixed(2)}, ${(viaNginx.p99ms / direct.p99ms).toFixed(2)}`);
+}
+
+async function onVm() {
+    const where = "VM (qemu TCG, 2 vCPU)";
+    const image = ensureImage((l) => console.error(l));
+    const vm = await Vm.boot(image);
+    try {
+        const config = {
+            hostKind: "ssh", sshHost: "127.0.0.1", sshPort: vm.sshPort, sshPrivateKey: image.privateKey, sshHostKey: image.hostKey,
+            active: "blue", blueVersion: "v1", greenVersion: "v2",
+        };
+        let state: StateEntry[] = [];
+        const first = await up(state, resourcesOf(await runProgram(config)));
+        if (first.error) throw new Error(first.error);
+        state = first.state;
+        const ready = /ready on \S+ in (\d+) ms/.exec(first.steps.find((s) => s.name === "green-service")!.output)?.[1];
+        add(where, "time to ready, deploy to the idle slot (restart to first 2xx)", `${ready} ms`);
+        // Socket mode only: the VM's stack is deployed in it, and tcp mode needs a redeploy.
+        const n = Math.min(SWITCHES, 30);
+        const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`);
+        await new Promise((r) => setTimeout(r, 1000));
+        const outputs: string[] = [];
+        for (let i = 0; i < n; i++) {
+            const target = i % 2 === 0 ? "green" : "blue";
+            const r = await sshRun(vm.connection, `env TARGET=${target} MODE=socket HEALTH_PATH=/health/ready /usr/local/lib/bluegreen/switch.sh`);
+            if (r.code !== 0) throw new Error(r.combined);
+            outputs.push(r.stdout);
+        }
+        const w = await load.stop();
+        const t = timings(outputs);
+        add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
+        add(where, "socket: convergence (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
+        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, `${w.socketErrors + w.non2xx} of ${w.requests}`);
+    } finally {
+        await vm.shutdown();
+    }
+}
+
+async function main() {
+    buildDemoApp("v1");
+    buildDemoApp("v2");
+    const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+    const nginxVersion = run("nginx", ["-v"]).stderr.trim();
+    console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
+    const socketHost = await localMode("socket", 18400);
+    const tcpHost = await localMode("tcp", 18500);
+    try {
+        await throughput(socketHost, 18510);
+        await throughput(tcpHost, 18510);
+    } finally {
+        socketHost.stop();
+        tcpHost.stop();
+    }
+    if (args.includes("--vm")) await onVm();
+
+    const w = [Math.max(...rows.map((r) => r.where.length), 5), Math.max(...rows.map((r) => r.metric.length), 6)];
+    console.log(`\nMachine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${nginxVersion}, ${new Date().toISOString().slice(0, 10)}\n`);
+    console.log(`| ${"where".padEnd(w[0])} | ${"metric".padEnd(w[1])} | value |`);
+    console.log(`|${"-".repeat(w[0] + 2)}|${"-".repeat(w[1] + 2)}|-------|`);
+    for (const r of rows) console.log(`| ${r.where.padEnd(w[0])} | ${r.metric.padEnd(w[1])} | ${r.value} |`);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
