@@ -6,6 +6,7 @@ import { loadConfig } from "./components/config";
 import { Host } from "./components/host";
 import { HostSetup } from "./components/hostSetup";
 import { COLORS } from "./components/layout";
+import { Maintenance } from "./components/maintenance";
 import { Router } from "./components/router";
 import { Slot } from "./components/slot";
 import { TrafficSwitch } from "./components/trafficSwitch";
@@ -30,6 +31,8 @@ const router = new Router(
         mode: cfg.linkMode,
         serverName: cfg.serverName,
         previewPort: cfg.previewPort,
+        checkPort: cfg.checkPort,
+        maintenanceRetryAfter: cfg.maintenanceRetryAfter,
         ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
     },
     { dependsOn: [setup] },
@@ -47,19 +50,28 @@ const slots = COLORS.map(
                 mode: cfg.linkMode,
                 port: cfg.slots[color].port,
                 app: cfg.app,
+                keepReleases: cfg.keepReleases,
             },
             { dependsOn: [router] },
         ),
 );
-new TrafficSwitch("switch", { ...on, active: cfg.active, mode: cfg.linkMode, healthPath: cfg.app.healthPath }, { dependsOn: slots });
+new TrafficSwitch(
+    "switch",
+    { ...on, active: cfg.active, mode: cfg.linkMode, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
+    { dependsOn: slots },
+);
+new Maintenance("maintenance", { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter }, { dependsOn: [router] });
 
 const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;
 const portFlag = cfg.ssh.port === 22 ? "" : ` -p ${cfg.ssh.port}`;
 export const ip = host.ip;
 export const url = pulumi.interpolate`http://${host.ip}/`;
 export const active = cfg.active;
+export const maintenance = cfg.maintenance;
 export const blueVersion = cfg.slots.blue.version;
 export const greenVersion = cfg.slots.green.version;
 export const sshCommand = pulumi.interpolate`ssh${portFlag} ${login}`;
 /** Forwards the loopback-only preview listener (the idle slot) to this machine's same port. */
 export const previewTunnelCommand = pulumi.interpolate`ssh${portFlag} -N -L ${cfg.previewPort}:127.0.0.1:${cfg.previewPort} ${login}`;
+/** Live colour, versions, health, maintenance and the last audit lines, from the host. */
+export const statusCommand = pulumi.interpolate`ssh${portFlag} ${login} ${host.sudo ? "sudo -n " : ""}/usr/local/sbin/bluegreen-status`;

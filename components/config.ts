@@ -67,8 +67,24 @@ export interface AppConfig {
     readonly secrets?: pulumi.Output<Record<string, string>>;
 }
 
+/** Watch after a switch: move the link back if the new slot's 5xx count and ratio both reach the limits. */
+export interface RollbackConfig {
+    /** 0 turns the watch off. */
+    readonly watchSeconds: number;
+    readonly errorPercent: number;
+    readonly minErrors: number;
+}
+
 export interface BluegreenConfig {
     readonly active: Color;
+    /** Serve a 503 maintenance page (Retry-After) instead of the live slot; both slots keep running. */
+    readonly maintenance: boolean;
+    readonly maintenanceRetryAfter: number;
+    readonly rollback: RollbackConfig;
+    /** Releases kept on the host per deploy, besides the two in use. */
+    readonly keepReleases: number;
+    /** 127.0.0.1 port of the check listener: the live slot through nginx, never in maintenance. */
+    readonly checkPort: number;
     readonly linkMode: LinkMode;
     readonly arch: Arch;
     readonly host: HostConfig;
@@ -99,6 +115,13 @@ export const DEFAULTS = {
     bluePort: 8001,
     greenPort: 8002,
     previewPort: 8081,
+    checkPort: 8082,
+    maintenance: false,
+    maintenanceRetryAfter: 120,
+    watchSeconds: 30,
+    rollbackErrorPercent: 5,
+    rollbackMinErrors: 5,
+    keepReleases: 5,
     serverName: "_",
     healthPath: "/health/ready",
     healthTimeout: 60,
@@ -168,6 +191,11 @@ export function loadConfig(
         }
         return n;
     };
+    const bool = (k: keyof typeof DEFAULTS): boolean => {
+        const v = raw(k) ?? String(DEFAULTS[k]);
+        if (v !== "true" && v !== "false") problems.push(`${key(k)} must be true or false (got ${q(v)})`);
+        return v === "true";
+    };
     const matches = (k: string, v: string, re: RegExp, what: string) => {
         if (!re.test(v)) problems.push(`${key(k)} must be ${what} (got ${q(v)})`);
         return v;
@@ -234,14 +262,13 @@ export function loadConfig(
         blue: int("bluePort", 1024, 65535),
         green: int("greenPort", 1024, 65535),
         preview: int("previewPort", 1024, 65535),
+        check: int("checkPort", 1024, 65535),
     };
     if (ports.blue === ports.green) {
         problems.push(`${key("bluePort")} and ${key("greenPort")} must differ: both slots cannot listen on port ${ports.blue}`);
     }
-    for (const c of COLORS) {
-        if (ports[c] === ports.preview) {
-            problems.push(`${key(`${c}Port`)} and ${key("previewPort")} must differ (both are ${ports.preview})`);
-        }
+    for (const [a, b] of [["blue", "preview"], ["green", "preview"], ["blue", "check"], ["green", "check"], ["preview", "check"]] as const) {
+        if (ports[a] === ports[b]) problems.push(`${key(`${a}Port`)} and ${key(`${b}Port`)} must differ (both are ${ports[a]})`);
     }
 
     const slots = {} as Record<Color, SlotConfig>;
@@ -267,10 +294,23 @@ export function loadConfig(
     }
 
     const serverName = matches("serverName", str("serverName"), SERVER_NAME_RE, "nginx server names separated by spaces, or _");
+    const maintenance = bool("maintenance");
+    const maintenanceRetryAfter = int("maintenanceRetryAfter", 1, 86400);
+    const keepReleases = int("keepReleases", 2, 1000);
+    const rollback: RollbackConfig = {
+        watchSeconds: int("watchSeconds", 0, 3600),
+        errorPercent: int("rollbackErrorPercent", 1, 100),
+        minErrors: int("rollbackMinErrors", 1, 1_000_000),
+    };
 
     if (problems.length) throw new ConfigError(problems);
     return {
         active,
+        maintenance,
+        maintenanceRetryAfter,
+        rollback,
+        keepReleases,
+        checkPort: ports.check,
         linkMode,
         arch,
         host,

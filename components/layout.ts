@@ -23,6 +23,10 @@ export const layout = {
     nginxDir: "/etc/nginx/bluegreen",
     nginxSite: "/etc/nginx/conf.d/bluegreen.conf",
     unitFile: "/etc/systemd/system/bluegreen@.service",
+    /** Every deploy, switch, rollback and maintenance change, one line each. */
+    auditLog: "/var/log/bluegreen/audit.log",
+    /** nginx's log of public requests; the post-switch watch reads it. */
+    accessLog: "/var/log/nginx/bluegreen.access.log",
     appUser: "bluegreen",
 } as const;
 
@@ -35,12 +39,12 @@ export const previewSocketLink = `${layout.stateDir}/preview.sock`;
 export const liveUpstreamLink = `${layout.nginxDir}/live.conf`;
 export const previewUpstreamLink = `${layout.nginxDir}/preview.conf`;
 export const activeColorFile = `${layout.stateDir}/active`;
+/** While this file exists, public requests get the maintenance page. */
+export const maintenanceFlag = `${layout.stateDir}/maintenance`;
 
 export interface LayoutShOptions {
     /** Prefix for every path; tests run the host scripts in a temp dir. */
     readonly root?: string;
-    /** Port of nginx's public listener, which the switch verifies through. */
-    readonly httpPort?: number;
     /** Commands that check and reload nginx's config. */
     readonly nginxTest?: string;
     readonly nginxReload?: string;
@@ -66,13 +70,16 @@ export function renderLayoutSh(o: LayoutShOptions = {}): string {
         BG_ACTIVE_FILE: activeColorFile,
         BG_LOCK: `${layout.stateDir}/lock`,
         BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
+        BG_MAINTENANCE_FLAG: maintenanceFlag,
+        BG_WWW_DIR: `${layout.stateDir}/www`,
+        BG_AUDIT_LOG: layout.auditLog,
+        BG_ACCESS_LOG: layout.accessLog,
     };
     return [
         "# shellcheck shell=bash disable=SC2034",
         "# Generated from components/layout.ts; do not edit on the host.",
         ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
         `BG_APP_USER=${layout.appUser}`,
-        `BG_HTTP_PORT=${o.httpPort ?? 80}`,
         `nginx_test() { ${o.nginxTest ?? "nginx -t"}; }`,
         `nginx_reload() { ${o.nginxReload ?? "systemctl reload nginx"}; }`,
         "",

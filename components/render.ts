@@ -5,6 +5,7 @@ import {
     activeColorFile,
     Color,
     layout,
+    maintenanceFlag,
     liveSocketLink,
     liveUpstreamLink,
     previewSocketLink,
@@ -19,6 +20,10 @@ export interface NginxSiteOptions {
     readonly serverName: string;
     /** 127.0.0.1 port of the preview listener (always the idle slot). */
     readonly previewPort: number;
+    /** 127.0.0.1 port of the check listener: the live slot, never in maintenance. */
+    readonly checkPort: number;
+    /** Retry-After of the maintenance page, in seconds. */
+    readonly maintenanceRetryAfter: number;
 }
 
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
@@ -34,12 +39,13 @@ export function renderNginxSite(o: NginxSiteOptions): string {
             ? [
                   `upstream ${name} {`,
                   `    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new`,
-                  `    # connections at once. Pooled ones live at most 1 s, busy or idle, so the switch`,
-                  `    # knows when every request reaches the new slot.`,
+                  `    # connections at once. nginx checks a pooled connection's age only when it returns`,
+                  `    # to the pool, so one can be reused up to keepalive_time + keepalive_timeout (1 s)`,
+                  `    # after the rename; the switch waits that long before it calls the move done.`,
                   `    server unix:${socketLink};`,
                   `    keepalive ${keepalive};`,
-                  `    keepalive_time 1s;`,
-                  `    keepalive_timeout 1s;`,
+                  `    keepalive_time 500ms;`,
+                  `    keepalive_timeout 500ms;`,
                   `}`,
               ]
             : [
@@ -53,9 +59,10 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         MANAGED,
         "server_tokens off;",
         "",
-        "log_format bluegreen '$remote_addr [$time_iso8601] \"$request\" $status $body_bytes_sent '",
-        "                     'rt=$request_time urt=$upstream_response_time ua=\"$upstream_addr\" '",
-        "                     'us=$upstream_status rid=$bluegreen_request_id';",
+        "# Starts with time, status and upstream status: the post-switch watch reads those three.",
+        "log_format bluegreen '$msec $status $upstream_status [$time_iso8601] $remote_addr \"$request\" '",
+        "                     '$body_bytes_sent rt=$request_time urt=$upstream_response_time '",
+        "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id';",
         "",
         "# Keep a caller's request id, or mint one.",
         "map $http_x_request_id $bluegreen_request_id {",
@@ -78,6 +85,29 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         "    listen [::]:80 default_server;",
         `    server_name ${o.serverName};`,
         "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
+        "",
+        "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
+        "    # error_page applies to nginx's own 503 only, never to the app's.",
+        "    error_page 503 @bluegreen_maintenance;",
+        "    location / {",
+        `        if (-f ${maintenanceFlag}) {`,
+        "            return 503;",
+        "        }",
+        "        proxy_pass http://bluegreen_live;",
+        ...proxyDirectives("        "),
+        "    }",
+        "    location @bluegreen_maintenance {",
+        `        root ${layout.stateDir}/www;`,
+        `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
+        "        add_header Cache-Control \"no-store\" always;",
+        "        try_files /maintenance.html =503;",
+        "    }",
+        "}",
+        "",
+        "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
+        "server {",
+        `    listen 127.0.0.1:${o.checkPort};`,
+        "    access_log off;",
         "",
         "    location / {",
         "        proxy_pass http://bluegreen_live;",
@@ -113,6 +143,21 @@ function proxyDirectives(indent: string): string[] {
         "proxy_set_header X-Request-Id $bluegreen_request_id;",
         "add_header X-Request-Id $bluegreen_request_id always;",
     ].map((l) => indent + l);
+}
+
+/** The page public clients get in maintenance mode (as a 503 with Retry-After). */
+export function renderMaintenancePage(retryAfterSeconds: number): string {
+    const minutes = Math.max(1, Math.round(retryAfterSeconds / 60));
+    return [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>Down for maintenance</title>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>',
+        '<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">',
+        "<h1>Down for maintenance</h1>",
+        `<p>We will be back shortly. Please try again in about ${minutes} minute${minutes === 1 ? "" : "s"}.</p>`,
+        "</body></html>",
+        "",
+    ].join("\n");
 }
 
 /** tcp mode: the body included inside an upstream block for one slot. */

@@ -12,6 +12,10 @@ export interface RouterArgs {
     readonly serverName: string;
     /** Loopback port of the preview listener, which always reaches the idle slot. */
     readonly previewPort: number;
+    /** Loopback port of the check listener: the live slot, never in maintenance. */
+    readonly checkPort: number;
+    /** Retry-After of the maintenance page, in seconds. */
+    readonly maintenanceRetryAfter: number;
     /** tcp mode: the slots' loopback ports. */
     readonly ports: { readonly blue: number; readonly green: number };
 }
@@ -35,7 +39,13 @@ export class Router extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 create: toolCommand("router-config.sh", { MODE: args.mode, BLUE_PORT: args.ports.blue, GREEN_PORT: args.ports.green }, args.sudo),
-                stdin: renderNginxSite({ mode: args.mode, serverName: args.serverName, previewPort: args.previewPort }),
+                stdin: renderNginxSite({
+                    mode: args.mode,
+                    serverName: args.serverName,
+                    previewPort: args.previewPort,
+                    checkPort: args.checkPort,
+                    maintenanceRetryAfter: args.maintenanceRetryAfter,
+                }),
             },
             { parent: this, dependsOn: [install] },
         );

@@ -18,6 +18,8 @@ export interface SlotArgs {
     /** tcp mode: the loopback port this slot listens on. */
     readonly port: number;
     readonly app: AppConfig;
+    /** Releases kept on the host; older ones are removed when this slot's release is stored. */
+    readonly keepReleases: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export class Slot extends pulumi.ComponentResource {
         const { color, version, artifact, app } = args;
         this.version = version;
 
-        const releaseVars: ShellVars = { VERSION: version, SHA256: artifact.sha256 };
+        const releaseVars: ShellVars = { VERSION: version, SHA256: artifact.sha256, KEEP: args.keepReleases };
         let upload: pulumi.Resource | undefined;
         if (artifact.kind === "url") {
             releaseVars.SOURCE_URL = artifact.url;

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LinkMode } from "./config";
+import { LinkMode, RollbackConfig } from "./config";
 import { Color } from "./layout";
 import { toolCommand } from "./shell";
 
@@ -12,6 +12,10 @@ export interface TrafficSwitchArgs {
     readonly mode: LinkMode;
     /** The slots' readiness path: checked on the target before, and through nginx after, the switch. */
     readonly healthPath: string;
+    /** nginx's loopback check listener, which the switch verifies through. */
+    readonly checkPort: number;
+    /** After the switch: how long to watch the new slot's 5xx, and the limits that move traffic back. */
+    readonly rollback: RollbackConfig;
     /** How long to wait for nginx to serve the target before putting the link back. */
     readonly verifyTimeoutSeconds?: number;
 }
@@ -32,12 +36,22 @@ export class TrafficSwitch extends pulumi.ComponentResource {
                 connection: args.connection,
                 create: toolCommand(
                     "switch.sh",
-                    { TARGET: args.active, MODE: args.mode, HEALTH_PATH: args.healthPath, VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15 },
+                    {
+                        TARGET: args.active,
+                        MODE: args.mode,
+                        HEALTH_PATH: args.healthPath,
+                        CHECK_PORT: args.checkPort,
+                        VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15,
+                        WATCH_SECONDS: args.rollback.watchSeconds,
+                        ERROR_PERCENT: args.rollback.errorPercent,
+                        MIN_ERRORS: args.rollback.minErrors,
+                    },
                     args.sudo,
                 ),
                 addPreviousOutputInEnv: false,
             },
-            { parent: this },
+            // The post-switch watch keeps the step running for watchSeconds.
+            { parent: this, customTimeouts: { create: `${args.rollback.watchSeconds + 600}s`, update: `${args.rollback.watchSeconds + 600}s` } },
         );
         this.registerOutputs({ active: args.active, result: this.link.stdout });
     }

@@ -164,6 +164,18 @@ describe("config validation", () => {
         );
     });
 
+    it("maintenance, watch, retention and the check port", () => {
+        rejects({ ...BASE_CONFIG, maintenance: "yes" }, 'bluegreen:maintenance must be true or false (got "yes")');
+        rejects({ ...BASE_CONFIG, watchSeconds: "-1" }, 'bluegreen:watchSeconds must be a whole number from 0 to 3600 (got "-1")');
+        rejects({ ...BASE_CONFIG, rollbackErrorPercent: "0" }, 'bluegreen:rollbackErrorPercent must be a whole number from 1 to 100 (got "0")');
+        rejects({ ...BASE_CONFIG, keepReleases: "1" }, 'bluegreen:keepReleases must be a whole number from 2 to 1000 (got "1")');
+        rejects({ ...BASE_CONFIG, checkPort: 8081 }, "bluegreen:previewPort and bluegreen:checkPort must differ (both are 8081)");
+        rejects({ ...BASE_CONFIG, maintenanceRetryAfter: "0" }, 'bluegreen:maintenanceRetryAfter must be a whole number from 1 to 86400 (got "0")');
+        const cfg = load({ ...BASE_CONFIG, maintenance: "true", watchSeconds: "0" });
+        assert.strictEqual(cfg.maintenance, true);
+        assert.deepStrictEqual(cfg.rollback, { watchSeconds: 0, errorPercent: 5, minErrors: 5 });
+    });
+
     it("reports every problem at once", () => {
         assert.throws(() => load({ active: "x", hostKind: "ssh" }), (e: Error) => e.message.split("\n").length === 6);
     });
@@ -175,7 +187,7 @@ describe("Pulumi.yaml config schema", () => {
 
     it("declares every key the program reads except the two maps, with a type and description", () => {
         const read = new Set<string>();
-        for (const m of source.matchAll(/\b(?:raw|str|int|oneOf(?:<\w+>)?|object)\("([A-Za-z0-9]+)"/g)) read.add(m[1]);
+        for (const m of source.matchAll(/\b(?:raw|str|int|bool|oneOf(?:<\w+>)?|object)\("([A-Za-z0-9]+)"/g)) read.add(m[1]);
         for (const c of ["blue", "green"]) for (const k of ["Version", "Artifact", "Sha256"]) read.add(`${c}${k}`);
         const undeclared = [...read].filter((k) => !(k in schema) && k !== "appEnv" && k !== "appSecrets");
         assert.deepStrictEqual(undeclared, []);

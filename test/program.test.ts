@@ -19,6 +19,7 @@ describe("program under mocks", function () {
             "command:remote:Command router-config",
             "command:remote:CopyToRemote blue-upload",
             "command:remote:CopyToRemote green-upload",
+            "command:remote:Command maintenance-mode",
             "command:remote:Command blue-release",
             "command:remote:Command green-release",
             "command:remote:Command blue-service",
@@ -32,12 +33,32 @@ describe("program under mocks", function () {
         assert.deepStrictEqual(changedResources(blue, green), ["switch-link"]);
         assert.strictEqual(
             commandText(blue, "switch-link"),
-            "env TARGET=blue MODE=socket HEALTH_PATH=/health/ready VERIFY_TIMEOUT=15 /usr/local/lib/bluegreen/switch.sh",
+            "env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 " +
+                "WATCH_SECONDS=30 ERROR_PERCENT=5 MIN_ERRORS=5 /usr/local/lib/bluegreen/switch.sh",
         );
         assert.strictEqual(commandText(green, "switch-link"), commandText(blue, "switch-link").replace("TARGET=blue", "TARGET=green"));
         assert.strictEqual(plain(find(green, "switch-link").inputs).delete, undefined, "the switch has no delete step");
         assert.strictEqual(plain(find(green, "switch-link").inputs).triggers, undefined, "triggers would make it a replace");
         assert.strictEqual(green.outputs.active, "green");
+    });
+
+    it("maintenance: turning it on changes exactly one resource, and sends the page on stdin", async () => {
+        const on = await runProgram({ ...BASE_CONFIG, maintenance: "true" });
+        assert.deepStrictEqual(changedResources(blue, on), ["maintenance-mode"]);
+        const mode = plain(find(on, "maintenance-mode").inputs);
+        assert.strictEqual(mode.create, "env STATE=on /usr/local/lib/bluegreen/maintenance.sh");
+        assert.match(mode.stdin, /Please try again in about 2 minutes\./);
+        // Retry-After lives in the nginx site, so changing it touches the router too.
+        const slower = await runProgram({ ...BASE_CONFIG, maintenance: "true", maintenanceRetryAfter: 300 });
+        assert.deepStrictEqual(changedResources(on, slower), ["maintenance-mode", "router-config"]);
+        assert.match(plain(find(slower, "router-config").inputs).stdin, /add_header Retry-After 300 always;/);
+        assert.strictEqual(commandText(blue, "maintenance-mode"), "env STATE=off /usr/local/lib/bluegreen/maintenance.sh");
+        assert.strictEqual(on.outputs.maintenance, true);
+    });
+
+    it("the post-switch watch and its limits are plain values on the switch's command line", async () => {
+        const run = await runProgram({ ...BASE_CONFIG, watchSeconds: 0, rollbackErrorPercent: 20, rollbackMinErrors: 50 });
+        assert.match(commandText(run, "switch-link"), / WATCH_SECONDS=0 ERROR_PERCENT=20 MIN_ERRORS=50 /);
     });
 
     it("version: changing only green's version changes only green's resources", async () => {
@@ -68,7 +89,7 @@ describe("program under mocks", function () {
         assert.deepStrictEqual(upload.source, { asset: "file", path: `${ROOT}/test/fixtures/app-v1` });
         assert.strictEqual(
             commandText(blue, "blue-release"),
-            "env VERSION=v1 SHA256=636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c " +
+            "env VERSION=v1 SHA256=636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c KEEP=5 " +
                 "SOURCE_FILE=/tmp/bluegreen-upload-636292753d9b22f9 /usr/local/lib/bluegreen/release.sh",
         );
     });
@@ -79,7 +100,7 @@ describe("program under mocks", function () {
         assert.ok(!run.resources.some((r) => r.name === "green-upload"));
         assert.strictEqual(
             commandText(run, "green-release"),
-            `env VERSION=v1 SHA256=${sha} SOURCE_URL=https://example.com/app-v1 /usr/local/lib/bluegreen/release.sh`,
+            `env VERSION=v1 SHA256=${sha} KEEP=5 SOURCE_URL=https://example.com/app-v1 /usr/local/lib/bluegreen/release.sh`,
         );
     });
 
@@ -104,10 +125,12 @@ describe("program under mocks", function () {
             ip: "203.0.113.10",
             url: "http://203.0.113.10/",
             active: "blue",
+            maintenance: false,
             blueVersion: "v1",
             greenVersion: "v1",
             sshCommand: "ssh root@203.0.113.10",
             previewTunnelCommand: "ssh -N -L 8081:127.0.0.1:8081 root@203.0.113.10",
+            statusCommand: "ssh root@203.0.113.10 /usr/local/sbin/bluegreen-status",
         });
     });
 

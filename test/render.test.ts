@@ -41,8 +41,8 @@ function nginxTest(site: string): { status: number | null; stderr: string } {
 
 describe("renderers", () => {
     describe("nginx site", () => {
-        const socket = renderNginxSite({ mode: "socket", serverName: "_", previewPort: 8081 });
-        const tcp = renderNginxSite({ mode: "tcp", serverName: "_", previewPort: 8081 });
+        const socket = renderNginxSite({ mode: "socket", serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120 });
+        const tcp = renderNginxSite({ mode: "tcp", serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120 });
 
         it("socket mode: matches the expected text", () => {
             assert.strictEqual(socket, expected("nginx-socket.conf"));
@@ -51,8 +51,9 @@ describe("renderers", () => {
         it("tcp mode differs only in the upstream blocks, which include the links", () => {
             const socketUpstream = [
                 "    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new",
-                "    # connections at once. Pooled ones live at most 1 s, busy or idle, so the switch",
-                "    # knows when every request reaches the new slot.",
+                "    # connections at once. nginx checks a pooled connection's age only when it returns",
+                "    # to the pool, so one can be reused up to keepalive_time + keepalive_timeout (1 s)",
+                "    # after the rename; the switch waits that long before it calls the move done.",
             ].join("\n");
             const tcpLive = [
                 "    # A symlink to slot-blue.conf or slot-green.conf; the switch renames it and reloads.",
@@ -61,8 +62,8 @@ describe("renderers", () => {
             ].join("\n");
             const tcpPreview = tcpLive.replace("live.conf", "preview.conf").replace("keepalive 32", "keepalive 8");
             const fromSocket = socket
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/active.sock;\n    keepalive 32;\n    keepalive_time 1s;\n    keepalive_timeout 1s;`, tcpLive)
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/preview.sock;\n    keepalive 8;\n    keepalive_time 1s;\n    keepalive_timeout 1s;`, tcpPreview);
+                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/active.sock;\n    keepalive 32;\n    keepalive_time 500ms;\n    keepalive_timeout 500ms;`, tcpLive)
+                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/preview.sock;\n    keepalive 8;\n    keepalive_time 500ms;\n    keepalive_timeout 500ms;`, tcpPreview);
             assert.strictEqual(tcp, fromSocket);
         });
 
@@ -75,9 +76,18 @@ describe("renderers", () => {
             assert.doesNotMatch(directives, /blue|green/);
         });
 
-        it("the preview listener binds loopback only", () => {
-            assert.match(socket, /\n    listen 127\.0\.0\.1:8081;\n/);
-            assert.deepStrictEqual(socket.match(/listen [^;]+;/g), ["listen 80 default_server;", "listen [::]:80 default_server;", "listen 127.0.0.1:8081;"]);
+        it("only the public listener binds beyond loopback; check and preview are 127.0.0.1", () => {
+            assert.deepStrictEqual(socket.match(/listen [^;]+;/g), [
+                "listen 80 default_server;",
+                "listen [::]:80 default_server;",
+                "listen 127.0.0.1:8082;",
+                "listen 127.0.0.1:8081;",
+            ]);
+        });
+
+        it("maintenance: a per-request flag check on the public server only, with Retry-After", () => {
+            assert.strictEqual(socket.match(/if \(-f \/var\/lib\/bluegreen\/maintenance\)/g)?.length, 1);
+            assert.match(socket, /location @bluegreen_maintenance \{\n        root \/var\/lib\/bluegreen\/www;\n        add_header Retry-After 120 always;/);
         });
 
         it("real nginx accepts both modes (nginx -t)", function () {
@@ -89,7 +99,7 @@ describe("renderers", () => {
         });
 
         it("the server name is configurable", () => {
-            assert.match(renderNginxSite({ mode: "socket", serverName: "example.com www.example.com", previewPort: 9000 }), /server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/);
+            assert.match(renderNginxSite({ mode: "socket", serverName: "example.com www.example.com", previewPort: 9000, checkPort: 9001, maintenanceRetryAfter: 60 }), /server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/);
         });
     });
 

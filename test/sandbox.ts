@@ -28,7 +28,7 @@ export function relocateSite(site: string, root: string, httpPort: number): stri
     return site
         .replace(new RegExp(`${layout.nginxDir}/`, "g"), `${root}${layout.nginxDir}/`)
         .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
-        .replace(/\/var\/log\/nginx\//g, `${root}/log/`)
+        .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
         .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
         .replace("    listen [::]:80 default_server;\n", "");
 }
@@ -37,6 +37,8 @@ export interface SandboxOptions {
     readonly mode: LinkModeName;
     readonly httpPort: number;
     readonly previewPort: number;
+    /** nginx's loopback check listener, which the switch verifies through. */
+    readonly checkPort: number;
     readonly ports?: { readonly blue: number; readonly green: number };
 }
 
@@ -61,16 +63,16 @@ export class Sandbox {
         this.faultDir = path.join(this.root, "faults");
         this.nginxConf = path.join(this.root, "nginx.conf");
         const at = (p: string) => path.join(this.root, p);
-        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, layout.nginxDir, "/etc/nginx/conf.d", "log", "faults", layout.dataDir]) {
+        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, layout.nginxDir, "/etc/nginx/conf.d", "/var/log/nginx", "log", "faults", layout.dataDir]) {
             fs.mkdirSync(at(d), { recursive: true });
         }
         for (const c of COLORS) fs.mkdirSync(at(`${layout.runDir}/${c}`), { recursive: true });
         const nginx = `nginx -q -c ${this.nginxConf}`;
         fs.writeFileSync(
             at(`${layout.toolsDir}/layout.sh`),
-            renderLayoutSh({ root: this.root, httpPort: opts.httpPort, nginxTest: `nginx -t -q -c ${this.nginxConf}`, nginxReload: `${nginx} -s reload` }),
+            renderLayoutSh({ root: this.root, nginxTest: `nginx -t -q -c ${this.nginxConf}`, nginxReload: `${nginx} -s reload` }),
         );
-        for (const name of ["lib.sh", "switch.sh", "router-config.sh"]) {
+        for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "release.sh"]) {
             fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
         }
         // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
@@ -94,7 +96,11 @@ export class Sandbox {
 
     /** Writes the site through router-config.sh (which also seeds the links), then starts nginx. */
     configureAndStartNginx(): ToolResult {
-        const site = relocateSite(renderNginxSite({ mode: this.opts.mode, serverName: "_", previewPort: this.opts.previewPort }), this.root, this.opts.httpPort);
+        const site = relocateSite(
+            renderNginxSite({ mode: this.opts.mode, serverName: "_", previewPort: this.opts.previewPort, checkPort: this.opts.checkPort, maintenanceRetryAfter: 120 }),
+            this.root,
+            this.opts.httpPort,
+        );
         // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
         fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
         const start = run("nginx", ["-q", "-c", this.nginxConf]);
@@ -131,7 +137,7 @@ export class Sandbox {
     }
 
     switchTo(color: Color, extra: Record<string, string> = {}): ToolResult {
-        return this.tool("switch.sh", { TARGET: color, MODE: this.opts.mode, HEALTH_PATH: "/health/ready", ...extra });
+        return this.tool("switch.sh", { TARGET: color, MODE: this.opts.mode, HEALTH_PATH: "/health/ready", CHECK_PORT: String(this.opts.checkPort), ...extra });
     }
 
     /** The colour the public listener serves now, from the app's response header. */
@@ -166,7 +172,12 @@ export class Sandbox {
 
 export interface WrkResult {
     readonly requests: number;
+    /** connect + read + write errors + timeouts, as wrk counts them. */
     readonly socketErrors: number;
+    /** Of those, connections reset or refused (connect/read/write), not slow answers. */
+    readonly resets: number;
+    /** Answers slower than wrk's --timeout. */
+    readonly timeouts: number;
     readonly non2xx: number;
     readonly rps: number;
     readonly p99ms: number;
@@ -193,6 +204,8 @@ export function parseWrk(out: string): WrkResult {
     return {
         requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
         socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+        resets: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0,
+        timeouts: sock ? Number(sock[4]) : 0,
         non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
         rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
         p99ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : NaN,

@@ -27,14 +27,17 @@ take_lock "$BG_LOCK" 300
 install -d -m 0755 "$sdir"
 started=$(now_ms)
 
+restarted=no
+previous_version=$(recorded version "$SLOT")
 if [ "$(cat "$sdir/deployed" 2>/dev/null)" = "$desired" ] && systemctl is-active -q "$unit"; then
   log "slot $SLOT already runs $VERSION with this environment; not restarting it"
 else
+  restarted=yes
   live=$(live_color "$MODE")
   if [ "$live" = "$SLOT" ] && systemctl is-active -q "$unit"; then
     running=$(recorded version "$SLOT")
     other=$(other_color "$SLOT")
-    die "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests.
+    die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests.
 Deploy to the idle slot instead, then switch:
   pulumi config set ${SLOT}Version ${running:-<its current version>}
   pulumi config set ${other}Version $VERSION && pulumi up
@@ -52,11 +55,12 @@ deadline=$(($(date +%s) + HEALTH_TIMEOUT))
 until slot_ready "$SLOT" "$HEALTH_PATH"; do
   if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "$unit"; then
     state=$(systemctl is-active "$unit" 2>/dev/null || true)
-    die "slot $SLOT ($VERSION) did not become ready: GET $HEALTH_PATH on $LISTEN gave no 2xx within ${HEALTH_TIMEOUT}s (unit $state).
+    die_audited deploy "slot=$SLOT version=$VERSION" failed "slot $SLOT ($VERSION) did not become ready: GET $HEALTH_PATH on $LISTEN gave no 2xx within ${HEALTH_TIMEOUT}s (unit $state).
 It gets no public traffic: the live slot is untouched. Last journal lines of $unit:
 $(journal_tail "$SLOT")"
   fi
   sleep 0.5
 done
 printf '%s\n' "$desired" >"$sdir/deployed"
+if [ "$restarted" = yes ]; then audit deploy "slot=$SLOT version=$VERSION was=${previous_version:-none}" ok; fi
 echo "slot $SLOT: $VERSION ready on $LISTEN in $(($(now_ms) - started)) ms (pid $(systemctl show -p MainPID --value "$unit"))"

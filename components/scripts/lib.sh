@@ -6,6 +6,17 @@
 log() { printf 'bluegreen: %s\n' "$*" >&2; }
 die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
 
+# audit ACTION FIELDS RESULT: one line per deploy, switch, rollback and maintenance change.
+audit() {
+  install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")"
+  printf '%s %s %s result=%s by=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG"
+}
+# die_audited ACTION FIELDS RESULT MESSAGE
+die_audited() {
+  audit "$1" "$2" "$3"
+  die "$4"
+}
+
 check_color() {
   case "$1" in blue|green) ;; *) die "colour must be blue or green (got '$1')" ;; esac
 }

@@ -11,5 +11,8 @@ id -u "$BG_APP_USER" >/dev/null 2>&1 ||
 install -d -m 0755 "$BG_STATE_DIR" "$BG_STATE_DIR/slots" "$BG_RELEASES_DIR"
 install -d -m 0750 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
 install -d -m 0700 "$BG_ENV_DIR"
-touch "$BG_LOCK" "$BG_RELEASE_LOCK"
+install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")" "$BG_WWW_DIR"
+touch "$BG_LOCK" "$BG_RELEASE_LOCK" "$BG_AUDIT_LOG"
+# Operators' read-only view of the host: live colour, versions, health, audit tail.
+ln -sfn "$BG_TOOLS_DIR/status.sh" /usr/local/sbin/bluegreen-status
 echo "host ready for bluegreen: user $BG_APP_USER, state in $BG_STATE_DIR"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Moves live traffic to TARGET. Order: lock, readiness gate, rename the links,
-# (tcp: nginx -t, reload), verify through nginx, record. Any failure puts the
-# links back and exits non-zero with the reason; the old slot keeps serving.
-# Input: TARGET, MODE, HEALTH_PATH, VERIFY_TIMEOUT (s).
+# (tcp: nginx -t, reload), verify through nginx, record, then watch the new
+# slot's 5xx for WATCH_SECONDS and move traffic back on a breach. Any failure
+# puts the links back and exits non-zero with the reason; the old slot keeps
+# serving. The lock is held until the watch ends.
+# Input: TARGET, MODE, HEALTH_PATH, CHECK_PORT (nginx's loopback check listener),
+#        VERIFY_TIMEOUT (s, default 15), WATCH_SECONDS (default 0: no watch),
+#        ERROR_PERCENT (default 5), MIN_ERRORS (default 5).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$0")/lib.sh"
-: "${TARGET:?}" "${MODE:?}" "${HEALTH_PATH:?}"
+: "${TARGET:?}" "${MODE:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}"
 VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-15}
+WATCH_SECONDS=${WATCH_SECONDS:-0}
+ERROR_PERCENT=${ERROR_PERCENT:-5}
+MIN_ERRORS=${MIN_ERRORS:-5}
 check_color "$TARGET"
 check_mode "$MODE"
 idle=$(other_color "$TARGET")
@@ -19,9 +26,10 @@ started=$(now_ms)
 previous=$(live_color "$MODE")
 old_live=$(readlink "$live_l" 2>/dev/null || true)
 old_preview=$(readlink "$preview_l" 2>/dev/null || true)
+fields="from=${previous:-none} to=$TARGET version=$(recorded version "$TARGET" | grep . || echo none)"
 
 if ! slot_ready "$TARGET" "$HEALTH_PATH"; then
-  die "refusing to switch to $TARGET: it is not ready (GET $HEALTH_PATH on the slot gave no 2xx). Traffic stays on ${previous:-the current slot}.
+  die_audited switch "$fields" refused "refusing to switch to $TARGET: it is not ready (GET $HEALTH_PATH on the slot gave no 2xx). Traffic stays on ${previous:-the current slot}.
 Last journal lines of bluegreen@$TARGET:
 $(journal_tail "$TARGET")"
 fi
@@ -29,31 +37,34 @@ fi
 restore_links() {
   if [ -n "$old_live" ]; then atomic_link "$old_live" "$live_l"; fi
   if [ -n "$old_preview" ]; then atomic_link "$old_preview" "$preview_l"; fi
+  if [ "$MODE" = tcp ]; then nginx_reload; fi
 }
 
 atomic_link "$(link_target "$MODE" "$TARGET")" "$live_l"
 atomic_link "$(link_target "$MODE" "$idle")" "$preview_l"
 if [ "$MODE" = tcp ]; then
   if ! out=$(nginx_test 2>&1); then
-    restore_links
-    die "nginx -t failed after relinking to $TARGET, so the links were put back and nginx keeps serving ${previous:-the old slot}:
+    if [ -n "$old_live" ]; then atomic_link "$old_live" "$live_l"; fi
+    if [ -n "$old_preview" ]; then atomic_link "$old_preview" "$preview_l"; fi
+    die_audited switch "$fields" failed "nginx -t failed after relinking to $TARGET, so the links were put back and nginx keeps serving ${previous:-the old slot}:
 $out"
   fi
   nginx_reload
 fi
 
-# Verify through nginx, as a client would. In socket mode nginx's pooled upstream
-# connections (at most 1 s old or idle: keepalive_time/keepalive_timeout) may still
-# reach the old slot, so convergence is: that bound has passed and nginx serves the
-# target. In tcp mode the reload's new workers start with empty pools.
-# Apps that do not send X-Bluegreen-Color are checked for 2xx only.
+# Verify through nginx's check listener (the live upstream, never in maintenance).
+# In socket mode a pooled upstream connection to the old slot can be reused until
+# keepalive_time + keepalive_timeout (500 ms + 500 ms) after the rename, so
+# convergence is: that bound has passed and nginx serves the target. In tcp mode
+# the reload's new workers start with empty pools. Apps that do not send
+# X-Bluegreen-Color are checked for 2xx only.
 linked=$(now_ms)
 settle_ms=0
 [ "$MODE" = tcp ] || settle_ms=1100
 deadline=$(($(date +%s) + VERIFY_TIMEOUT))
 verified=""
 while :; do
-  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$BG_HTTP_PORT$HEALTH_PATH" 2>/dev/null | tr -d '\r' || true)
+  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH_PATH" 2>/dev/null | tr -d '\r' || true)
   code=$(printf '%s\n' "$headers" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
   color=$(printf '%s\n' "$headers" | sed -n 's/^[Xx]-[Bb]luegreen-[Cc]olor: *//p' | head -n1)
   if [ $(($(now_ms) - linked)) -ge "$settle_ms" ]; then
@@ -66,14 +77,43 @@ while :; do
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     restore_links
-    [ "$MODE" = socket ] || nginx_reload
-    die "nginx did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the links were put back to ${previous:-their old targets}."
+    die_audited switch "$fields" failed "nginx did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the links were put back to ${previous:-their old targets}."
   fi
   sleep 0.1
 done
 
-printf '%s\n' "$TARGET" >"$BG_ACTIVE_FILE.new"
-mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
-version=$(recorded version "$TARGET")
+record_active() {
+  printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
+  mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
+}
+record_active "$TARGET"
 done_ms=$(now_ms)
-echo "live: $TARGET ${version:-} (was ${previous:-none}); switched in $((done_ms - started)) ms, converged $((done_ms - linked)) ms after the link moved; verified through nginx: $verified"
+summary="switched in $((done_ms - started)) ms, converged $((done_ms - linked)) ms after the link moved; verified through nginx: $verified"
+
+# Post-switch analysis: the new slot's proxied public responses since convergence.
+watched=""
+if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$previous" ] && [ "$previous" != "$TARGET" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then
+  offset=$(($(stat -c %s "$BG_ACCESS_LOG" 2>/dev/null || echo 0) + 1))
+  since="$((done_ms / 1000)).$(printf '%03d' $((done_ms % 1000)))"
+  watch_end=$(($(date +%s) + WATCH_SECONDS))
+  total=0 errors=0
+  while [ "$(date +%s)" -lt "$watch_end" ]; do
+    sleep 1
+    # Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
+    read -r total errors < <(tail -c +"$offset" "$BG_ACCESS_LOG" 2>/dev/null |
+      awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }')
+    if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
+      restore_links
+      record_active "$previous"
+      die_audited rollback "from=$TARGET to=$previous errors=$errors responses=$total" rolled-back \
+        "switch to $TARGET rolled back: $errors of $total responses from $TARGET were 5xx within $((WATCH_SECONDS - watch_end + $(date +%s))) s (limit: ${ERROR_PERCENT}% and at least $MIN_ERRORS). Traffic is back on $previous ($(recorded version "$previous")).
+Last journal lines of bluegreen@$TARGET:
+$(journal_tail "$TARGET")
+Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $previous: pulumi config set active $previous"
+    fi
+  done
+  watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"
+fi
+
+audit switch "$fields" ok
+echo "live: $TARGET $(recorded version "$TARGET") (was ${previous:-none}); $summary$watched"

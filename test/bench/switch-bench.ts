@@ -39,6 +39,9 @@ function startWrk(url: string) {
     return { stop: () => (child.kill("SIGINT"), done) };
 }
 
+const failed = (w: WrkResult) =>
+    `${w.resets + w.non2xx} of ${w.requests} (resets ${w.resets}, non-2xx ${w.non2xx}; slower than 10 s: ${w.timeouts})`;
+
 function timings(outputs: string[]) {
     const total: number[] = [];
     const converged: number[] = [];
@@ -53,7 +56,7 @@ function timings(outputs: string[]) {
 
 async function localMode(mode: "socket" | "tcp", base: number) {
     const where = `local nginx, ${mode}`;
-    const host = new Sandbox({ mode, httpPort: base, previewPort: base + 1, ports: { blue: base + 10, green: base + 11 } });
+    const host = new Sandbox({ mode, httpPort: base, previewPort: base + 1, checkPort: base + 2, ports: { blue: base + 10, green: base + 11 } });
     try {
         const cfg = host.configureAndStartNginx();
         if (cfg.status !== 0) throw new Error(cfg.stderr);
@@ -76,7 +79,7 @@ async function localMode(mode: "socket" | "tcp", base: number) {
         const t = timings(outputs);
         add(where, `switch time, script start to verified (median / p95 of ${SWITCHES}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
         add(where, "convergence, link moved to nginx serving only the target (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
-        add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, `${w.socketErrors + w.non2xx} of ${w.requests} (resets/timeouts ${w.socketErrors}, non-2xx ${w.non2xx})`);
+        add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, failed(w));
         return host;
     } catch (e) {
         host.stop();
@@ -119,7 +122,7 @@ async function onVm() {
         const outputs: string[] = [];
         for (let i = 0; i < n; i++) {
             const target = i % 2 === 0 ? "green" : "blue";
-            const r = await sshRun(vm.connection, `env TARGET=${target} MODE=socket HEALTH_PATH=/health/ready /usr/local/lib/bluegreen/switch.sh`);
+            const r = await sshRun(vm.connection, `env TARGET=${target} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
             if (r.code !== 0) throw new Error(r.combined);
             outputs.push(r.stdout);
         }
@@ -127,7 +130,7 @@ async function onVm() {
         const t = timings(outputs);
         add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
         add(where, "socket: convergence (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
-        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, `${w.socketErrors + w.non2xx} of ${w.requests}`);
+        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(w));
     } finally {
         await vm.shutdown();
     }

@@ -171,8 +171,8 @@ describe("e2e on a real VM (replayed program)", function () {
     it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
         const out = await inVm(
             "s=/usr/local/lib/bluegreen/switch.sh; " +
-                "(env TARGET=green MODE=socket HEALTH_PATH=/health/ready $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
-                "(env TARGET=blue MODE=socket HEALTH_PATH=/health/ready $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+                "(env TARGET=green MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+                "(env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
         );
         const lines = out.split("\n");
         assert.deepStrictEqual(lines.filter((l) => /^\d+$/.test(l)), ["0", "0"], out);
@@ -183,7 +183,7 @@ describe("e2e on a real VM (replayed program)", function () {
         assert.strictEqual(await inVm("readlink /var/lib/bluegreen/preview.sock"), `/run/bluegreen/${recorded === "blue" ? "green" : "blue"}/app.sock`);
         assert.match(publicAnswer(), new RegExp(`^${recorded} `));
         // Put the host back where the stack's config says.
-        await inVm("env TARGET=blue MODE=socket HEALTH_PATH=/health/ready /usr/local/lib/bluegreen/switch.sh");
+        await inVm("env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
     });
 
     it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {

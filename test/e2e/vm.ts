@@ -52,6 +52,24 @@ function freePort(): Promise<number> {
     });
 }
 
+/**
+ * A test process that died hard (an uncaught error in a library) may leave its
+ * VM running; a VM's work dir holds qemu's pidfile, so stop any that remain.
+ */
+function killStrayVms(): void {
+    for (const entry of fs.readdirSync(os.tmpdir())) {
+        if (!entry.startsWith("bg-vm-")) continue;
+        const dir = path.join(os.tmpdir(), entry);
+        try {
+            const pid = Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8").trim());
+            if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL");
+        } catch {
+            /* no pidfile or no such process: nothing to stop */
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 export class Vm {
     private constructor(
         readonly image: Image,
@@ -63,6 +81,7 @@ export class Vm {
 
     static async boot(image: Image): Promise<Vm> {
         requireTool("qemu-system-x86_64", "apt-get install -y qemu-system-x86");
+        killStrayVms();
         const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-vm-"));
         const disk = path.join(workDir, "disk.img");
         const cp = spawnSync("cp", ["--sparse=always", path.join(image.dir, "disk.img"), disk]);
@@ -79,6 +98,7 @@ export class Vm {
         const child = spawn(
             "qemu-system-x86_64",
             [
+                "-pidfile", path.join(this.workDir, "qemu.pid"),
                 "-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic",
                 "-kernel", path.join(this.image.dir, "vmlinuz"),
                 "-initrd", path.join(this.image.dir, "initrd"),

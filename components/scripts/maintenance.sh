@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Maintenance mode: STATE=on serves the page from stdin as a 503 with Retry-After
+# to public traffic; STATE=off sends traffic to the live slot again. Both slots
+# keep running, the links do not move, and nginx is not reloaded: the site checks
+# for the flag file on each request.
+# Input: STATE (on|off); stdin: the page (on).
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/lib.sh"
+: "${STATE:?}"
+take_lock "$BG_LOCK" 300
+flag="$BG_STATE_DIR/maintenance"
+live=$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)
+case "$STATE" in
+  on)
+    install -d -m 0755 "$BG_STATE_DIR/www"
+    page=$(mktemp "$BG_STATE_DIR/www/.maintenance.XXXXXX")
+    cat >"$page"
+    chmod 0644 "$page"
+    mv -f "$page" "$BG_STATE_DIR/www/maintenance.html"
+    if [ -f "$flag" ]; then
+      echo "maintenance already on since $(cat "$flag")"
+      exit 0
+    fi
+    date -u +%Y-%m-%dT%H:%M:%SZ >"$flag.new"
+    mv -f "$flag.new" "$flag"
+    audit maintenance "state=on live=$live" ok
+    echo "maintenance on: public requests get 503 with Retry-After; $live keeps running"
+    ;;
+  off)
+    if [ ! -f "$flag" ]; then
+      echo "maintenance already off; live: $live"
+      exit 0
+    fi
+    rm -f "$flag"
+    audit maintenance "state=off live=$live" ok
+    echo "maintenance off: public traffic goes to $live again"
+    ;;
+  *) die "STATE must be on or off (got '$STATE')" ;;
+esac
