@@ -200,7 +200,8 @@ export function loadConfig(
         if (!re.test(v)) problems.push(`${key(k)} must be ${what} (got ${q(v)})`);
         return v;
     };
-    const object = (k: string): Record<string, string> => {
+    /** A NAME: value map; `secret` keeps values out of error messages. */
+    const object = (k: string, secret = false): Record<string, string> => {
         const v = raw(k);
         if (v === undefined) return {};
         let parsed: unknown;
@@ -218,7 +219,7 @@ export function loadConfig(
             if (!ENV_NAME_RE.test(name) || name.startsWith("BLUEGREEN_")) {
                 problems.push(`${key(k)}.${name}: names must match [A-Za-z_][A-Za-z0-9_]* and not start with BLUEGREEN_ (reserved)`);
             } else if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-                problems.push(`${key(k)}.${name} must be a string (got ${q(value)})`);
+                problems.push(`${key(k)}.${name} must be a string (got ${secret ? "a secret of another type" : q(value)})`);
             } else if (/[\n\r\0]/.test(String(value))) {
                 problems.push(`${key(k)}.${name} must be a single line (systemd env files cannot hold newlines)`);
             } else {
@@ -280,7 +281,7 @@ export function loadConfig(
     const args = str("appArgs");
     if (/[\n\r]/.test(args)) problems.push(`${key("appArgs")} must be a single line`);
     const env = object("appEnv");
-    const secretsRaw = object("appSecrets");
+    const secretsRaw = object("appSecrets", true);
     const app: AppConfig = {
         healthPath,
         healthTimeoutSeconds: int("healthTimeout", 5, 900),

@@ -156,6 +156,10 @@ describe("config validation", () => {
         );
     });
 
+    it("a bad secret's value never appears in the error", () => {
+        rejects({ ...BASE_CONFIG, appSecrets: { TOKEN: { nested: "hunter2" } } }, "bluegreen:appSecrets.TOKEN must be a string (got a secret of another type)");
+    });
+
     it("health path and timeouts", () => {
         rejects(
             { ...BASE_CONFIG, healthPath: "health", healthTimeout: "0" },

@@ -13,6 +13,10 @@ const SOURCED = new Set(["lib.sh"]);
 const executables = [
     ...fs.readdirSync(SCRIPTS).filter((f) => f.endsWith(".sh") && !SOURCED.has(f)).map((f) => path.join(SCRIPTS, f)),
     path.join(ROOT, "app", "build.sh"),
+    path.join(ROOT, ".ci", "run"),
+    path.join(ROOT, "test", "e2e", "vm", "build-image.sh"),
+    path.join(ROOT, "test", "e2e", "fake-bin", "pulumi"),
+    path.join(ROOT, "test", "fixtures", "fake-pulumi-recorder"),
 ];
 
 describe("shell scripts", () => {

@@ -116,21 +116,26 @@ async function onVm() {
         const ready = /ready on \S+ in (\d+) ms/.exec(first.steps.find((s) => s.name === "green-service")!.output)?.[1];
         add(where, "time to ready, deploy to the idle slot (restart to first 2xx)", `${ready} ms`);
         // Socket mode only: the VM's stack is deployed in it, and tcp mode needs a redeploy.
+        // Control first: the same switch.sh runs over SSH, aimed at the colour already live,
+        // so everything happens but traffic moving. Failures there are the VM's, not the switch's.
         const n = Math.min(SWITCHES, 30);
-        const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`);
-        await new Promise((r) => setTimeout(r, 1000));
-        const outputs: string[] = [];
-        for (let i = 0; i < n; i++) {
-            const target = i % 2 === 0 ? "green" : "blue";
-            const r = await sshRun(vm.connection, `env TARGET=${target} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
-            if (r.code !== 0) throw new Error(r.combined);
-            outputs.push(r.stdout);
-        }
-        const w = await load.stop();
-        const t = timings(outputs);
-        add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
-        add(where, "socket: convergence (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
-        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(w));
+        const series = async (targetOf: (i: number) => string) => {
+            const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`);
+            await new Promise((r) => setTimeout(r, 1000));
+            const outputs: string[] = [];
+            for (let i = 0; i < n; i++) {
+                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
+                if (r.code !== 0) throw new Error(r.combined);
+                outputs.push(r.stdout);
+            }
+            return { w: await load.stop(), t: timings(outputs) };
+        };
+        const control = await series(() => "blue");
+        add(where, `control: ${n} switch.sh runs to the live colour (nothing moves), ${CONNECTIONS} conns`, failed(control.w));
+        const real = await series((i) => (i % 2 === 0 ? "green" : "blue"));
+        add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(real.t.total)} / ${quantile(real.t.total, 0.95)} ms`);
+        add(where, "socket: convergence (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
+        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
     } finally {
         await vm.shutdown();
     }

@@ -32,6 +32,8 @@ describe("e2e on a real VM (replayed program)", function () {
         active: "blue",
         blueVersion: "v1",
         greenVersion: "v1",
+        // A short post-switch watch keeps the scenarios quick; scenario 13 sets its own.
+        watchSeconds: "3",
         // The demo app's fault injection, so scenarios can make a slot unhealthy.
         appArgs: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
     });
@@ -96,10 +98,10 @@ describe("e2e on a real VM (replayed program)", function () {
         assert.strictEqual(r.error, undefined, r.error);
         assert.deepStrictEqual(stepsOf(r), [
             "create host-ready", "create setup-tools", "create setup-unit", "create router-install", "create router-config",
-            "create blue-upload", "create green-upload", "create blue-release", "create green-release",
+            "create blue-upload", "create green-upload", "create maintenance-mode", "create blue-release", "create green-release",
             "create blue-service", "create green-service", "create switch-link",
         ]);
-        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
+        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 13 steps`);
         assert.strictEqual(publicAnswer(), "blue v1");
         // Only sshd and nginx listen on TCP; the app only on its unix sockets.
         const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
@@ -237,6 +239,136 @@ describe("e2e on a real VM (replayed program)", function () {
         assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
         const r = await deploy({});
         assert.deepStrictEqual(stepsOf(r), []);
+    });
+
+    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
+    async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
+        const { spawn } = await import("child_process");
+        const fs = await import("fs");
+        const os = await import("os");
+        const path = await import("path");
+        const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
+        const outputs = (await runProgram(config)).outputs;
+        fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
+        const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
+        fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
+        const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
+            env: {
+                ...process.env,
+                PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
+                FAKE_PULUMI_STATE: stackFile,
+                BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+            },
+        });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        const code = await new Promise<number | null>((r) => child.on("close", r));
+        const after = JSON.parse(fs.readFileSync(stackFile, "utf8"));
+        config = after.config;
+        state = after.state;
+        return { code, out };
+    }
+
+    it("11. release end to end: idle slot deployed and smoke-tested through the preview tunnel, then switched", async () => {
+        assert.strictEqual(publicAnswer(), "blue v1");
+        const started = Date.now();
+        const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
+        assert.strictEqual(r.code, 0, r.out);
+        const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
+        assert.deepStrictEqual(steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")), [
+            "==> live: blue (v1); deploying v4 to the idle slot, green",
+            '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
+            "==> switching traffic to green (v4)",
+            "==> released v4: green is live; blue keeps v1 running for npm run rollback",
+        ]);
+        assert.strictEqual(publicAnswer(), "green v4");
+        assert.strictEqual(config.greenVersion, "v4");
+        assert.strictEqual(config.active, "green");
+        note(`release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    });
+
+    it("11b. a release whose smoke test fails stops before the switch, old slot serving", async () => {
+        const r = await cli(["release", "v5", "--smoke", "exit 3"]);
+        assert.strictEqual(r.code, 1);
+        assert.match(r.out, /==> stopped: the smoke test failed \(exit 3\); green \(v4\) is still live\. blue runs v5 on the preview listener for a closer look\.\n$/);
+        assert.strictEqual(publicAnswer(), "green v4");
+        assert.strictEqual(config.active, "green");
+        // Put blue back on v1 for the next scenarios (it is idle, so this is allowed).
+        const back = await deploy({ blueVersion: "v1" });
+        assert.strictEqual(back.error, undefined, back.error);
+    });
+
+    it("12. npm run rollback: back to the warm previous slot, no version string", async () => {
+        const greenPid = await mainPid("green");
+        const r = await cli(["rollback"]);
+        assert.strictEqual(r.code, 0, r.out);
+        assert.match(r.out, /==> rolling back: green -> blue \(v1, still running\)\n[\s\S]*==> rolled back: blue \(v1\) is live\n$/);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        assert.strictEqual(await mainPid("green"), greenPid, "green keeps running, warm");
+    });
+
+    it("13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch", async () => {
+        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
+        try {
+            let r!: UpResult;
+            const load = await underLoad(20, async () => {
+                r = await deploy({ active: "green", watchSeconds: "10" });
+            });
+            assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+            assert.match(r.error!, /switch to green rolled back: \d+ of \d+ responses from green were 5xx within \d+ s \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./);
+            assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
+            assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
+            for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
+            assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
+            const seen = /(\d+) of (\d+) responses/.exec(r.error!)!;
+            note(`automatic rollback: ${seen[1]} 500s of ${seen[2]} responses from green before the link moved back; ${load.non2xx} non-2xx and ${load.resets} resets seen by wrk in total`);
+        } finally {
+            await inVm(`rm -f ${FAULTS}/green.error500`);
+        }
+        const back = await deploy({ active: "blue", watchSeconds: "3" });
+        assert.strictEqual(back.error, undefined, back.error);
+    });
+
+    it("14. maintenance: a 503 page with Retry-After, one step, slots untouched; leaving restores blue", async () => {
+        const pids = [await mainPid("blue"), await mainPid("green")];
+        const on = await deploy({ maintenance: "true" });
+        assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
+        const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
+        assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 120\r\n[\s\S]*Down for maintenance/);
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v4", "the preview listener still works");
+        assert.deepStrictEqual([await mainPid("blue"), await mainPid("green")], pids);
+        const off = await deploy({ maintenance: "false" });
+        assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
+        assert.strictEqual(publicAnswer(), "blue v1");
+    });
+
+    it("15. audit log and status: every deploy, switch, rollback and maintenance change is on the host", async () => {
+        const audit = await inVm("cat /var/log/bluegreen/audit.log");
+        for (const re of [
+            /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
+            /Z switch from=blue to=green version=v2 result=ok by=root/,
+            /Z switch from=blue to=green version=v2 result=refused by=root/,
+            /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
+            /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
+            /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
+            /Z release version=v4 sha256=[0-9a-f]{64} result=ok by=root/,
+        ]) {
+            assert.match(audit, re);
+        }
+        const status = await inVm("/usr/local/sbin/bluegreen-status");
+        assert.match(status, /^live: {8}blue \(socket mode, recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+\n/);
+        assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):\n( {2}\S+ .*\n){10}$/);
+    });
+
+    it("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
+        assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
+        const r = await deploy({ keepReleases: "2" });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update blue-release", "update green-release"]);
+        // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
+        assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
+        assert.strictEqual(publicAnswer(), "blue v1");
     });
 
     it("6. tcp mode with a broken nginx config: nginx -t fails, the link reverts, nginx keeps serving", async () => {

@@ -4,9 +4,9 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { freePort } from "../../components/cli/ports";
 import { requireTool } from "../tools";
 import { sshRun } from "./replay";
 
@@ -39,17 +39,6 @@ export function ensureImage(log: (l: string) => void = console.log): Image {
         privateKey: fs.readFileSync(path.join(dir, "id_ed25519"), "utf8"),
         hostKey: fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" "),
     };
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
 }
 
 /**
