@@ -33,7 +33,8 @@ describe("shell scripts", () => {
     it("every host tool sources lib.sh (which brings layout.sh) right after set", () => {
         for (const name of hostScriptNames().filter((n) => !SOURCED.has(n) && n !== "wait-ready.sh")) {
             const text = fs.readFileSync(path.join(SCRIPTS, name), "utf8");
-            assert.match(text, /\nset -euo pipefail\n# shellcheck source=\/dev\/null\n\. "\$\(dirname "\$0"\)\/lib\.sh"\n/, name);
+            // readlink -f: a tool reached through a symlink (bluegreen-status) still finds lib.sh.
+            assert.match(text, /\nset -euo pipefail\n# shellcheck source=\/dev\/null\n\. "\$\(dirname "\$\(readlink -f "\$0"\)"\)\/lib\.sh"\n/, name);
         }
     });
 

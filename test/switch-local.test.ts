@@ -141,7 +141,7 @@ describe("switch against a real nginx (local sandbox)", function () {
                 assert.strictEqual(r.status, 1, r.stdout);
                 assert.match(
                     r.stderr,
-                    /^bluegreen: error: switch to green rolled back: (\d+) of (\d+) responses from green were 5xx within [12] s \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\.\nLast journal lines of bluegreen@green:\n[\s\S]*\nNext: fix the app and deploy a new version to green \(pulumi config set greenVersion \.\.\.\), or stay on blue: pulumi config set active blue\n$/,
+                    /^bluegreen: error: switch to green rolled back: (\d+) of (\d+) responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\.\nLast journal lines of bluegreen@green:\n[\s\S]*\nNext: fix the app and deploy a new version to green \(pulumi config set greenVersion \.\.\.\), or stay on blue: pulumi config set active blue\n$/,
                 );
                 assert.strictEqual(host.servedColor(), "blue");
                 assert.strictEqual(host.readLink("live"), "/run/bluegreen/blue/app.sock");

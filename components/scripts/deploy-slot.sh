@@ -5,7 +5,7 @@
 # Input: SLOT, VERSION, MODE, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${SLOT:?}" "${VERSION:?}" "${MODE:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
 check_color "$SLOT"
 check_mode "$MODE"

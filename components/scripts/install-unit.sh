@@ -3,7 +3,7 @@
 # at their next restart: restarting the live slot here would drop requests.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 new=$(mktemp)
 trap 'rm -f "$new"' EXIT

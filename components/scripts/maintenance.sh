@@ -6,7 +6,7 @@
 # Input: STATE (on|off); stdin: the page (on).
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${STATE:?}"
 take_lock "$BG_LOCK" 300
 flag="$BG_STATE_DIR/maintenance"

@@ -6,7 +6,7 @@
 # Afterwards the oldest releases beyond KEEP are removed, never one a slot uses.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${VERSION:?}" "${SHA256:?}"
 SOURCE_FILE=${SOURCE_FILE:-}
 SOURCE_URL=${SOURCE_URL:-}

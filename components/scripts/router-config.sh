@@ -4,7 +4,7 @@
 # Input: MODE (socket|tcp), BLUE_PORT, GREEN_PORT (tcp mode); stdin: the site.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${MODE:?}" "${BLUE_PORT:?}" "${GREEN_PORT:?}"
 check_mode "$MODE"
 take_lock "$BG_LOCK" 120

@@ -2,7 +2,7 @@
 # Installs nginx and curl if missing and lets nginx's workers reach the slot sockets. Idempotent.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 missing=()

@@ -2,7 +2,7 @@
 # Creates the app user and bluegreen's directories. Idempotent; runs after the tools are installed.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 getent group "$BG_APP_USER" >/dev/null || groupadd --system "$BG_APP_USER"
 id -u "$BG_APP_USER" >/dev/null 2>&1 ||

@@ -4,7 +4,7 @@
 # Input: HEALTH_PATH (default /health/ready), LINES (audit lines, default 10).
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 HEALTH_PATH=${HEALTH_PATH:-/health/ready}
 LINES=${LINES:-10}
 mode=socket

@@ -4,7 +4,7 @@
 # Input: SLOT, VERSION.
 set -euo pipefail
 # shellcheck source=/dev/null
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${SLOT:?}" "${VERSION:?}"
 check_color "$SLOT"
 take_lock "$BG_LOCK" 300

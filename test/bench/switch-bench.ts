@@ -119,7 +119,14 @@ async function onVm() {
         // Control first: the same switch.sh runs over SSH, aimed at the colour already live,
         // so everything happens but traffic moving. Failures there are the VM's, not the switch's.
         const n = Math.min(SWITCHES, 30);
+        // nginx's error log says why a request failed; count what each series added.
+        const errorLog = async (since?: number) => {
+            const r = await sshRun(vm.connection, since === undefined ? "wc -l < /var/log/nginx/error.log" :
+                `tail -n +${since + 1} /var/log/nginx/error.log | sed -E 's/^[0-9/: ]+\\[[a-z]+\\] [0-9#]+: (\\*[0-9]+ )?//; s/, client:.*//' | sort | uniq -c | sort -rn | head -3`);
+            return r.stdout.trim();
+        };
         const series = async (targetOf: (i: number) => string) => {
+            const logStart = Number(await errorLog());
             const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`);
             await new Promise((r) => setTimeout(r, 1000));
             const outputs: string[] = [];
@@ -128,14 +135,17 @@ async function onVm() {
                 if (r.code !== 0) throw new Error(r.combined);
                 outputs.push(r.stdout);
             }
-            return { w: await load.stop(), t: timings(outputs) };
+            const w = await load.stop();
+            return { w, t: timings(outputs), errors: (await errorLog(logStart)).replace(/\s*\n\s*/g, "; ") || "none" };
         };
         const control = await series(() => "blue");
         add(where, `control: ${n} switch.sh runs to the live colour (nothing moves), ${CONNECTIONS} conns`, failed(control.w));
+        add(where, "control: new nginx error-log lines", control.errors);
         const real = await series((i) => (i % 2 === 0 ? "green" : "blue"));
         add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(real.t.total)} / ${quantile(real.t.total, 0.95)} ms`);
         add(where, "socket: convergence (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
         add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
+        add(where, "socket: new nginx error-log lines", real.errors);
     } finally {
         await vm.shutdown();
     }
@@ -147,6 +157,12 @@ async function main() {
     const cpu = os.cpus()[0]?.model ?? "unknown CPU";
     const nginxVersion = run("nginx", ["-v"]).stderr.trim();
     console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
+    if (!args.includes("--vm-only")) await local();
+    if (args.includes("--vm") || args.includes("--vm-only")) await onVm();
+    printTable(cpu, nginxVersion);
+}
+
+async function local() {
     const socketHost = await localMode("socket", 18400);
     const tcpHost = await localMode("tcp", 18500);
     try {
@@ -156,8 +172,9 @@ async function main() {
         socketHost.stop();
         tcpHost.stop();
     }
-    if (args.includes("--vm")) await onVm();
+}
 
+function printTable(cpu: string, nginxVersion: string) {
     const w = [Math.max(...rows.map((r) => r.where.length), 5), Math.max(...rows.map((r) => r.metric.length), 6)];
     console.log(`\nMachine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${nginxVersion}, ${new Date().toISOString().slice(0, 10)}\n`);
     console.log(`| ${"where".padEnd(w[0])} | ${"metric".padEnd(w[1])} | value |`);

@@ -316,13 +316,13 @@ describe("e2e on a real VM (replayed program)", function () {
                 r = await deploy({ active: "green", watchSeconds: "10" });
             });
             assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-            assert.match(r.error!, /switch to green rolled back: \d+ of \d+ responses from green were 5xx within \d+ s \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./);
+            assert.match(r.error!, /switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./);
             assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
             assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
             for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
             assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
-            const seen = /(\d+) of (\d+) responses/.exec(r.error!)!;
-            note(`automatic rollback: ${seen[1]} 500s of ${seen[2]} responses from green before the link moved back; ${load.non2xx} non-2xx and ${load.resets} resets seen by wrk in total`);
+            const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
+            note(`automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`);
         } finally {
             await inVm(`rm -f ${FAULTS}/green.error500`);
         }
