@@ -40,9 +40,38 @@ restore_links() {
   if [ "$MODE" = tcp ]; then nginx_reload; fi
 }
 
-# The post-switch watch counts the new slot's answers from the moment the link moves.
+# Post-switch analysis: the proxied public responses since the link moves (the old
+# slot's last pooled answers count too, which only makes it stricter). It runs
+# during verification and then for WATCH_SECONDS, every 100-200 ms.
+watching=no
+if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$previous" ] && [ "$previous" != "$TARGET" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then
+  watching=yes
+fi
 log_offset=$(($(stat -c %s "$BG_ACCESS_LOG" 2>/dev/null || echo 0) + 1))
 moved_ms=$(now_ms)
+total=0 errors=0
+check_errors() {
+  [ "$watching" = yes ] || return 0
+  local since
+  since="$((moved_ms / 1000)).$(printf '%03d' $((moved_ms % 1000)))"
+  # Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
+  read -r total errors < <(tail -c +"$log_offset" "$BG_ACCESS_LOG" 2>/dev/null |
+    awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }')
+  if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
+    restore_links
+    record_active "$previous"
+    die_audited rollback "from=$TARGET to=$previous errors=$errors responses=$total" rolled-back \
+      "switch to $TARGET rolled back: $errors of $total responses since the switch were 5xx, $(($(now_ms) - moved_ms)) ms after it (limit: ${ERROR_PERCENT}% and at least $MIN_ERRORS). Traffic is back on $previous ($(recorded version "$previous")).
+Last journal lines of bluegreen@$TARGET:
+$(journal_tail "$TARGET")
+Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $previous: pulumi config set active $previous"
+  fi
+}
+record_active() {
+  printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
+  mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
+}
+
 atomic_link "$(link_target "$MODE" "$TARGET")" "$live_l"
 atomic_link "$(link_target "$MODE" "$idle")" "$preview_l"
 if [ "$MODE" = tcp ]; then
@@ -82,38 +111,19 @@ while :; do
     restore_links
     die_audited switch "$fields" failed "nginx did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the links were put back to ${previous:-their old targets}."
   fi
+  check_errors
   sleep 0.1
 done
 
-record_active() {
-  printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
-  mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
-}
 record_active "$TARGET"
 done_ms=$(now_ms)
 summary="switched in $((done_ms - started)) ms, converged $((done_ms - linked)) ms after the link moved; verified through nginx: $verified"
 
-# Post-switch analysis: the proxied public responses since the link moved (the old
-# slot's last pooled answers count too, which only makes the watch stricter),
-# checked every 200 ms so a broken slot is taken out quickly.
 watched=""
-if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$previous" ] && [ "$previous" != "$TARGET" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then
-  since="$((moved_ms / 1000)).$(printf '%03d' $((moved_ms % 1000)))"
+if [ "$watching" = yes ]; then
   watch_end=$(($(date +%s) + WATCH_SECONDS))
-  total=0 errors=0
   while [ "$(date +%s)" -lt "$watch_end" ]; do
-    # Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
-    read -r total errors < <(tail -c +"$log_offset" "$BG_ACCESS_LOG" 2>/dev/null |
-      awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }')
-    if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
-      restore_links
-      record_active "$previous"
-      die_audited rollback "from=$TARGET to=$previous errors=$errors responses=$total" rolled-back \
-        "switch to $TARGET rolled back: $errors of $total responses since the switch were 5xx, $(($(now_ms) - moved_ms)) ms after it (limit: ${ERROR_PERCENT}% and at least $MIN_ERRORS). Traffic is back on $previous ($(recorded version "$previous")).
-Last journal lines of bluegreen@$TARGET:
-$(journal_tail "$TARGET")
-Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $previous: pulumi config set active $previous"
-    fi
+    check_errors
     sleep 0.2
   done
   watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"

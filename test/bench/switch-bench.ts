@@ -1,10 +1,11 @@
 // npm run bench [-- --vm] [-- --switches N]
 // Measures the switch on this machine's nginx (socket mode and tcp mode side by
 // side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as os from "os";
+import * as path from "path";
 import { runProgram } from "../harness";
-import { resourcesOf, sshRun, StateEntry, up } from "../e2e/replay";
+import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
 import { ensureImage, Vm } from "../e2e/vm";
 import { buildDemoApp, parseWrk, Sandbox, WrkResult } from "../sandbox";
 import { run } from "../tools";
@@ -100,6 +101,14 @@ async function throughput(host: Sandbox, directPort: number) {
     add("local", "nginx / direct: throughput ratio, p99 ratio", `${(viaNginx.rps / direct.rps).toFixed(2)}, ${(viaNginx.p99ms / direct.p99ms).toFixed(2)}`);
 }
 
+/** The in-guest load generator (test/bench/loadgen), built for the VM. */
+function buildLoadgen(): string {
+    const out = path.join(os.tmpdir(), "bluegreen-loadgen");
+    const r = spawnSync("go", ["build", "-o", out, "."], { cwd: path.join(__dirname, "loadgen"), env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" }, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
+    return out;
+}
+
 async function onVm() {
     const where = "VM (qemu TCG, 2 vCPU)";
     const image = ensureImage((l) => console.error(l));
@@ -146,6 +155,25 @@ async function onVm() {
         add(where, "socket: convergence (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
         add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
         add(where, "socket: new nginx error-log lines", real.errors);
+
+        // The same two series with the load generated inside the guest, so qemu's
+        // user-mode network (slirp) is not between client and nginx.
+        const loadgen = buildLoadgen();
+        await sftpPut(vm.connection, loadgen, "/tmp/loadgen");
+        const inGuest = async (targetOf: (i: number) => string) => {
+            await sshRun(vm.connection, "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)");
+            await new Promise((r) => setTimeout(r, 1000));
+            for (let i = 0; i < n; i++) {
+                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
+                if (r.code !== 0) throw new Error(r.combined);
+            }
+            const out = await sshRun(vm.connection, "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json");
+            const g = JSON.parse(out.stdout);
+            const samples = Object.keys(g.samples ?? {}).join(" | ");
+            return `${g.resets + g.other + g.non2xx} of ${g.requests} (resets ${g.resets}, other errors ${g.other}, non-2xx ${g.non2xx}; slower than 10 s: ${g.timeouts})${samples ? `; e.g. ${samples}` : ""}`;
+        };
+        add(where, `in-guest load: control, ${n} switch.sh runs to the live colour`, await inGuest(() => "blue"));
+        add(where, `in-guest load: failed requests during ${n} switches, 64 conns`, await inGuest((i) => (i % 2 === 0 ? "green" : "blue")));
     } finally {
         await vm.shutdown();
     }

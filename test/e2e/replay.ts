@@ -271,7 +271,7 @@ async function remoteExec(c: Connection, cmd: string, stdin: string | undefined,
     }
 }
 
-async function sftpPut(c: Connection, localPath: string, remotePath: string): Promise<void> {
+export async function sftpPut(c: Connection, localPath: string, remotePath: string): Promise<void> {
     const client = await connect(c);
     try {
         await new Promise<void>((resolve, reject) => {

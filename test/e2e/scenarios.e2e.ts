@@ -358,7 +358,7 @@ describe("e2e on a real VM (replayed program)", function () {
         }
         const status = await inVm("/usr/local/sbin/bluegreen-status");
         assert.match(status, /^live: {8}blue \(socket mode, recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+\n/);
-        assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):\n( {2}\S+ .*\n){10}$/);
+        assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
     });
 
     it("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {

@@ -1,0 +1,3 @@
+module bluegreen/loadgen
+
+go 1.19

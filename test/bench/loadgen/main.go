@@ -1,0 +1,79 @@
+// Command loadgen is a minimal keep-alive HTTP load generator for the benchmark:
+// it runs inside the e2e VM, so the VM's user-mode network is not in the path.
+// Prints one JSON object: requests, 2xx, other statuses and transport errors.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	url := flag.String("url", "http://127.0.0.1/", "target")
+	conns := flag.Int("c", 64, "keep-alive connections")
+	dur := flag.Duration("d", 30*time.Second, "how long at most; SIGTERM stops it sooner")
+	timeout := flag.Duration("timeout", 10*time.Second, "per request")
+	flag.Parse()
+
+	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: *timeout}
+	var requests, ok, non2xx, resets, timeouts, otherErrs atomic.Int64
+	var mu sync.Mutex
+	samples := map[string]int{}
+	var stopped atomic.Bool
+	time.AfterFunc(*dur, func() { stopped.Store(true) })
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; stopped.Store(true) }()
+	var wg sync.WaitGroup
+	for i := 0; i < *conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				requests.Add(1)
+				resp, err := client.Get(*url)
+				if err != nil {
+					var ne net.Error
+					switch {
+					case errors.As(err, &ne) && ne.Timeout():
+						timeouts.Add(1)
+					case strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "broken pipe"):
+						resets.Add(1)
+					default:
+						otherErrs.Add(1)
+					}
+					mu.Lock()
+					if len(samples) < 5 {
+						samples[err.Error()]++
+					}
+					mu.Unlock()
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					ok.Add(1)
+				} else {
+					non2xx.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"requests": requests.Load(), "ok": ok.Load(), "non2xx": non2xx.Load(),
+		"resets": resets.Load(), "timeouts": timeouts.Load(), "other": otherErrs.Load(), "samples": samples,
+	})
+}
