@@ -172,6 +172,7 @@ describe("config validation", () => {
         rejects({ ...BASE_CONFIG, maintenance: "yes" }, 'bluegreen:maintenance must be true or false (got "yes")');
         rejects({ ...BASE_CONFIG, watchSeconds: "-1" }, 'bluegreen:watchSeconds must be a whole number from 0 to 3600 (got "-1")');
         rejects({ ...BASE_CONFIG, rollbackErrorPercent: "0" }, 'bluegreen:rollbackErrorPercent must be a whole number from 1 to 100 (got "0")');
+        rejects({ ...BASE_CONFIG, rollbackMinErrors: "many" }, 'bluegreen:rollbackMinErrors must be a whole number from 1 to 1000000 (got "many")');
         rejects({ ...BASE_CONFIG, keepReleases: "1" }, 'bluegreen:keepReleases must be a whole number from 2 to 1000 (got "1")');
         rejects({ ...BASE_CONFIG, checkPort: 8081 }, "bluegreen:previewPort and bluegreen:checkPort must differ (both are 8081)");
         rejects({ ...BASE_CONFIG, maintenanceRetryAfter: "0" }, 'bluegreen:maintenanceRetryAfter must be a whole number from 1 to 86400 (got "0")');

@@ -35,7 +35,7 @@ else
   restarted=yes
   live=$(live_color "$MODE")
   if [ "$live" = "$SLOT" ] && systemctl is-active -q "$unit"; then
-    running=$(recorded version "$SLOT")
+    running=$previous_version
     other=$(other_color "$SLOT")
     die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests.
 Deploy to the idle slot instead, then switch:
