@@ -104,29 +104,36 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         "    }",
         "}",
         "",
-        "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
-        "server {",
-        `    listen 127.0.0.1:${o.checkPort};`,
-        "    access_log off;",
-        "",
-        "    location / {",
-        "        proxy_pass http://bluegreen_live;",
-        ...proxyDirectives("        "),
-        "    }",
-        "}",
-        "",
-        "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
-        "server {",
-        `    listen 127.0.0.1:${o.previewPort};`,
-        "    access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
-        "",
-        "    location / {",
-        "        proxy_pass http://bluegreen_preview;",
-        ...proxyDirectives("        "),
-        "    }",
-        "}",
-        "",
+        ...loopbackServer(
+            "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
+            o.checkPort,
+            "access_log off;",
+            "bluegreen_live",
+        ),
+        ...loopbackServer(
+            "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
+            o.previewPort,
+            "access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
+            "bluegreen_preview",
+        ),
     ].join("\n");
+}
+
+/** A server block on 127.0.0.1 that proxies everything to one upstream. */
+function loopbackServer(comment: string, port: number, accessLog: string, upstream: string): string[] {
+    return [
+        comment,
+        "server {",
+        `    listen 127.0.0.1:${port};`,
+        `    ${accessLog}`,
+        "",
+        "    location / {",
+        `        proxy_pass http://${upstream};`,
+        ...proxyDirectives("        "),
+        "    }",
+        "}",
+        "",
+    ];
 }
 
 function proxyDirectives(indent: string): string[] {
