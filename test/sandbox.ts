@@ -33,6 +33,12 @@ export function relocateSite(site: string, root: string, httpPort: number): stri
         .replace("    listen [::]:80 default_server;\n", "");
 }
 
+/** The X-Bluegreen-Color of a fresh request to a loopback port, or "none (why)". */
+function colorAt(port: number): string {
+    const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${port}/`]);
+    return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
+}
+
 export interface SandboxOptions {
     readonly mode: LinkModeName;
     readonly httpPort: number;
@@ -142,13 +148,12 @@ export class Sandbox {
 
     /** The colour the public listener serves now, from the app's response header. */
     servedColor(): string {
-        const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${this.opts.httpPort}/`]);
-        return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
+        return colorAt(this.opts.httpPort);
     }
 
+    /** The colour the preview listener (the idle slot) serves now. */
     previewColor(): string {
-        const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${this.opts.previewPort}/`]);
-        return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? "none";
+        return colorAt(this.opts.previewPort);
     }
 
     readLink(which: "live" | "preview"): string {
@@ -184,17 +189,34 @@ export interface WrkResult {
     readonly raw: string;
 }
 
-/** Runs wrk (keep-alive connections) against a loopback URL and parses its summary. */
-export function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
+export interface WrkOptions {
+    readonly connections: number;
+    readonly seconds: number;
+    /** wrk's per-request timeout (default 2s); a slower answer counts as a timeout. */
+    readonly timeout?: string;
+}
+
+/**
+ * Starts wrk (keep-alive connections) against a loopback URL. `done` resolves
+ * with its parsed summary; `stop()` ends it early (on SIGINT wrk still prints it).
+ */
+export function startWrk(url: string, o: WrkOptions): { done: Promise<WrkResult>; stop(): Promise<WrkResult> } {
     requireTool("wrk");
-    return new Promise((resolve, reject) => {
-        const child = spawn("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", url]);
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (out += d));
+    const timeout = o.timeout ? ["--timeout", o.timeout] : [];
+    const child = spawn("wrk", ["-t2", `-c${o.connections}`, `-d${o.seconds}s`, ...timeout, "--latency", url]);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const done = new Promise<WrkResult>((resolve, reject) => {
         child.on("error", reject);
         child.on("close", () => resolve(parseWrk(out)));
     });
+    return { done, stop: () => (child.kill("SIGINT"), done) };
+}
+
+/** Runs wrk for `seconds` and returns its summary. */
+export function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
+    return startWrk(url, { seconds, connections }).done;
 }
 
 export function parseWrk(out: string): WrkResult {

@@ -1,13 +1,13 @@
 // npm run bench [-- --vm] [-- --switches N]
 // Measures the switch on this machine's nginx (socket mode and tcp mode side by
 // side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
-import { spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { runProgram } from "../harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
 import { ensureImage, Vm } from "../e2e/vm";
-import { buildDemoApp, parseWrk, Sandbox, WrkResult } from "../sandbox";
+import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 
 const args = process.argv.slice(2);
@@ -31,14 +31,8 @@ function quantile(xs: number[], q: number): number {
     return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 }
 
-/** wrk until stopped (SIGINT makes it print its summary). */
-function startWrk(url: string) {
-    const child = spawn("wrk", ["-t2", `-c${CONNECTIONS}`, "-d600s", "--timeout", "10s", "--latency", url]);
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    const done = new Promise<WrkResult>((resolve) => child.on("close", () => resolve(parseWrk(out))));
-    return { stop: () => (child.kill("SIGINT"), done) };
-}
+/** wrk at the bench's load until stopped; an answer slower than 10 s counts as a timeout. */
+const loadUntilStopped = (url: string) => startWrk(url, { connections: CONNECTIONS, seconds: 600, timeout: "10s" });
 
 const failed = (w: WrkResult) =>
     `${w.resets + w.non2xx} of ${w.requests} (resets ${w.resets}, non-2xx ${w.non2xx}; slower than 10 s: ${w.timeouts})`;
@@ -67,7 +61,7 @@ async function localMode(mode: "socket" | "tcp", base: number) {
         await host.startSlot("green", "v2");
         host.switchTo("blue");
 
-        const load = startWrk(`http://127.0.0.1:${base}/`);
+        const load = loadUntilStopped(`http://127.0.0.1:${base}/`);
         await new Promise((r) => setTimeout(r, 1000));
         const outputs: string[] = [];
         for (let i = 0; i < SWITCHES; i++) {
@@ -90,7 +84,7 @@ async function localMode(mode: "socket" | "tcp", base: number) {
 
 async function throughput(host: Sandbox, directPort: number) {
     const measure = async (url: string) => {
-        const w = startWrk(url);
+        const w = loadUntilStopped(url);
         await new Promise((r) => setTimeout(r, 8000));
         return w.stop();
     };
@@ -136,7 +130,7 @@ async function onVm() {
         };
         const series = async (targetOf: (i: number) => string) => {
             const logStart = Number(await errorLog());
-            const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`);
+            const load = loadUntilStopped(`http://127.0.0.1:${vm.httpPort}/`);
             await new Promise((r) => setTimeout(r, 1000));
             const outputs: string[] = [];
             for (let i = 0; i < n; i++) {

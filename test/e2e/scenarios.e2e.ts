@@ -4,8 +4,8 @@
 // previous one left, as a user's stack would.
 import * as assert from "assert";
 import { runProgram } from "../harness";
-import { parseWrk, WrkResult } from "../sandbox";
-import { requireTool, run } from "../tools";
+import { startWrk, WrkResult } from "../sandbox";
+import { run } from "../tools";
 import { resourcesOf, StateEntry, up, UpResult } from "./replay";
 import { ensureImage, Image, Vm } from "./vm";
 
@@ -60,18 +60,11 @@ describe("e2e on a real VM (replayed program)", function () {
 
     /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
     async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
-        requireTool("wrk");
-        const { spawn } = await import("child_process");
         // A long timeout: under TCG a slow answer is not a failed one.
-        const child = spawn("wrk", ["-t2", "-c64", `-d${seconds}s`, "--timeout", "15s", "--latency", `http://127.0.0.1:${vm.httpPort}/`]);
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (out += d));
-        const done = new Promise((r) => child.on("close", r));
+        const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds, timeout: "15s" });
         await new Promise((r) => setTimeout(r, 2000));
         await during();
-        await done;
-        return parseWrk(out);
+        return load.done;
     }
 
     const timing = (r: UpResult) => {
