@@ -34,9 +34,13 @@ Last journal lines of bluegreen@$TARGET:
 $(journal_tail "$TARGET")"
 fi
 
-restore_links() {
+put_links_back() {
   if [ -n "$old_live" ]; then atomic_link "$old_live" "$live_l"; fi
   if [ -n "$old_preview" ]; then atomic_link "$old_preview" "$preview_l"; fi
+}
+# After nginx has loaded the new links (tcp mode reloaded), it must load the old ones again.
+restore_links() {
+  put_links_back
   if [ "$MODE" = tcp ]; then nginx_reload; fi
 }
 
@@ -76,8 +80,8 @@ atomic_link "$(link_target "$MODE" "$TARGET")" "$live_l"
 atomic_link "$(link_target "$MODE" "$idle")" "$preview_l"
 if [ "$MODE" = tcp ]; then
   if ! out=$(nginx_test 2>&1); then
-    if [ -n "$old_live" ]; then atomic_link "$old_live" "$live_l"; fi
-    if [ -n "$old_preview" ]; then atomic_link "$old_preview" "$preview_l"; fi
+    # nginx never loaded the rejected links, so there is nothing to reload.
+    put_links_back
     die_audited switch "$fields" failed "nginx -t failed after relinking to $TARGET, so the links were put back and nginx keeps serving ${previous:-the old slot}:
 $out"
   fi
