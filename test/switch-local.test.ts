@@ -243,6 +243,13 @@ describe("switch against a real nginx (local sandbox)", function () {
             assert.strictEqual(host.previewColor(), "blue");
         });
 
+        it("status reads the mode from the nginx site, even with a socket link left from socket mode", () => {
+            fs.symlinkSync(host.at("/run/bluegreen/blue/app.sock"), host.at("/var/lib/bluegreen/active.sock"));
+            const r = host.tool("status.sh", {});
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.match(r.stdout, /^live: {8}green \(tcp mode, recorded green\)\n/);
+        });
+
         it("a config nginx -t rejects puts the links back and nginx keeps serving", () => {
             const slotBlue = host.at("/etc/nginx/bluegreen/slot-blue.conf");
             const good = fs.readFileSync(slotBlue, "utf8");

@@ -7,8 +7,9 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 HEALTH_PATH=${HEALTH_PATH:-/health/ready}
 LINES=${LINES:-10}
+# The site says which link nginx follows; after a mode change both links may exist.
 mode=socket
-[ -L "$BG_LIVE_SOCK" ] || mode=tcp
+if grep -qF "include $BG_LIVE_UPSTREAM;" "$BG_NGINX_SITE" 2>/dev/null; then mode=tcp; fi
 live=$(live_color "$mode")
 printf 'live:        %s (%s mode, recorded %s)\n' "${live:-none}" "$mode" "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)"
 if [ -f "$BG_STATE_DIR/maintenance" ]; then
