@@ -190,24 +190,42 @@ describe("Pulumi.yaml config schema", () => {
     const schema = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).config as Record<string, any>;
     const source = fs.readFileSync(path.join(ROOT, "components", "config.ts"), "utf8");
 
-    it("declares every key the program reads except the two maps, with a type and description", () => {
+    it("declares every key the program reads except appSecrets, with a type and description", () => {
         const read = new Set<string>();
         for (const m of source.matchAll(/\b(?:raw|str|int|bool|oneOf(?:<\w+>)?|object)\("([A-Za-z0-9]+)"/g)) read.add(m[1]);
         for (const c of ["blue", "green"]) for (const k of ["Version", "Artifact", "Sha256"]) read.add(`${c}${k}`);
-        const undeclared = [...read].filter((k) => !(k in schema) && k !== "appEnv" && k !== "appSecrets");
+        // appSecrets is optional and secret, which the engine cannot declare (see the end of Pulumi.yaml).
+        const undeclared = [...read].filter((k) => !(k in schema) && k !== "appSecrets");
         assert.deepStrictEqual(undeclared, []);
         for (const [k, v] of Object.entries(schema)) {
-            assert.ok(["string", "integer", "boolean", "array"].includes(v.type), `${k}: type`);
+            assert.ok(["string", "integer", "boolean", "array", "object"].includes(v.type), `${k}: type`);
             assert.ok(typeof v.description === "string" && v.description.length > 10, `${k}: description`);
         }
     });
 
-    it("has the same defaults as components/config.ts", () => {
+    // The engine requires every declared key without a default (test/engine.ts). So a key in
+    // DEFAULTS declares the same default; any other optional key declares the empty value of
+    // its type, which components/config.ts reads as unset; and only keys that config.ts
+    // requires on every stack have no default at all.
+    const EMPTY: Record<string, unknown> = { string: "", object: {} };
+    const hasDefault = (k: string) => schema[k].default !== undefined && schema[k].default !== null;
+
+    it("has the same defaults as components/config.ts, and empty ones for the other optional keys", () => {
         for (const [k, v] of Object.entries(DEFAULTS)) {
             assert.deepStrictEqual(schema[k]?.default, v, `default of ${k}`);
         }
-        const withDefault = Object.keys(schema).filter((k) => "default" in schema[k]).sort();
-        assert.deepStrictEqual(withDefault, Object.keys(DEFAULTS).sort());
+        for (const k of Object.keys(schema).filter((k) => hasDefault(k) && !(k in DEFAULTS))) {
+            assert.ok(schema[k].type in EMPTY, `${k}: a ${schema[k].type} key needs its default in DEFAULTS`);
+            assert.deepStrictEqual(schema[k].default, EMPTY[schema[k].type], `${k} is not in DEFAULTS, so its default must be the empty ${schema[k].type}`);
+        }
+    });
+
+    it("leaves without a default only keys that components/config.ts requires on every stack", () => {
+        const required = Object.keys(schema).filter((k) => !hasDefault(k));
+        assert.ok(required.length > 0);
+        for (const k of required) {
+            assert.throws(() => load({ ...BASE_CONFIG, [k]: undefined }), (e: Error) => e.message.includes(`bluegreen:${k} is required`), `${k} has no default`);
+        }
     });
 
     it("marks the private key secret", () => {

@@ -1,6 +1,8 @@
 // Runs the Pulumi program under mocks and records every resource it registers.
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { checkStackConfig, loadProject, programValue, StackConfig } from "./engine";
 
 // Internal to the SDK, but the only way to know every registration has been sent.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -82,8 +84,39 @@ async function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown;
     return { value, secret: await pulumi.isSecret(o) };
 }
 
+/**
+ * What `pulumi up` does with the stack config before the program runs
+ * (test/engine.ts): check it against Pulumi.yaml's schema, failing with the
+ * engine's message, and fill in the defaults the program then receives.
+ */
+function engineConfig(config: Record<string, unknown>, skipConfigValidation: boolean, secretKeys: readonly string[]): Record<string, string> {
+    const loaded = loadProject(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+    if (!loaded.project) throw new Error(loaded.errors.join("\n"));
+    const stack: StackConfig = {};
+    for (const [k, v] of Object.entries(config)) {
+        const key = k.includes(":") ? k : `bluegreen:${k}`;
+        if (v !== undefined) stack[key] = { value: v, secure: secretKeys.includes(key) };
+    }
+    const { errors, merged } = checkStackConfig("dev", loaded.project, stack);
+    if (errors.length && !skipConfigValidation) throw new Error(`validating stack config: ${errors[0]}`);
+    return Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, programValue(v)]));
+}
+
+export interface RunOptions {
+    /**
+     * Skip the engine's config check (defaults are still filled in), like the
+     * CLI's --skip-config-validation. Only for tests of components/config.ts's
+     * own messages on config the engine would already refuse.
+     */
+    readonly skipConfigValidation?: boolean;
+    /** Further keys the stack holds encrypted (`pulumi config set --secret`), besides the usual secret ones. */
+    readonly secretKeys?: readonly string[];
+}
+
 /** Loads index.ts afresh with this config (keys without a namespace are bluegreen:). */
-export async function runProgram(config: Record<string, unknown>): Promise<Run> {
+export async function runProgram(config: Record<string, unknown>, opts: RunOptions = {}): Promise<Run> {
+    const secretKeys = [...SECRET_KEYS, ...(opts.secretKeys ?? [])];
+    const all = engineConfig(config, opts.skipConfigValidation ?? false, secretKeys);
     const resources: Registered[] = [];
     const pendingAssets: Promise<void>[] = [];
     await pulumi.runtime.setMocks(
@@ -103,12 +136,7 @@ export async function runProgram(config: Record<string, unknown>): Promise<Run> 
         "dev",
         false,
     );
-    const all: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) {
-        if (v === undefined) continue;
-        all[k.includes(":") ? k : `bluegreen:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
-    }
-    pulumi.runtime.setAllConfig(all, SECRET_KEYS.filter((k) => k in all));
+    pulumi.runtime.setAllConfig(all, secretKeys.filter((k) => k in all));
     for (const k of Object.keys(require.cache)) {
         if (k.startsWith(ROOT) && !k.includes(`${path.sep}node_modules${path.sep}`) && !k.includes(`${path.sep}test${path.sep}`)) delete require.cache[k];
     }
