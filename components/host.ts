@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import * as command from "@pulumi/command";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
@@ -17,14 +18,52 @@ export interface HostArgs {
     readonly arch: Arch;
 }
 
-/** Hetzner firewall: SSH from the allowed CIDRs, HTTP and HTTPS from anywhere, nothing else. */
-export function firewallRules(sshAllowedCidrs: readonly string[]): hcloud.types.input.FirewallRule[] {
+/** Hetzner firewall: SSH (on sshPort) from the allowed CIDRs, HTTP and HTTPS from anywhere, nothing else. */
+export function firewallRules(sshAllowedCidrs: readonly string[], sshPort: number): hcloud.types.input.FirewallRule[] {
     const anywhere = ["0.0.0.0/0", "::/0"];
     return [
-        { direction: "in", protocol: "tcp", port: "22", sourceIps: [...sshAllowedCidrs], description: "ssh" },
+        { direction: "in", protocol: "tcp", port: String(sshPort), sourceIps: [...sshAllowedCidrs], description: "ssh" },
         { direction: "in", protocol: "tcp", port: "80", sourceIps: anywhere, description: "http" },
         { direction: "in", protocol: "tcp", port: "443", sourceIps: anywhere, description: "https" },
     ];
+}
+
+/**
+ * Name of the uploaded Hetzner SSH key. Names are unique per project and a new
+ * public key replaces the key (public_key is RequiresReplace), new one first:
+ * a name that follows the key keeps the two from colliding.
+ */
+export function hetznerKeyName(suffixHex: string, publicKey: string): string {
+    return `bluegreen-${suffixHex}-${crypto.createHash("sha256").update(publicKey).digest("hex").slice(0, 8)}`;
+}
+
+/**
+ * Resource options of the Hetzner server (exported for tests: mocks do not see options).
+ * terraform-provider-hcloud marks image, location, user_data and ssh_keys ForceNew, so
+ * any change to them would replace the server and lose everything on it.
+ */
+export function hetznerServerOptions(protect: boolean): pulumi.CustomResourceOptions {
+    return {
+        // Hetzner puts SSH keys on a server only when it is created. Ignoring later changes
+        // keeps a key rotation (or a new hetznerSshKeys list) from replacing the server:
+        // rotate the login key on the host itself (see README, Hosts).
+        ignoreChanges: ["sshKeys"],
+        // Server names are unique per project: a replacement must delete the old server
+        // before the new one takes its name.
+        deleteBeforeReplace: true,
+        // On by default (hetznerProtect): a replacement (hetznerImage, hetznerLocation) or a
+        // destroy then fails loudly instead of deleting the server and its data directory.
+        protect,
+    };
+}
+
+/**
+ * Resource options of the multipass VM command. The VM's name appears in `delete`
+ * only, so a new multipassName is a replacement whose delete purges the old VM;
+ * the old one goes first, so a replacement can never purge a VM it just reused.
+ */
+export function multipassVmOptions(): pulumi.CustomResourceOptions {
+    return { replaceOnChanges: ["delete"], deleteBeforeReplace: true };
 }
 
 /** The VM's first IPv4 address from `multipass info NAME --format json`. */
@@ -57,10 +96,14 @@ export class Host extends pulumi.ComponentResource {
         switch (host.kind) {
             case "hetzner": {
                 const suffix = new random.RandomId(`${name}-suffix`, { byteLength: 3 }, self);
-                const key = new hcloud.SshKey(`${name}-key`, { name: pulumi.interpolate`bluegreen-${suffix.hex}`, publicKey: ssh.publicKey! }, self);
+                // Fingerprints are unique per Hetzner project: a key that is already there
+                // (uploaded in the console, or by another stack) is named, not uploaded again.
+                const uploadKey = (publicKey: string) =>
+                    new hcloud.SshKey(`${name}-key`, { name: suffix.hex.apply((hex) => hetznerKeyName(hex, publicKey)), publicKey }, self).id;
+                const sshKeys: pulumi.Input<string>[] = host.sshKeys.length ? [...host.sshKeys] : [uploadKey(ssh.publicKey!)];
                 const firewall = new hcloud.Firewall(
                     `${name}-firewall`,
-                    { name: pulumi.interpolate`bluegreen-${suffix.hex}`, rules: firewallRules(host.sshAllowedCidrs) },
+                    { name: pulumi.interpolate`bluegreen-${suffix.hex}`, rules: firewallRules(host.sshAllowedCidrs, ssh.port) },
                     self,
                 );
                 const server = new hcloud.Server(
@@ -70,12 +113,12 @@ export class Host extends pulumi.ComponentResource {
                         serverType: host.serverType,
                         image: host.image,
                         location: host.location,
-                        sshKeys: [key.id],
+                        sshKeys,
                         firewallIds: [firewall.id.apply(Number)],
                         publicNets: [{ ipv4Enabled: true, ipv6Enabled: true }],
                         labels: { app: "bluegreen" },
                     },
-                    self,
+                    { ...self, ...hetznerServerOptions(host.protect) },
                 );
                 ip = server.ipv4Address;
                 machine = server;
@@ -97,10 +140,12 @@ export class Host extends pulumi.ComponentResource {
                             false,
                         ),
                         stdin: loadScript("local-multipass-launch.sh"),
+                        // Keep this text as it is: a change to it replaces the VM (multipassVmOptions).
                         delete: `multipass delete --purge ${shellQuote(host.name)}`,
                         logging: "stderr",
+                        addPreviousOutputInEnv: false,
                     },
-                    self,
+                    { ...self, ...multipassVmOptions() },
                 );
                 ip = vm.stdout.apply((out) => parseMultipassIp(out, host.name));
                 machine = vm;
@@ -129,6 +174,7 @@ export class Host extends pulumi.ComponentResource {
                 connection: this.connection.apply((c) => ({ ...c, dialErrorLimit: 150 })),
                 create: stdinScriptCommand({ EXPECTED_ARCH: args.arch }, this.sudo),
                 stdin: loadScript("wait-ready.sh"),
+                addPreviousOutputInEnv: false,
             },
             { ...self, dependsOn: machine ? [machine] : [], customTimeouts: { create: "15m", update: "15m" } },
         );
