@@ -7,6 +7,7 @@ import { Host } from "./components/host";
 import { HostSetup } from "./components/hostSetup";
 import { COLORS } from "./components/layout";
 import { Maintenance } from "./components/maintenance";
+import { ReleaseRetention } from "./components/retention";
 import { Router } from "./components/router";
 import { Slot } from "./components/slot";
 import { TrafficSwitch } from "./components/trafficSwitch";
@@ -19,16 +20,11 @@ const artifacts = Object.fromEntries(
 const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
 const on = { connection: host.connection, sudo: host.sudo };
 
-const setup = new HostSetup(
-    "setup",
-    { ...on, unit: { args: cfg.app.args, drainTimeoutSeconds: cfg.app.drainTimeoutSeconds } },
-    { dependsOn: [host.ready] },
-);
+const setup = new HostSetup("setup", on, { dependsOn: [host.ready] });
 const router = new Router(
     "router",
     {
         ...on,
-        mode: cfg.linkMode,
         serverName: cfg.serverName,
         previewPort: cfg.previewPort,
         checkPort: cfg.checkPort,
@@ -50,16 +46,16 @@ const slots = COLORS.map(
                 mode: cfg.linkMode,
                 port: cfg.slots[color].port,
                 app: cfg.app,
-                keepReleases: cfg.keepReleases,
             },
             { dependsOn: [router] },
         ),
 );
 new TrafficSwitch(
     "switch",
-    { ...on, active: cfg.active, mode: cfg.linkMode, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
+    { ...on, active: cfg.active, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
     { dependsOn: slots },
 );
+new ReleaseRetention("releases", { ...on, keep: cfg.keepReleases, versions: slots.map((s) => s.version) }, { dependsOn: slots });
 new Maintenance("maintenance", { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter }, { dependsOn: [router] });
 
 const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;

@@ -20,8 +20,8 @@ export type Artifact =
     | { readonly kind: "build" }
     /** A local file uploaded over SFTP; sha256 computed here and checked on the host. */
     | { readonly kind: "file"; readonly path: string; readonly sha256: string }
-    /** Downloaded on the host over https and verified against sha256. */
-    | { readonly kind: "url"; readonly url: string; readonly sha256: string };
+    /** Downloaded on the host over https and verified against sha256; the URL travels on stdin (it may hold a token). */
+    | { readonly kind: "url"; readonly url: string; readonly sha256: string; readonly secret: boolean };
 
 export interface SlotConfig {
     readonly color: Color;
@@ -38,6 +38,10 @@ export type HostConfig =
           readonly location: string;
           readonly image: string;
           readonly sshAllowedCidrs: readonly string[];
+          /** Names or ids of SSH keys already in the Hetzner project; empty: upload sshPublicKey as a new key. */
+          readonly sshKeys: readonly string[];
+          /** Pulumi `protect` on the server: a replace or destroy fails instead of deleting it. */
+          readonly protect: boolean;
       }
     | {
           readonly kind: "multipass";
@@ -110,6 +114,8 @@ export const DEFAULTS = {
     multipassMemory: "1G",
     multipassDisk: "8G",
     multipassImage: "24.04",
+    hetznerSshKeys: [],
+    hetznerProtect: true,
     blueArtifact: "build",
     greenArtifact: "build",
     bluePort: 8001,
@@ -132,6 +138,9 @@ export const DEFAULTS = {
 } as const;
 
 export const HETZNER_LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;
+/** Hetzner's US locations offer no cx (shared Intel) or cax (Arm) server types, only cpx and ccx. */
+export const HETZNER_US_LOCATIONS: readonly string[] = ["ash", "hil"];
+const HETZNER_NOT_IN_US_RE = /^(cx|cax)[0-9]/;
 
 /** Thrown for bad stack config; lists every problem, each naming its key. */
 export class ConfigError extends pulumi.RunError {
@@ -155,11 +164,36 @@ const key = (k: string) => `${PROJECT}:${k}`;
 /** Reads raw values; the default reads the stack's config through the Pulumi SDK. */
 export interface ConfigSource {
     get(key: string, namespace?: string): string | undefined;
+    /** Whether the stack holds this key encrypted (`pulumi config set --secret`). */
+    isSecret?(key: string, namespace?: string): boolean;
 }
+
+// The engine lists the encrypted keys in PULUMI_CONFIG_SECRET_KEYS; the SDK reads it here (internal, but
+// the only synchronous way: Config.getSecret returns an Output, and validation must finish before any resource).
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(fullKey: string): boolean };
 
 const pulumiSource: ConfigSource = {
     get: (k, ns = PROJECT) => new pulumi.Config(ns).get(k),
+    isSecret: (k, ns = PROJECT) => isConfigSecret(`${ns}:${k}`),
 };
+
+/**
+ * Keys that may be set with --secret, and how each stays secret end to end. Every
+ * other key lands in plain text somewhere (a command line, the nginx site, a unit
+ * file, an output), so a secret value there is refused rather than leaked.
+ */
+export const SECRET_CAPABLE: Readonly<Record<string, string>> = {
+    sshPrivateKey: "always secret: it only reaches the connection",
+    appSecrets: "a secret env file on stdin",
+    appEnv: "with --secret, the whole env file becomes a secret on stdin",
+    blueArtifact: "a URL travels on stdin as a secret, never on a command line",
+    greenArtifact: "a URL travels on stdin as a secret, never on a command line",
+};
+
+/** JSON.parse, but numbers keep their exact text (12345678901234567890 stays that, not 12345678901234567000). */
+export function parseJsonExact(text: string): unknown {
+    return JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g, (m, str) => str ?? JSON.stringify(m)));
+}
 
 /**
  * Parses and validates the whole stack config. `projectDir` resolves relative
@@ -171,10 +205,23 @@ export function loadConfig(
     processEnv: NodeJS.ProcessEnv = process.env,
 ): BluegreenConfig {
     const problems: string[] = [];
+    const secretKeys = new Set<string>();
     const raw = (k: string) => {
         const v = source.get(k);
-        return v === undefined || v === "" ? undefined : v;
+        if (v === undefined || v === "") return undefined;
+        if (source.isSecret?.(k)) {
+            if (!(k in SECRET_CAPABLE)) {
+                problems.push(
+                    `${key(k)} is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; ` +
+                        `set it without --secret, or keep secret values in ${key("appSecrets")} (secret keys: ${Object.keys(SECRET_CAPABLE).join(", ")})`,
+                );
+            }
+            secretKeys.add(k);
+        }
+        return v;
     };
+    /** A value for an error message; a secret one is never shown. */
+    const shown = (k: string, v: unknown) => (secretKeys.has(k) ? "a secret value, not shown" : q(v));
     const str = (k: keyof typeof DEFAULTS) => raw(k) ?? String(DEFAULTS[k]);
     const oneOf = <T extends string>(k: string, allowed: readonly T[], fallback: T): T => {
         const v = raw(k) ?? fallback;
@@ -201,12 +248,13 @@ export function loadConfig(
         return v;
     };
     /** A NAME: value map; `secret` keeps values out of error messages. */
-    const object = (k: string, secret = false): Record<string, string> => {
+    const object = (k: string): Record<string, string> => {
         const v = raw(k);
         if (v === undefined) return {};
+        const secret = secretKeys.has(k) || k === "appSecrets";
         let parsed: unknown;
         try {
-            parsed = JSON.parse(v);
+            parsed = parseJsonExact(v);
         } catch {
             parsed = undefined;
         }
@@ -218,7 +266,7 @@ export function loadConfig(
         for (const [name, value] of Object.entries(parsed)) {
             if (!ENV_NAME_RE.test(name) || name.startsWith("BLUEGREEN_")) {
                 problems.push(`${key(k)}.${name}: names must match [A-Za-z_][A-Za-z0-9_]* and not start with BLUEGREEN_ (reserved)`);
-            } else if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+            } else if (typeof value !== "string" && typeof value !== "boolean") {
                 problems.push(`${key(k)}.${name} must be a string (got ${secret ? "a secret of another type" : q(value)})`);
             } else if (/[\n\r\0]/.test(String(value))) {
                 problems.push(`${key(k)}.${name} must be a single line (systemd env files cannot hold newlines)`);
@@ -251,7 +299,14 @@ export function loadConfig(
     const publicKey = raw("sshPublicKey");
     if (publicKey !== undefined) matches("sshPublicKey", publicKey.trim(), PUBLIC_KEY_RE, "an OpenSSH public key line");
     else if (hostKindKnown && hostKind !== "ssh") {
-        problems.push(`${key("sshPublicKey")} is required when ${key("hostKind")} is ${q(hostKind)}: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"`);
+        if (host.kind !== "hetzner") {
+            problems.push(`${key("sshPublicKey")} is required when ${key("hostKind")} is ${q(hostKind)}: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"`);
+        } else if (host.sshKeys.length === 0) {
+            problems.push(
+                `${key("sshPublicKey")} is required when ${key("hostKind")} is "hetzner" and ${key("hetznerSshKeys")} is empty: ` +
+                    `pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)", or name keys already in the Hetzner project: pulumi config set --path 'hetznerSshKeys[0]' my-laptop`,
+            );
+        }
     }
     const hostKey = raw("sshHostKey");
     if (hostKey !== undefined) matches("sshHostKey", hostKey.trim(), PUBLIC_KEY_RE, "a host public key line (ssh-keyscan output without the host name)");
@@ -279,20 +334,24 @@ export function loadConfig(
 
     const healthPath = matches("healthPath", str("healthPath"), /^\/[A-Za-z0-9._~\/-]*$/, "an absolute URL path such as /health/ready");
     const args = str("appArgs");
-    if (/[\n\r]/.test(args)) problems.push(`${key("appArgs")} must be a single line`);
-    const env = object("appEnv");
-    const secretsRaw = object("appSecrets", true);
+    const argsProblem = unitArgsProblem(args);
+    if (argsProblem) problems.push(`${key("appArgs")} ${argsProblem} (got ${q(args)})`);
+    const envRaw = object("appEnv");
+    const secretsRaw = object("appSecrets");
+    for (const name of Object.keys(secretsRaw)) {
+        if (name in envRaw) problems.push(`${key("appSecrets")}.${name} is also set in ${key("appEnv")}; keep each name in one of them`);
+    }
+    // appEnv set with --secret joins the secrets: the whole env file is then a secret.
+    const envSecret = secretKeys.has("appEnv");
+    const allSecrets = envSecret ? { ...envRaw, ...secretsRaw } : secretsRaw;
     const app: AppConfig = {
         healthPath,
         healthTimeoutSeconds: int("healthTimeout", 5, 900),
         drainTimeoutSeconds: int("drainTimeout", 1, 600),
         args,
-        env,
-        secrets: Object.keys(secretsRaw).length ? pulumi.secret(secretsRaw) : undefined,
+        env: envSecret ? {} : envRaw,
+        secrets: Object.keys(allSecrets).length ? pulumi.secret(allSecrets) : undefined,
     };
-    for (const name of Object.keys(secretsRaw)) {
-        if (name in env) problems.push(`${key("appSecrets")}.${name} is also set in ${key("appEnv")}; keep each name in one of them`);
-    }
 
     const serverName = matches("serverName", str("serverName"), SERVER_NAME_RE, "nginx server names separated by spaces, or _");
     const maintenance = bool("maintenance");
@@ -328,12 +387,22 @@ export function loadConfig(
                 if (!source.get("token", "hcloud") && !processEnv.HCLOUD_TOKEN) {
                     problems.push(`hcloud:token is required when ${key("hostKind")} is "hetzner": pulumi config set --secret hcloud:token <token> (or export HCLOUD_TOKEN)`);
                 }
+                const serverType = matches("hetznerServerType", str("hetznerServerType"), /^[a-z]+[0-9]+$/, "a Hetzner server type such as cx23 or cax11");
+                const location = oneOf("hetznerLocation", HETZNER_LOCATIONS, "fsn1");
+                if (HETZNER_US_LOCATIONS.includes(location) && HETZNER_NOT_IN_US_RE.test(serverType)) {
+                    problems.push(
+                        `${key("hetznerServerType")} ${q(serverType)} is not offered in ${key("hetznerLocation")} ${q(location)}: ` +
+                            `in ${HETZNER_US_LOCATIONS.join(" and ")} choose a cpx or ccx server type, or keep ${q(serverType)} and set hetznerLocation to fsn1, nbg1 or hel1`,
+                    );
+                }
                 return {
                     kind,
-                    serverType: matches("hetznerServerType", str("hetznerServerType"), /^[a-z]+[0-9]+$/, "a Hetzner server type such as cx23 or cax11"),
-                    location: oneOf("hetznerLocation", HETZNER_LOCATIONS, "fsn1"),
+                    serverType,
+                    location,
                     image: matches("hetznerImage", str("hetznerImage"), /^[a-z0-9.-]+$/, "a Hetzner image name such as ubuntu-24.04"),
                     sshAllowedCidrs: readCidrs(),
+                    sshKeys: readHetznerSshKeys(),
+                    protect: bool("hetznerProtect"),
                 };
             }
             case "multipass":
@@ -355,6 +424,32 @@ export function loadConfig(
                 return { kind, address: address ?? "" };
             }
         }
+    }
+
+    /** Names or ids of SSH keys already uploaded to the Hetzner project (fingerprints are unique there). */
+    function readHetznerSshKeys(): string[] {
+        const v = raw("hetznerSshKeys");
+        if (v === undefined) return [];
+        let list: unknown;
+        try {
+            list = JSON.parse(v);
+        } catch {
+            list = undefined;
+        }
+        if (!Array.isArray(list)) {
+            problems.push(`${key("hetznerSshKeys")} must be a list of names or ids of SSH keys in the Hetzner project, e.g. pulumi config set --path 'hetznerSshKeys[0]' my-laptop`);
+            return [];
+        }
+        const out: string[] = [];
+        for (const entry of list) {
+            const value = typeof entry === "number" && Number.isSafeInteger(entry) && entry > 0 ? String(entry) : entry;
+            if (typeof value !== "string" || !/^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$/.test(value)) {
+                problems.push(`${key("hetznerSshKeys")} entry ${q(entry)} is not an SSH key name or id (hcloud ssh-key list shows both)`);
+            } else {
+                out.push(value);
+            }
+        }
+        return out;
     }
 
     function readCidrs(): string[] {
@@ -400,15 +495,15 @@ export function loadConfig(
         }
         if (/^[a-z]+:\/\//i.test(value)) {
             if (!/^https:\/\/[^\s'"`$\\]+$/.test(value)) {
-                problems.push(`${key(k)} must be "build", a local file path, or an https:// URL (got ${q(value)})`);
+                problems.push(`${key(k)} must be "build", a local file path, or an https:// URL (got ${shown(k, value)})`);
             } else if (sha === undefined) {
                 problems.push(`${key(shaKey)} is required when ${key(k)} is a URL: the host verifies the download against it`);
             }
-            return { kind: "url", url: value, sha256: sha ?? "" };
+            return { kind: "url", url: value, sha256: sha ?? "", secret: secretKeys.has(k) };
         }
         const file = path.resolve(projectDir, value);
         if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
-            problems.push(`${key(k)}: file ${q(value)} does not exist (relative paths start at the project directory)`);
+            problems.push(`${key(k)}: file ${shown(k, value)} does not exist (relative paths start at the project directory)`);
             return { kind: "file", path: file, sha256: "" };
         }
         const actual = sha256File(file);
@@ -417,6 +512,27 @@ export function loadConfig(
         }
         return { kind: "file", path: file, sha256: actual };
     }
+}
+
+/**
+ * Why a value cannot follow the binary on a systemd ExecStart line, or undefined.
+ * systemd reads "\\" as an escape (a trailing one joins the next line), "%" as a
+ * specifier, a lone ";" as the start of a second command, and needs quotes to pair
+ * (systemd.service(5), "Command lines"). ${VAR} from the env file stays allowed.
+ */
+export function unitArgsProblem(args: string): string | undefined {
+    if (/[\x00-\x1f\x7f]/.test(args)) return "must be a single line without control characters";
+    if (args.includes("\\")) return 'must not contain "\\" (systemd reads it as an escape)';
+    if (args.includes("%")) return 'must not contain "%" (systemd expands it as a specifier; pass such values through appEnv and ${NAME})';
+    if (/(^|\s);(\s|$)/.test(args)) return 'must not contain a lone ";" (systemd starts a second command there)';
+    let quote: string | undefined;
+    for (const ch of args) {
+        if (quote) {
+            if (ch === quote) quote = undefined;
+        } else if (ch === '"' || ch === "'") quote = ch;
+    }
+    if (quote) return `has an unclosed ${quote} quote`;
+    return undefined;
 }
 
 export function sha256File(file: string): string {

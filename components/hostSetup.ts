@@ -1,15 +1,13 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { renderLayoutSh } from "./layout";
-import { renderSlotUnit, renderToolsInstaller, SlotUnitOptions } from "./render";
-import { hostScriptNames, loadScript, stdinScriptCommand, toolCommand } from "./shell";
+import { renderToolsInstaller } from "./render";
+import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
 
 export interface HostSetupArgs {
     readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
     /** Run host steps through `sudo -n` (non-root SSH user). */
     readonly sudo: boolean;
-    /** Options of the slots' shared systemd template unit. */
-    readonly unit: SlotUnitOptions;
 }
 
 /** The full text sent to the host to install bluegreen's tools. */
@@ -19,9 +17,9 @@ export function toolsInstallerText(): string {
 }
 
 /**
- * Puts bluegreen's host scripts in place, creates the app user and
- * directories, and installs the slots' systemd template unit. Later steps
- * call the installed scripts with plain values on the command line.
+ * Puts bluegreen's host scripts in place and creates the app user and
+ * directories. Later steps call the installed scripts with plain values on the
+ * command line. (Each slot installs its own unit in its deploy step.)
  */
 export class HostSetup extends pulumi.ComponentResource {
     /** The last setup step; everything that runs a host tool depends on it. */
@@ -29,15 +27,10 @@ export class HostSetup extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("bluegreen:index:HostSetup", name, {}, opts);
-        const tools = new command.remote.Command(
-            `${name}-tools`,
-            { connection: args.connection, create: stdinScriptCommand({}, args.sudo), stdin: toolsInstallerText() },
-            { parent: this },
-        );
         this.done = new command.remote.Command(
-            `${name}-unit`,
-            { connection: args.connection, create: toolCommand("install-unit.sh", {}, args.sudo), stdin: renderSlotUnit(args.unit) },
-            { parent: this, dependsOn: [tools] },
+            `${name}-tools`,
+            { connection: args.connection, create: stdinScriptCommand({}, args.sudo), stdin: toolsInstallerText(), addPreviousOutputInEnv: false },
+            { parent: this },
         );
         this.registerOutputs({});
     }

@@ -19,10 +19,11 @@ export const layout = {
     envDir: "/etc/bluegreen",
     /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
     runDir: "/run/bluegreen",
-    /** tcp-mode upstream files and the links to them. */
-    nginxDir: "/etc/nginx/bluegreen",
     nginxSite: "/etc/nginx/conf.d/bluegreen.conf",
-    unitFile: "/etc/systemd/system/bluegreen@.service",
+    /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
+    unitDir: "/etc/systemd/system",
+    /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
+    uploadDir: "/var/tmp",
     /** Every deploy, switch, rollback and maintenance change, one line each. */
     auditLog: "/var/log/bluegreen/audit.log",
     /** nginx's log of public requests; the post-switch watch reads it. */
@@ -32,12 +33,14 @@ export const layout = {
 
 export const unitName = (c: Color) => `bluegreen@${c}`;
 export const slotSocket = (c: Color) => `${layout.runDir}/${c}/app.sock`;
-/** The link nginx proxies live traffic through in socket mode. */
-export const liveSocketLink = `${layout.stateDir}/active.sock`;
-/** The link the preview listener proxies through in socket mode: always the idle slot. */
-export const previewSocketLink = `${layout.stateDir}/preview.sock`;
-export const liveUpstreamLink = `${layout.nginxDir}/live.conf`;
-export const previewUpstreamLink = `${layout.nginxDir}/preview.conf`;
+/**
+ * The live pointer: a symlink to ${stateDir}/colors/<colour>, a directory holding one
+ * file named after that colour. nginx tests `-f live/green` on every request, so
+ * one rename(2) of this link moves every new request, with no reload.
+ */
+export const liveLink = `${layout.stateDir}/live`;
+/** Present while a slot listens on a loopback port rather than its unix socket (nginx passes a variable as the slot). */
+export const slotTcpFlag = (slot: Color | "$bluegreen_slot") => `${layout.stateDir}/slots/${slot}/tcp`;
 export const activeColorFile = `${layout.stateDir}/active`;
 /** While this file exists, public requests get the maintenance page. */
 export const maintenanceFlag = `${layout.stateDir}/maintenance`;
@@ -60,14 +63,12 @@ export function renderLayoutSh(o: LayoutShOptions = {}): string {
         BG_RELEASES_DIR: layout.releasesDir,
         BG_ENV_DIR: layout.envDir,
         BG_RUN_DIR: layout.runDir,
-        BG_NGINX_DIR: layout.nginxDir,
         BG_NGINX_SITE: layout.nginxSite,
-        BG_UNIT_FILE: layout.unitFile,
-        BG_LIVE_SOCK: liveSocketLink,
-        BG_PREVIEW_SOCK: previewSocketLink,
-        BG_LIVE_UPSTREAM: liveUpstreamLink,
-        BG_PREVIEW_UPSTREAM: previewUpstreamLink,
+        BG_UNIT_DIR: layout.unitDir,
+        BG_UPLOAD_DIR: layout.uploadDir,
+        BG_LIVE_LINK: liveLink,
         BG_ACTIVE_FILE: activeColorFile,
+        BG_SWITCH_INTENT: `${layout.stateDir}/switch.intent`,
         BG_LOCK: `${layout.stateDir}/lock`,
         BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
         BG_MAINTENANCE_FLAG: maintenanceFlag,
@@ -80,8 +81,9 @@ export function renderLayoutSh(o: LayoutShOptions = {}): string {
         "# Generated from components/layout.ts; do not edit on the host.",
         ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
         `BG_APP_USER=${layout.appUser}`,
-        `nginx_test() { ${o.nginxTest ?? "nginx -t"}; }`,
-        `nginx_reload() { ${o.nginxReload ?? "systemctl reload nginx"}; }`,
+        // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
+        `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
+        `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,
         "",
     ].join("\n");
 }

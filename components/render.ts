@@ -1,22 +1,12 @@
 // Pure renderers for every text file bluegreen puts on a host. No Pulumi, no
 // I/O: tests compare their output with expected text.
 
-import {
-    activeColorFile,
-    Color,
-    layout,
-    maintenanceFlag,
-    liveSocketLink,
-    liveUpstreamLink,
-    previewSocketLink,
-    previewUpstreamLink,
-    slotSocket,
-} from "./layout";
+import { activeColorFile, Color, COLORS, layout, liveLink, maintenanceFlag, slotSocket, slotTcpFlag, unitName } from "./layout";
 
 export type LinkModeName = "socket" | "tcp";
+const MODES: readonly LinkModeName[] = ["socket", "tcp"];
 
 export interface NginxSiteOptions {
-    readonly mode: LinkModeName;
     readonly serverName: string;
     /** 127.0.0.1 port of the preview listener (always the idle slot). */
     readonly previewPort: number;
@@ -24,37 +14,32 @@ export interface NginxSiteOptions {
     readonly checkPort: number;
     /** Retry-After of the maintenance page, in seconds. */
     readonly maintenanceRetryAfter: number;
+    /** The slots' loopback ports, for a slot that listens on tcp. */
+    readonly ports: Readonly<Record<Color, number>>;
 }
 
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
 
+/** nginx's name for the upstream group of one slot listening one way. */
+export const upstreamName = (color: Color, mode: LinkModeName) => `bluegreen_${color}_${mode}`;
+
 /**
- * The nginx site: a public listener on :80 for the live slot, and a
- * loopback-only preview listener for the idle slot. Neither names a colour:
- * both go through a link the switch renames, so switching never edits this file.
+ * The nginx site: a public listener on :80 for the live slot, a loopback check
+ * listener (live slot, never in maintenance) and a loopback preview listener
+ * (idle slot). No colour is written here: each request picks its upstream group
+ * from two file tests, whether the live link points at green and whether that
+ * slot listens on tcp. The switch renames one symlink and nginx is never
+ * reloaded; a slot changes how it listens only while it is idle.
  */
 export function renderNginxSite(o: NginxSiteOptions): string {
-    const upstream = (name: string, socketLink: string, includeLink: string, keepalive: number) =>
-        o.mode === "socket"
-            ? [
-                  `upstream ${name} {`,
-                  `    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new`,
-                  `    # connections at once. nginx checks a pooled connection's age only when it returns`,
-                  `    # to the pool, so one can be reused up to keepalive_time + keepalive_timeout (1 s)`,
-                  `    # after the rename; the switch waits that long before it calls the move done.`,
-                  `    server unix:${socketLink};`,
-                  `    keepalive ${keepalive};`,
-                  `    keepalive_time 500ms;`,
-                  `    keepalive_timeout 500ms;`,
-                  `}`,
-              ]
-            : [
-                  `upstream ${name} {`,
-                  `    # A symlink to slot-blue.conf or slot-green.conf; the switch renames it and reloads.`,
-                  `    include ${includeLink};`,
-                  `    keepalive ${keepalive};`,
-                  `}`,
-              ];
+    const groups = COLORS.flatMap((c) =>
+        MODES.flatMap((m) => [
+            `upstream ${upstreamName(c, m)} {`,
+            m === "socket" ? `    server unix:${slotSocket(c)};` : `    server 127.0.0.1:${o.ports[c]};`,
+            "    keepalive 32;",
+            "}",
+        ]),
+    );
     return [
         MANAGED,
         "server_tokens off;",
@@ -76,15 +61,16 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         "    \"\"      \"\";",
         "}",
         "",
-        ...upstream("bluegreen_live", liveSocketLink, liveUpstreamLink, 32),
-        "",
-        ...upstream("bluegreen_preview", previewSocketLink, previewUpstreamLink, 8),
+        "# One group per slot and way of listening, each with its own keep-alive pool: after a",
+        "# switch no new request reuses a connection to the old slot.",
+        ...groups,
         "",
         "server {",
         "    listen 80 default_server;",
         "    listen [::]:80 default_server;",
         `    server_name ${o.serverName};`,
         "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
+        ...slotSelection("live"),
         "",
         "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
         "    # error_page applies to nginx's own 503 only, never to the app's.",
@@ -93,7 +79,7 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         `        if (-f ${maintenanceFlag}) {`,
         "            return 503;",
         "        }",
-        "        proxy_pass http://bluegreen_live;",
+        "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
         ...proxyDirectives("        "),
         "    }",
         "    location @bluegreen_maintenance {",
@@ -104,31 +90,46 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         "    }",
         "}",
         "",
-        ...loopbackServer(
-            "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
-            o.checkPort,
-            "access_log off;",
-            "bluegreen_live",
-        ),
+        ...loopbackServer("# Check: the live slot on loopback, never in maintenance; the switch verifies through it.", o.checkPort, "access_log off;", "live"),
         ...loopbackServer(
             "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
             o.previewPort,
             "access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
-            "bluegreen_preview",
+            "idle",
         ),
     ].join("\n");
 }
 
-/** A server block on 127.0.0.1 that proxies everything to one upstream. */
-function loopbackServer(comment: string, port: number, accessLog: string, upstream: string): string[] {
+/**
+ * Sets $bluegreen_slot and $bluegreen_mode for this request: the live slot (or the
+ * idle one), from the live link, and how that slot listens, from its tcp flag.
+ * Both are stat(2) calls per request; server-level `if` with `set` is safe.
+ */
+function slotSelection(which: "live" | "idle"): string[] {
+    const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
+    return [
+        `    set $bluegreen_slot ${dflt};`,
+        `    if (-f ${liveLink}/green) {`,
+        `        set $bluegreen_slot ${other};`,
+        "    }",
+        "    set $bluegreen_mode socket;",
+        `    if (-f ${slotTcpFlag("$bluegreen_slot")}) {`,
+        "        set $bluegreen_mode tcp;",
+        "    }",
+    ];
+}
+
+/** A server block on 127.0.0.1 that proxies everything to the live or the idle slot. */
+function loopbackServer(comment: string, port: number, accessLog: string, which: "live" | "idle"): string[] {
     return [
         comment,
         "server {",
         `    listen 127.0.0.1:${port};`,
         `    ${accessLog}`,
+        ...slotSelection(which),
         "",
         "    location / {",
-        `        proxy_pass http://${upstream};`,
+        "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
         ...proxyDirectives("        "),
         "    }",
         "}",
@@ -167,23 +168,26 @@ export function renderMaintenancePage(retryAfterSeconds: number): string {
     ].join("\n");
 }
 
-/** tcp mode: the body included inside an upstream block for one slot. */
-export function renderTcpUpstream(port: number): string {
-    return `server 127.0.0.1:${port};\n`;
-}
-
 export interface SlotUnitOptions {
-    /** Arguments after the binary; systemd expands ${VAR} from the env file. */
+    readonly color: Color;
+    /** Arguments after the binary (validated in config.ts); systemd expands ${VAR} from the env file. */
     readonly args: string;
     readonly drainTimeoutSeconds: number;
 }
 
-/** The systemd template unit both slots run from: bluegreen@blue, bluegreen@green. */
+/** Where a slot's own unit file goes; systemd prefers it to a template of the same name. */
+export const slotUnitPath = (c: Color) => `${layout.unitDir}/${unitName(c)}.service`;
+
+/**
+ * A slot's own systemd unit, bluegreen@blue.service or bluegreen@green.service.
+ * Each slot has its own file so a change of args or drain timeout reaches the
+ * idle slot at once and the live one only when it is idle again.
+ */
 export function renderSlotUnit(o: SlotUnitOptions): string {
     return [
         MANAGED,
         "[Unit]",
-        "Description=bluegreen app slot %i",
+        `Description=bluegreen app slot ${o.color}`,
         "After=network-online.target",
         "Wants=network-online.target",
         "",
@@ -191,16 +195,16 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
         "Type=simple",
         `User=${layout.appUser}`,
         `Group=${layout.appUser}`,
-        `EnvironmentFile=${layout.envDir}/%i.env`,
+        `EnvironmentFile=${layout.envDir}/${o.color}.env`,
         `WorkingDirectory=${layout.dataDir}`,
-        `ExecStart=${layout.stateDir}/slots/%i/current/app ${o.args}`,
+        `ExecStart=${layout.stateDir}/slots/${o.color}/current/app ${o.args}`,
         "Restart=on-failure",
         "RestartSec=2",
         "KillSignal=SIGTERM",
         // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
         `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
         // The socket lives here; the directory is group-readable so nginx (in our group) can reach it.
-        "RuntimeDirectory=bluegreen/%i",
+        `RuntimeDirectory=bluegreen/${o.color}`,
         "RuntimeDirectoryMode=0750",
         "UMask=0007",
         `ReadWritePaths=${layout.dataDir}`,
@@ -228,6 +232,23 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
         "",
     ].join("\n");
 }
+
+/**
+ * What a slot's deploy step reads on stdin: its unit, its env file (which may
+ * hold secrets) and, for an https artifact, the URL (which may hold a token).
+ * Sections start with a line `#bluegreen-section NAME`; no section may contain
+ * that line (env values are one line each and quoted, so they cannot).
+ */
+export function renderSlotBundle(sections: { readonly unit: string; readonly env: string; readonly sourceUrl?: string }): string {
+    const out: string[] = [];
+    for (const [name, text] of Object.entries(sections)) {
+        if (text === undefined) continue;
+        if (text.split("\n").some((l) => l.startsWith(SECTION))) throw new Error(`the ${name} section contains the section marker`);
+        out.push(`${SECTION} ${name}`, text.endsWith("\n") ? text.slice(0, -1) : text);
+    }
+    return out.join("\n") + "\n";
+}
+const SECTION = "#bluegreen-section";
 
 export interface SlotEnvOptions {
     readonly color: Color;
@@ -260,9 +281,13 @@ export function renderSlotEnv(o: SlotEnvOptions): string {
         .join("");
 }
 
-/** cloud-init user data for a multipass VM: installs the deploy key for the default user. */
+/**
+ * cloud-init user data for a multipass VM: installs the deploy key for the default user.
+ * The key is a double-quoted YAML scalar (a JSON string is one), so a comment such as
+ * `me: laptop` or `#work` stays part of the string.
+ */
 export function renderCloudInit(publicKey: string): string {
-    return ["#cloud-config", "ssh_authorized_keys:", `  - ${publicKey}`, ""].join("\n");
+    return ["#cloud-config", "ssh_authorized_keys:", `  - ${JSON.stringify(publicKey)}`, ""].join("\n");
 }
 
 export interface ToolFile {

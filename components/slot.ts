@@ -2,8 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ResolvedArtifact } from "./artifact";
 import { AppConfig, LinkMode } from "./config";
-import { Color } from "./layout";
-import { renderSlotEnv, slotListen } from "./render";
+import { Color, layout } from "./layout";
+import { renderSlotBundle, renderSlotEnv, renderSlotUnit, slotListen } from "./render";
 import { ShellVars, toolCommand } from "./shell";
 
 export interface SlotArgs {
@@ -18,14 +18,17 @@ export interface SlotArgs {
     /** tcp mode: the loopback port this slot listens on. */
     readonly port: number;
     readonly app: AppConfig;
-    /** Releases kept on the host; older ones are removed when this slot's release is stored. */
-    readonly keepReleases: number;
 }
 
+/** Where an uploaded artifact waits on the host: named by its hash, kept across reboots until pruned. */
+export const uploadPath = (sha256: string) => `${layout.uploadDir}/bluegreen-upload-${sha256.slice(0, 16)}`;
+
 /**
- * One colour of the app: its release on the host, and the systemd service that
- * runs it and waits for readiness. A new version is an update of these
- * commands, never a replacement, so nothing stops the process just started.
+ * One colour of the app: its artifact on the host, and one deploy step that
+ * stores the release (again, if it went missing), checks the unit, and runs the
+ * slot if it is idle or stages the change if it is live (the switch applies it).
+ * A new version or setting is an update of that step, never a replacement, so
+ * nothing stops the process just started.
  */
 export class Slot extends pulumi.ComponentResource {
     public readonly version: string;
@@ -36,56 +39,49 @@ export class Slot extends pulumi.ComponentResource {
         const { color, version, artifact, app } = args;
         this.version = version;
 
-        const releaseVars: ShellVars = { VERSION: version, SHA256: artifact.sha256, KEEP: args.keepReleases };
-        let upload: pulumi.Resource | undefined;
-        if (artifact.kind === "url") {
-            releaseVars.SOURCE_URL = artifact.url;
-        } else {
-            // Uploaded to a path named by its hash; release.sh checks the hash before using it.
-            const remotePath = `/tmp/bluegreen-upload-${artifact.sha256.slice(0, 16)}`;
-            upload = new command.remote.CopyToRemote(
-                `${name}-upload`,
-                {
-                    connection: args.connection,
-                    source: new pulumi.asset.FileAsset(artifact.path),
-                    remotePath,
-                    triggers: [args.hostAddress],
-                },
-                { parent: this },
-            );
-            releaseVars.SOURCE_FILE = remotePath;
-        }
-        const release = new command.remote.Command(
-            `${name}-release`,
-            { connection: args.connection, create: toolCommand("release.sh", releaseVars, args.sudo) },
-            { parent: this, dependsOn: upload ? [upload] : [] },
-        );
-
         const listen = slotListen(args.mode, color, args.port);
-        const envFor = (secrets: Record<string, string>) =>
-            renderSlotEnv({ color, version, listen, drainTimeoutSeconds: app.drainTimeoutSeconds, appEnv: { ...app.env, ...secrets } });
-        // With secrets configured the whole env file is a secret Output; it only ever travels on stdin.
-        const envFile = app.secrets ? app.secrets.apply(envFor) : envFor({});
-
-        const deployVars: ShellVars = {
+        const vars: ShellVars = {
             SLOT: color,
             VERSION: version,
-            MODE: args.mode,
+            SHA256: artifact.sha256,
             LISTEN: listen,
             HEALTH_PATH: app.healthPath,
             HEALTH_TIMEOUT: app.healthTimeoutSeconds,
         };
-        const waitLimit = `${app.healthTimeoutSeconds + app.drainTimeoutSeconds + 300}s`;
+        let upload: pulumi.Resource | undefined;
+        if (artifact.kind === "file") {
+            vars.SOURCE_FILE = uploadPath(artifact.sha256);
+            upload = new command.remote.CopyToRemote(
+                `${name}-upload`,
+                { connection: args.connection, source: new pulumi.asset.FileAsset(artifact.path), remotePath: vars.SOURCE_FILE, triggers: [args.hostAddress] },
+                { parent: this },
+            );
+        }
+
+        const unit = renderSlotUnit({ color, args: app.args, drainTimeoutSeconds: app.drainTimeoutSeconds });
+        const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
+        const bundle = (secrets: Record<string, string>) =>
+            renderSlotBundle({
+                unit,
+                env: renderSlotEnv({ color, version, listen, drainTimeoutSeconds: app.drainTimeoutSeconds, appEnv: { ...app.env, ...secrets } }),
+                sourceUrl,
+            });
+        // Secrets (app secrets, an appEnv set with --secret, a URL set with --secret) make the whole
+        // stdin a secret Output; it never reaches a command line, an output or an error message.
+        const secretUrl = artifact.kind === "url" && artifact.secret;
+        const stdin = app.secrets ? app.secrets.apply(bundle) : secretUrl ? pulumi.secret(bundle({})) : bundle({});
+
+        const waitLimit = `${app.healthTimeoutSeconds + app.drainTimeoutSeconds + 1200}s`;
         this.service = new command.remote.Command(
             `${name}-service`,
             {
                 connection: args.connection,
-                create: toolCommand("deploy-slot.sh", deployVars, args.sudo),
+                create: toolCommand("deploy-slot.sh", vars, args.sudo),
                 delete: toolCommand("stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
-                stdin: envFile,
+                stdin,
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: [release], customTimeouts: { create: waitLimit, update: waitLimit } },
+            { parent: this, dependsOn: upload ? [upload] : [], customTimeouts: { create: waitLimit, update: waitLimit } },
         );
 
         this.registerOutputs({ version, deployed: this.service.stdout });

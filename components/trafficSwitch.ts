@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LinkMode, RollbackConfig } from "./config";
+import { RollbackConfig } from "./config";
 import { Color } from "./layout";
 import { toolCommand } from "./shell";
 
@@ -9,7 +9,6 @@ export interface TrafficSwitchArgs {
     readonly sudo: boolean;
     /** The slot that should receive live traffic. */
     readonly active: Color;
-    readonly mode: LinkMode;
     /** The slots' readiness path: checked on the target before, and through nginx after, the switch. */
     readonly healthPath: string;
     /** nginx's loopback check listener, which the switch verifies through. */
@@ -23,7 +22,8 @@ export interface TrafficSwitchArgs {
 /**
  * Points live traffic at `active`. The colour is part of the command text, so
  * changing it is an update of this one resource (a replace would run a delete
- * step; this resource has none, so nothing destructive ever runs).
+ * step; this resource has none, so nothing destructive ever runs). The switch
+ * also applies config staged for the slot it moves traffic away from.
  */
 export class TrafficSwitch extends pulumi.ComponentResource {
     public readonly link: command.remote.Command;
@@ -38,7 +38,6 @@ export class TrafficSwitch extends pulumi.ComponentResource {
                     "switch.sh",
                     {
                         TARGET: args.active,
-                        MODE: args.mode,
                         HEALTH_PATH: args.healthPath,
                         CHECK_PORT: args.checkPort,
                         VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15,

@@ -14,17 +14,15 @@ describe("program under mocks", function () {
         assert.deepStrictEqual(custom, [
             "command:remote:Command host-ready",
             "command:remote:Command setup-tools",
-            "command:remote:Command setup-unit",
             "command:remote:Command router-install",
             "command:remote:Command router-config",
             "command:remote:CopyToRemote blue-upload",
             "command:remote:CopyToRemote green-upload",
             "command:remote:Command maintenance-mode",
-            "command:remote:Command blue-release",
-            "command:remote:Command green-release",
             "command:remote:Command blue-service",
             "command:remote:Command green-service",
             "command:remote:Command switch-link",
+            "command:remote:Command releases-prune",
         ]);
     });
 
@@ -33,7 +31,7 @@ describe("program under mocks", function () {
         assert.deepStrictEqual(changedResources(blue, green), ["switch-link"]);
         assert.strictEqual(
             commandText(blue, "switch-link"),
-            "env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 " +
+            "env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 " +
                 "WATCH_SECONDS=30 ERROR_PERCENT=5 MIN_ERRORS=5 /usr/local/lib/bluegreen/switch.sh",
         );
         assert.strictEqual(commandText(green, "switch-link"), commandText(blue, "switch-link").replace("TARGET=blue", "TARGET=green"));
@@ -61,55 +59,90 @@ describe("program under mocks", function () {
         assert.match(commandText(run, "switch-link"), / WATCH_SECONDS=0 ERROR_PERCENT=20 MIN_ERRORS=50 /);
     });
 
-    it("version: changing only green's version changes only green's resources", async () => {
+    it("version: changing only green's version changes only green's resources, and retention", async () => {
         const v2 = await runProgram({ ...BASE_CONFIG, greenVersion: "v2", greenArtifact: "test/fixtures/app-v2" });
-        assert.deepStrictEqual(changedResources(blue, v2), ["green-release", "green-service", "green-upload"]);
+        assert.deepStrictEqual(changedResources(blue, v2), ["green-service", "green-upload", "releases-prune"]);
         assert.match(commandText(v2, "green-service"), / VERSION=v2 /);
         assert.match(plain(find(v2, "green-service").inputs).delete, /^env SLOT=green VERSION=v2 .*stop-slot\.sh$/);
-        for (const r of ["green-service", "green-release"]) {
-            assert.strictEqual(plain(find(v2, r).inputs).triggers, undefined, `${r}: a version change must be an update, not a replace`);
-        }
+        assert.strictEqual(plain(find(v2, "green-service").inputs).triggers, undefined, "a version change must be an update, not a replace");
+        // Retention runs after both slots and never removes a version either slot is configured for.
+        assert.strictEqual(commandText(v2, "releases-prune"), "env KEEP=5 PROTECT=v1,v2 /usr/local/lib/bluegreen/prune.sh");
         assert.strictEqual(v2.outputs.greenVersion, "v2");
         assert.strictEqual(v2.outputs.blueVersion, "v1");
     });
 
-    it("slot service: deploys with plain values on the command line and the env file on stdin", () => {
+    it("slot service: plain values on the command line; its unit and env file on stdin", () => {
         const svc = plain(find(blue, "blue-service").inputs);
         assert.strictEqual(
             svc.create,
-            "env SLOT=blue VERSION=v1 MODE=socket LISTEN=unix:/run/bluegreen/blue/app.sock HEALTH_PATH=/health/ready HEALTH_TIMEOUT=60 /usr/local/lib/bluegreen/deploy-slot.sh",
+            "env SLOT=blue VERSION=v1 SHA256=636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c LISTEN=unix:/run/bluegreen/blue/app.sock " +
+                "HEALTH_PATH=/health/ready HEALTH_TIMEOUT=60 SOURCE_FILE=/var/tmp/bluegreen-upload-636292753d9b22f9 /usr/local/lib/bluegreen/deploy-slot.sh",
         );
         assert.strictEqual(svc.delete, "env SLOT=blue VERSION=v1 /usr/local/lib/bluegreen/stop-slot.sh");
-        assert.match(svc.stdin, /^BLUEGREEN_COLOR="blue"\nBLUEGREEN_VERSION="v1"\n/);
+        assert.match(svc.stdin, /^#bluegreen-section unit\n# Managed by bluegreen[^\n]*\n\[Unit\]\nDescription=bluegreen app slot blue\n[\s\S]*\n#bluegreen-section env\nBLUEGREEN_COLOR="blue"\nBLUEGREEN_VERSION="v1"\n/);
+        assert.strictEqual(svc.addPreviousOutputInEnv, false);
     });
 
-    it("release: uploads the file to a hash-named path and verifies it on the host", () => {
+    it("every command turns off addPreviousOutputInEnv (stock sshd refuses those env requests)", () => {
+        for (const r of blue.resources.filter((x) => x.type === "command:remote:Command" || x.type === "command:local:Command")) {
+            assert.strictEqual(plain(r.inputs).addPreviousOutputInEnv, false, r.name);
+        }
+    });
+
+    it("upload: the file goes to a hash-named path that survives a reboot; the host verifies it", () => {
         const upload = plain(find(blue, "blue-upload").inputs);
-        assert.strictEqual(upload.remotePath, "/tmp/bluegreen-upload-636292753d9b22f9");
+        assert.strictEqual(upload.remotePath, "/var/tmp/bluegreen-upload-636292753d9b22f9");
         assert.deepStrictEqual(upload.source, { asset: "file", path: `${ROOT}/test/fixtures/app-v1` });
-        assert.strictEqual(
-            commandText(blue, "blue-release"),
-            "env VERSION=v1 SHA256=636292753d9b22f93785a4bdb30b1629477d14e46f9a1a2afe8e7c1f959c868c KEEP=5 " +
-                "SOURCE_FILE=/tmp/bluegreen-upload-636292753d9b22f9 /usr/local/lib/bluegreen/release.sh",
-        );
     });
 
-    it("release: an https artifact is downloaded on the host and checked against its sha256", async () => {
+    it("an https artifact: no upload; the URL travels on stdin, never on a command line", async () => {
         const sha = "a".repeat(64);
-        const run = await runProgram({ ...BASE_CONFIG, greenArtifact: "https://example.com/app-v1", greenSha256: sha });
+        const run = await runProgram({ ...BASE_CONFIG, greenArtifact: "https://example.com/app-v1?token=abc", greenSha256: sha });
         assert.ok(!run.resources.some((r) => r.name === "green-upload"));
-        assert.strictEqual(
-            commandText(run, "green-release"),
-            `env VERSION=v1 SHA256=${sha} KEEP=5 SOURCE_URL=https://example.com/app-v1 /usr/local/lib/bluegreen/release.sh`,
-        );
+        assert.strictEqual(commandText(run, "green-service"), commandText(blue, "green-service").replace(/SHA256=\w+/, `SHA256=${sha}`).replace(/ SOURCE_FILE=\S+/, ""));
+        assert.match(plain(find(run, "green-service").inputs).stdin, /\n#bluegreen-section sourceUrl\nhttps:\/\/example\.com\/app-v1\?token=abc\n$/);
+        assert.ok(!isSecret(find(run, "green-service").inputs.stdin), "a URL set without --secret stays readable in the diff");
     });
 
-    it("tcp mode: slots listen on 127.0.0.1 ports and the switch says so", async () => {
+    it("a URL set with --secret: the stdin is secret and the URL is in no command or output", async () => {
+        const url = "https://example.com/app-v1?token=s3cr3t";
+        const run = await runProgram({ ...BASE_CONFIG, greenArtifact: url, greenSha256: "a".repeat(64) }, { secretKeys: ["bluegreen:greenArtifact"] });
+        assert.ok(isSecret(find(run, "green-service").inputs.stdin));
+        for (const r of run.resources) for (const f of ["create", "update", "delete"]) assert.ok(!String(plain(r.inputs)[f] ?? "").includes("s3cr3t"), `${r.name}.${f}`);
+        assert.ok(!JSON.stringify(run.outputs).includes("s3cr3t"));
+    });
+
+    it("tcp mode: slots listen on 127.0.0.1 ports; the site has every slot's port; the switch is the same", async () => {
         const run = await runProgram({ ...BASE_CONFIG, linkMode: "tcp", bluePort: 9001, greenPort: 9002 });
         assert.match(commandText(run, "blue-service"), / LISTEN=127\.0\.0\.1:9001 /);
         assert.match(commandText(run, "green-service"), / LISTEN=127\.0\.0\.1:9002 /);
-        assert.match(commandText(run, "switch-link"), / MODE=tcp /);
-        assert.strictEqual(commandText(run, "router-config"), "env MODE=tcp BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh");
+        assert.strictEqual(commandText(run, "switch-link"), commandText(blue, "switch-link"));
+        assert.strictEqual(commandText(run, "router-config"), "env BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh");
+    });
+
+    describe("day-two changes: the exact diff each one causes", () => {
+        const cases: [string, Record<string, unknown>, string[]][] = [
+            // Both slots' deploy steps: the idle one applies it, the live one stages it for after the next switch.
+            ["appEnv", { appEnv: { LOG_LEVEL: "debug" } }, ["blue-service", "green-service"]],
+            ["appSecrets (a rotation)", { appSecrets: { DB_PASSWORD: "new" } }, ["blue-service", "green-service"]],
+            ["drainTimeout", { drainTimeout: 40 }, ["blue-service", "green-service"]],
+            ["appArgs", { appArgs: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}" }, ["blue-service", "green-service"]],
+            // linkMode changes how the slots listen; the site, which names no mode, and the switch stay as they are.
+            ["linkMode", { linkMode: "tcp" }, ["blue-service", "green-service"]],
+            ["healthTimeout", { healthTimeout: 90 }, ["blue-service", "green-service"]],
+            ["bluePort (socket mode: only the site's tcp group)", { bluePort: 9001 }, ["router-config"]],
+            ["bluePort (tcp mode: blue listens there, the site sends tcp traffic there)", { linkMode: "tcp", bluePort: 9001 }, ["blue-service", "green-service", "router-config"]],
+            ["keepReleases", { keepReleases: 3 }, ["releases-prune"]],
+            ["watchSeconds", { watchSeconds: 10 }, ["switch-link"]],
+            ["serverName", { serverName: "example.com" }, ["router-config"]],
+        ];
+        for (const [what, change, expected] of cases) {
+            it(`${what}: ${expected.join(", ")}`, async () => {
+                const base = await runProgram({ ...BASE_CONFIG, appSecrets: { DB_PASSWORD: "old" } });
+                const changed = await runProgram({ ...BASE_CONFIG, appSecrets: { DB_PASSWORD: "old" }, ...change });
+                assert.deepStrictEqual(changedResources(base, changed), expected);
+            });
+        }
     });
 
     it("a non-root SSH user runs every host step through sudo -n", async () => {
@@ -147,7 +180,7 @@ describe("program under mocks", function () {
             const vm = plain(find(run, "host-vm").inputs);
             assert.strictEqual(
                 vm.create,
-                `env NAME=bluegreen CPUS=1 MEMORY=1G DISK=8G IMAGE=24.04 CLOUD_INIT='#cloud-config\nssh_authorized_keys:\n  - ${FAKE_PUB}\n' bash -s`,
+                `env NAME=bluegreen CPUS=1 MEMORY=1G DISK=8G IMAGE=24.04 CLOUD_INIT='#cloud-config\nssh_authorized_keys:\n  - "${FAKE_PUB}"\n' bash -s`,
             );
             assert.strictEqual(vm.delete, "multipass delete --purge bluegreen");
             assert.strictEqual(run.outputs.ip, "10.12.0.5");
@@ -230,6 +263,23 @@ describe("program under mocks", function () {
             }
         });
 
+        it("an appEnv value set with --secret makes the env file secret too", async () => {
+            const r = await runProgram({ ...BASE_CONFIG, appEnv: { API_TOKEN: "tok-in-appenv" } }, { secretKeys: ["bluegreen:appEnv"] });
+            for (const c of ["blue", "green"]) assert.ok(isSecret(find(r, `${c}-service`).inputs.stdin), `${c}-service stdin must be secret`);
+            assert.ok(!JSON.stringify(r.resources.map((x) => [plain(x.inputs).create, plain(x.inputs).delete])).includes("tok-in-appenv"));
+        });
+
+        it("--secret on a key that lands in plain text is refused, naming the key and the keys that can be secret", async () => {
+            await assert.rejects(
+                runProgram({ ...BASE_CONFIG, serverName: "example.com" }, { secretKeys: ["bluegreen:serverName"] }),
+                {
+                    message:
+                        "invalid bluegreen stack config:\n  - bluegreen:serverName is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
+                        "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, appSecrets, appEnv, blueArtifact, greenArtifact)",
+                },
+            );
+        });
+
         it("without secrets the env file stays plain so its diff is readable", () => {
             assert.ok(!isSecret(find(blue, "blue-service").inputs.stdin));
         });
@@ -238,6 +288,23 @@ describe("program under mocks", function () {
             assert.deepStrictEqual(run.secretOutputs, []);
             assert.ok(!JSON.stringify(run.outputs).includes(SECRET));
         });
+    });
+
+    it("appArgs that could add unit directives are refused with the reason", async () => {
+        for (const [args, why] of [
+            ["--a ; /bin/rm", 'must not contain a lone ";" (systemd starts a second command there)'],
+            ["--a \\", 'must not contain "\\" (systemd reads it as an escape)'],
+            ["--home %h", 'must not contain "%" (systemd expands it as a specifier; pass such values through appEnv and ${NAME})'],
+            ["--name 'a", "has an unclosed ' quote"],
+        ]) {
+            await assert.rejects(runProgram({ ...BASE_CONFIG, appArgs: args }), { message: `invalid bluegreen stack config:\n  - bluegreen:appArgs ${why} (got ${JSON.stringify(args)})` });
+        }
+    });
+
+    it("big integers in appEnv keep every digit", async () => {
+        // The engine hands object config to the program as JSON text; a JS object literal cannot hold this number.
+        const r = await runProgram({ ...BASE_CONFIG, appEnv: '{"ACCOUNT_ID": 12345678901234567890}' }, { skipConfigValidation: true });
+        assert.match(plain(find(r, "blue-service").inputs).stdin, /\nACCOUNT_ID="12345678901234567890"\n/);
     });
 
     it("bad config registers nothing: it never reaches the host", async () => {

@@ -6,9 +6,9 @@ import { renderLayoutSh } from "../components/layout";
 import {
     renderCloudInit,
     renderNginxSite,
+    renderSlotBundle,
     renderSlotEnv,
     renderSlotUnit,
-    renderTcpUpstream,
     renderToolsInstaller,
     slotListen,
 } from "../components/render";
@@ -21,14 +21,10 @@ const expected = (f: string) => fs.readFileSync(path.join(ROOT, "test", "expecte
 function nginxTest(site: string): { status: number | null; stderr: string } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nginx-t-"));
     const moved = site
-        .replace(/\/etc\/nginx\/bluegreen\//g, `${dir}/`)
         .replace(/\/var\/lib\/bluegreen\//g, `${dir}/`)
         .replace(/\/var\/log\/nginx\//g, `${dir}/`)
         .replace("listen 80 default_server;", "listen 127.0.0.1:18999 default_server;")
         .replace("listen [::]:80 default_server;", "");
-    fs.writeFileSync(path.join(dir, "slot-blue.conf"), renderTcpUpstream(8001));
-    fs.symlinkSync(path.join(dir, "slot-blue.conf"), path.join(dir, "live.conf"));
-    fs.symlinkSync(path.join(dir, "slot-blue.conf"), path.join(dir, "preview.conf"));
     fs.writeFileSync(path.join(dir, "site.conf"), moved);
     fs.writeFileSync(
         path.join(dir, "nginx.conf"),
@@ -41,43 +37,38 @@ function nginxTest(site: string): { status: number | null; stderr: string } {
 
 describe("renderers", () => {
     describe("nginx site", () => {
-        const socket = renderNginxSite({ mode: "socket", serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120 });
-        const tcp = renderNginxSite({ mode: "tcp", serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120 });
+        const site = renderNginxSite({ serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120, ports: { blue: 8001, green: 8002 } });
 
-        it("socket mode: matches the expected text", () => {
-            assert.strictEqual(socket, expected("nginx-socket.conf"));
+        it("matches the expected text", () => {
+            assert.strictEqual(site, expected("nginx-site.conf"));
         });
 
-        it("tcp mode differs only in the upstream blocks, which include the links", () => {
-            const socketUpstream = [
-                "    # A symlink to the slot's socket; connect(2) follows it, so renaming it moves new",
-                "    # connections at once. nginx checks a pooled connection's age only when it returns",
-                "    # to the pool, so one can be reused up to keepalive_time + keepalive_timeout (1 s)",
-                "    # after the rename; the switch waits that long before it calls the move done.",
-            ].join("\n");
-            const tcpLive = [
-                "    # A symlink to slot-blue.conf or slot-green.conf; the switch renames it and reloads.",
-                "    include /etc/nginx/bluegreen/live.conf;",
-                "    keepalive 32;",
-            ].join("\n");
-            const tcpPreview = tcpLive.replace("live.conf", "preview.conf").replace("keepalive 32", "keepalive 8");
-            const fromSocket = socket
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/active.sock;\n    keepalive 32;\n    keepalive_time 500ms;\n    keepalive_timeout 500ms;`, tcpLive)
-                .replace(`${socketUpstream}\n    server unix:/var/lib/bluegreen/preview.sock;\n    keepalive 8;\n    keepalive_time 500ms;\n    keepalive_timeout 500ms;`, tcpPreview);
-            assert.strictEqual(tcp, fromSocket);
-        });
-
-        it("names no colour outside comments: switching never rewrites it", () => {
-            const directives = (socket + tcp)
+        it("names no live colour: every server picks its slot per request from the live link", () => {
+            // Colours appear only in the upstream group names and the -f test of the link.
+            const directives = site
                 .split("\n")
-                .filter((l) => !l.trim().startsWith("#"))
-                .join("\n")
-                .replace(/bluegreen/g, "");
-            assert.doesNotMatch(directives, /blue|green/);
+                .filter((l) => !l.trim().startsWith("#") && !/^upstream bluegreen_(blue|green)_(socket|tcp) \{$/.test(l) && !/^    server (unix:\/run\/bluegreen\/(blue|green)\/app\.sock|127\.0\.0\.1:800[12]);$/.test(l))
+                .join("\n");
+            assert.deepStrictEqual(directives.match(/.*\b(blue|green)\b.*/g), [
+                "    set $bluegreen_slot blue;",
+                "    if (-f /var/lib/bluegreen/live/green) {",
+                "        set $bluegreen_slot green;",
+                "    set $bluegreen_slot blue;",
+                "    if (-f /var/lib/bluegreen/live/green) {",
+                "        set $bluegreen_slot green;",
+                "    set $bluegreen_slot green;",
+                "    if (-f /var/lib/bluegreen/live/green) {",
+                "        set $bluegreen_slot blue;",
+            ]);
+        });
+
+        it("every server proxies to the group its request picked; no include, no link mode", () => {
+            assert.strictEqual(site.match(/proxy_pass http:\/\/bluegreen_\$\{bluegreen_slot\}_\$\{bluegreen_mode\};/g)?.length, 3);
+            assert.doesNotMatch(site, /include /);
         });
 
         it("only the public listener binds beyond loopback; check and preview are 127.0.0.1", () => {
-            assert.deepStrictEqual(socket.match(/listen [^;]+;/g), [
+            assert.deepStrictEqual(site.match(/listen [^;]+;/g), [
                 "listen 80 default_server;",
                 "listen [::]:80 default_server;",
                 "listen 127.0.0.1:8082;",
@@ -86,32 +77,47 @@ describe("renderers", () => {
         });
 
         it("maintenance: a per-request flag check on the public server only, with Retry-After", () => {
-            assert.strictEqual(socket.match(/if \(-f \/var\/lib\/bluegreen\/maintenance\)/g)?.length, 1);
-            assert.match(socket, /location @bluegreen_maintenance \{\n        root \/var\/lib\/bluegreen\/www;\n        add_header Retry-After 120 always;/);
+            assert.strictEqual(site.match(/if \(-f \/var\/lib\/bluegreen\/maintenance\)/g)?.length, 1);
+            assert.match(site, /location @bluegreen_maintenance \{\n        root \/var\/lib\/bluegreen\/www;\n        add_header Retry-After 120 always;/);
         });
 
-        it("real nginx accepts both modes (nginx -t)", function () {
+        it("real nginx accepts it (nginx -t)", function () {
             requireTool("nginx");
-            for (const site of [socket, tcp]) {
-                const r = nginxTest(site);
-                assert.strictEqual(r.status, 0, r.stderr);
-            }
+            const r = nginxTest(site);
+            assert.strictEqual(r.status, 0, r.stderr);
         });
 
-        it("the server name is configurable", () => {
-            assert.match(renderNginxSite({ mode: "socket", serverName: "example.com www.example.com", previewPort: 9000, checkPort: 9001, maintenanceRetryAfter: 60 }), /server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/);
+        it("the server name and ports are configurable", () => {
+            const other = renderNginxSite({ serverName: "example.com www.example.com", previewPort: 9000, checkPort: 9001, maintenanceRetryAfter: 60, ports: { blue: 7001, green: 7002 } });
+            assert.match(other, /upstream bluegreen_blue_tcp \{\n    server 127\.0\.0\.1:7001;[\s\S]*server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/);
         });
     });
 
-    it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure)", () => {
+    it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure, one file per slot)", () => {
         assert.strictEqual(
-            renderSlotUnit({ args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}", drainTimeoutSeconds: 25 }),
-            expected("bluegreen@.service"),
+            renderSlotUnit({ color: "green", args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}", drainTimeoutSeconds: 25 }),
+            expected("bluegreen@green.service"),
         );
     });
 
     it("systemd unit: stop timeout follows the drain timeout", () => {
-        assert.match(renderSlotUnit({ args: "", drainTimeoutSeconds: 100 }), /\nTimeoutStopSec=105\n/);
+        assert.match(renderSlotUnit({ color: "blue", args: "", drainTimeoutSeconds: 100 }), /\nTimeoutStopSec=105\n/);
+    });
+
+    it("systemd unit: real systemd-analyze verify accepts it", function () {
+        requireTool("systemd-analyze", "apt-get install -y systemd");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-unit-"));
+        const unit = renderSlotUnit({ color: "blue", args: "--listen ${BLUEGREEN_LISTEN} --name 'a b'", drainTimeoutSeconds: 25 }).replace(/^ExecStart=\S+/m, "ExecStart=/bin/true");
+        fs.writeFileSync(path.join(dir, "bluegreen@blue.service"), unit);
+        const r = run("systemd-analyze", ["verify", path.join(dir, "bluegreen@blue.service")]);
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.strictEqual(r.status, 0, r.stderr);
+    });
+
+    it("slot bundle: unit, env and URL as sections; a section holding the marker is refused", () => {
+        assert.strictEqual(renderSlotBundle({ unit: "U1\nU2\n", env: 'A="1"\n', sourceUrl: "https://x/y?t=1" }), '#bluegreen-section unit\nU1\nU2\n#bluegreen-section env\nA="1"\n#bluegreen-section sourceUrl\nhttps://x/y?t=1\n');
+        assert.strictEqual(renderSlotBundle({ unit: "U\n", env: "" }), "#bluegreen-section unit\nU\n#bluegreen-section env\n\n");
+        assert.throws(() => renderSlotBundle({ unit: "#bluegreen-section env\n", env: "" }), /the unit section contains the section marker/);
     });
 
     it("env file: bluegreen's variables first, app env sorted, values quoted with C escapes", () => {
@@ -141,16 +147,16 @@ describe("renderers", () => {
 
     it("tcp listen addresses are loopback", () => {
         assert.strictEqual(slotListen("tcp", "blue", 8001), "127.0.0.1:8001");
-        assert.strictEqual(renderTcpUpstream(8001), "server 127.0.0.1:8001;\n");
     });
 
     it("cloud-init installs the key for the default user", () => {
-        assert.strictEqual(renderCloudInit("ssh-ed25519 AAAA k"), "#cloud-config\nssh_authorized_keys:\n  - ssh-ed25519 AAAA k\n");
+        assert.strictEqual(renderCloudInit("ssh-ed25519 AAAA k"), "#cloud-config\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAA k\"\n");
     });
 
     it("layout.sh carries the same paths as layout.ts", () => {
         const text = renderLayoutSh();
-        assert.match(text, /\nBG_LIVE_SOCK=\/var\/lib\/bluegreen\/active\.sock\n/);
+        assert.match(text, /\nBG_LIVE_LINK=\/var\/lib\/bluegreen\/live\n/);
+        assert.match(text, /\nnginx_test\(\) \{ timeout 60 nginx -t; \}\n/);
         assert.match(text, /\nBG_RELEASES_DIR=\/opt\/bluegreen\/releases\n/);
         assert.match(text, /\nBG_ACTIVE_FILE=\/var\/lib\/bluegreen\/active\n/);
     });

@@ -26,7 +26,7 @@ export function buildDemoApp(version: string): string {
 /** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort. */
 export function relocateSite(site: string, root: string, httpPort: number): string {
     return site
-        .replace(new RegExp(`${layout.nginxDir}/`, "g"), `${root}${layout.nginxDir}/`)
+        .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
         .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
         .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
         .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
@@ -40,6 +40,7 @@ function colorAt(port: number): string {
 }
 
 export interface SandboxOptions {
+    /** How slots listen unless startSlot says otherwise. */
     readonly mode: LinkModeName;
     readonly httpPort: number;
     readonly previewPort: number;
@@ -69,7 +70,7 @@ export class Sandbox {
         this.faultDir = path.join(this.root, "faults");
         this.nginxConf = path.join(this.root, "nginx.conf");
         const at = (p: string) => path.join(this.root, p);
-        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, layout.nginxDir, "/etc/nginx/conf.d", "/var/log/nginx", "log", "faults", layout.dataDir]) {
+        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, "/etc/nginx/conf.d", "/var/log/nginx", "log", "faults", layout.dataDir, layout.releasesDir]) {
             fs.mkdirSync(at(d), { recursive: true });
         }
         for (const c of COLORS) fs.mkdirSync(at(`${layout.runDir}/${c}`), { recursive: true });
@@ -78,7 +79,7 @@ export class Sandbox {
             at(`${layout.toolsDir}/layout.sh`),
             renderLayoutSh({ root: this.root, nginxTest: `nginx -t -q -c ${this.nginxConf}`, nginxReload: `${nginx} -s reload` }),
         );
-        for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "release.sh"]) {
+        for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "prune.sh"]) {
             fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
         }
         // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
@@ -100,30 +101,38 @@ export class Sandbox {
         return this.opts.ports ?? { blue: 18201, green: 18202 };
     }
 
-    /** Writes the site through router-config.sh (which also seeds the links), then starts nginx. */
-    configureAndStartNginx(): ToolResult {
-        const site = relocateSite(
-            renderNginxSite({ mode: this.opts.mode, serverName: "_", previewPort: this.opts.previewPort, checkPort: this.opts.checkPort, maintenanceRetryAfter: 120 }),
+    /** The site as the program renders it, relocated under the sandbox. */
+    site(ports = this.ports): string {
+        return relocateSite(
+            renderNginxSite({ serverName: "_", previewPort: this.opts.previewPort, checkPort: this.opts.checkPort, maintenanceRetryAfter: 120, ports }),
             this.root,
             this.opts.httpPort,
         );
+    }
+
+    /** Writes the site through router-config.sh, then starts nginx. */
+    configureAndStartNginx(): ToolResult {
+        const site = this.site();
         // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
         fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
         const start = run("nginx", ["-q", "-c", this.nginxConf]);
         if (start.status !== 0) throw new Error(`nginx did not start: ${start.stderr}`);
-        return this.tool("router-config.sh", { MODE: this.opts.mode, BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) }, site);
+        return this.tool("router-config.sh", { BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) }, site);
     }
 
-    /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address recorded. */
-    async startSlot(color: Color, version: string): Promise<void> {
-        const listen = slotListen(this.opts.mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
+    /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address and tcp flag recorded. */
+    async startSlot(color: Color, version: string, mode: LinkModeName = this.opts.mode): Promise<void> {
+        this.slots.get(color)?.kill("SIGKILL");
+        const listen = slotListen(mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
         const args = ["--listen", listen, "--color", color, "--version", version, "--active-file", path.join(this.root, layout.stateDir, "active"), "--fault-dir", this.faultDir];
         const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
         this.slots.set(color, child);
         const slotDir = path.join(this.root, layout.stateDir, "slots", color);
         fs.mkdirSync(slotDir, { recursive: true });
         fs.writeFileSync(path.join(slotDir, "listen"), `${listen}\n`);
-        fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\n`);
+        if (mode === "tcp") fs.writeFileSync(path.join(slotDir, "tcp"), "");
+        else fs.rmSync(path.join(slotDir, "tcp"), { force: true });
+        fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\nlisten=${listen}\n`);
         for (let i = 0; i < 100; i++) {
             if (this.curlSlot(color, "/health/ready").status === 0) return;
             await new Promise((r) => setTimeout(r, 50));
@@ -138,12 +147,17 @@ export class Sandbox {
     }
 
     /** Runs an installed host tool with env values (as the command line would pass them) and optional stdin. */
-    tool(name: string, vars: Record<string, string>, stdin?: string): ToolResult {
-        return run(path.join(this.root, layout.toolsDir, name), [], { env: { PATH: process.env.PATH, ...vars }, input: stdin ?? "" });
+    tool(name: string, vars: Record<string, string>, stdin?: string, args: string[] = []): ToolResult {
+        return run(path.join(this.root, layout.toolsDir, name), args, { env: { PATH: process.env.PATH, ...vars }, input: stdin ?? "" });
+    }
+
+    /** Runs shell code with the host scripts' lib.sh sourced (for its functions). */
+    lib(code: string): ToolResult {
+        return run("bash", ["--norc", "-c", `set -euo pipefail; . ${path.join(this.root, layout.toolsDir, "lib.sh")}; ${code}`], { env: { PATH: process.env.PATH } });
     }
 
     switchTo(color: Color, extra: Record<string, string> = {}): ToolResult {
-        return this.tool("switch.sh", { TARGET: color, MODE: this.opts.mode, HEALTH_PATH: "/health/ready", CHECK_PORT: String(this.opts.checkPort), ...extra });
+        return this.tool("switch.sh", { TARGET: color, HEALTH_PATH: "/health/ready", CHECK_PORT: String(this.opts.checkPort), ...extra });
     }
 
     /** The colour the public listener serves now, from the app's response header. */
@@ -156,12 +170,9 @@ export class Sandbox {
         return colorAt(this.opts.previewPort);
     }
 
-    readLink(which: "live" | "preview"): string {
-        const link =
-            this.opts.mode === "socket"
-                ? path.join(this.root, layout.stateDir, which === "live" ? "active.sock" : "preview.sock")
-                : path.join(this.root, layout.nginxDir, which === "live" ? "live.conf" : "preview.conf");
-        return fs.readlinkSync(link).replace(this.root, "");
+    /** Where the live link points, without the sandbox root (e.g. /var/lib/bluegreen/colors/blue). */
+    liveLink(): string {
+        return fs.readlinkSync(path.join(this.root, layout.stateDir, "live")).replace(this.root, "");
     }
 
     at(p: string): string {

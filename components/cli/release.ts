@@ -88,7 +88,9 @@ export async function release(version: string, o: Options): Promise<void> {
     const live = liveColor(o);
     const idle = other(live);
     const liveVersion = pulumi(["stack", "output", `${live}Version`, ...stackArgs(o)], { capture: true });
-    const idleBefore = pulumi(["config", "get", `${idle}Version`, ...stackArgs(o)], { capture: true });
+    const before = Object.fromEntries(
+        ["Version", "Artifact", "Sha256"].map((k) => [k, configGet(o, `${idle}${k}`)]),
+    ) as Record<"Version" | "Artifact" | "Sha256", string | undefined>;
     say(`live: ${live} (${liveVersion}); deploying ${version} to the idle slot, ${idle}`);
 
     pulumi(["config", "set", `${idle}Version`, version, ...stackArgs(o)]);
@@ -98,9 +100,13 @@ export async function release(version: string, o: Options): Promise<void> {
         up(o);
     } catch (e) {
         if (!(e instanceof PulumiFailed)) throw e;
+        // Put back every key this run set, or the next deploy of the old version meets other bytes.
+        const restore = (["Version", "Artifact", "Sha256"] as const)
+            .filter((k) => k === "Version" || (k === "Artifact" ? o.artifact : o.sha256) !== undefined)
+            .map((k) => (before[k] === undefined ? `pulumi config rm ${idle}${k}` : `pulumi config set ${idle}${k} ${shellWord(before[k]!)}`));
         throw new Stop(
             `deploying ${version} to ${idle} failed (its error is above); ${live} (${liveVersion}) is still live and untouched.\n` +
-                `Fix it and run this again, or put the config back: pulumi config set ${idle}Version ${idleBefore}`,
+                `Fix it and run this again, or put the config back:\n  ${restore.join("\n  ")}`,
         );
     }
 
@@ -119,9 +125,36 @@ export async function release(version: string, o: Options): Promise<void> {
     say(`released ${version}: ${idle} is live; ${live} keeps ${liveVersion} running for npm run rollback`);
 }
 
+/** A config value, or undefined when the key is not set. */
+function configGet(o: Options, key: string): string | undefined {
+    try {
+        return pulumi(["config", "get", key, ...stackArgs(o)], { capture: true });
+    } catch (e) {
+        if (e instanceof PulumiFailed) return undefined;
+        throw e;
+    }
+}
+
+const shellWord = (v: string) => (/^[A-Za-z0-9_\/.:@%+=,-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
 /**
- * Sets active=target and runs pulumi up. If that fails (refused, or rolled back
- * by the watch), the host still serves `live`, so config is set back to it.
+ * The colour the host's live link serves, read over SSH with the stack's
+ * statusCommand (`bluegreen-status live`): after a failed or cut-off switch,
+ * the host, not the engine's record, says where traffic is.
+ */
+function hostLiveColor(o: Options): Color | undefined {
+    const status = pulumi(["stack", "output", "statusCommand", ...stackArgs(o)], { capture: true });
+    const words = status.split(" ");
+    const ssh = (process.env.BLUEGREEN_SSH ?? "ssh").split(" ");
+    const r = spawnSync(ssh[0], [...ssh.slice(1), ...words.slice(1), "live"], { encoding: "utf8", timeout: 60_000 });
+    const color = r.stdout?.trim();
+    return color === "blue" || color === "green" ? color : undefined;
+}
+
+/**
+ * Sets active=target and runs pulumi up. If that fails (refused, rolled back by
+ * the watch, or cut off), config is set to the colour the host really serves,
+ * so the next `pulumi up` finishes or undoes an interrupted move.
  */
 function switchOrRestore(o: Options, target: Color, live: Color, what: string): void {
     pulumi(["config", "set", "active", target, ...stackArgs(o)]);
@@ -129,8 +162,21 @@ function switchOrRestore(o: Options, target: Color, live: Color, what: string): 
         up(o);
     } catch (e) {
         if (!(e instanceof PulumiFailed)) throw e;
-        pulumi(["config", "set", "active", live, ...stackArgs(o)]);
-        throw new Stop(`${what} failed (its error is above); ${live} still serves traffic and config says active=${live} again.`);
+        const serving = hostLiveColor(o);
+        if (serving === undefined) {
+            throw new Stop(
+                `${what} failed (its error is above), and the host could not be asked which slot it serves; config still says active=${target}.\n` +
+                    `Check with: $(pulumi stack output statusCommand), then set active to the colour it shows live and run pulumi up.`,
+            );
+        }
+        pulumi(["config", "set", "active", serving, ...stackArgs(o)]);
+        if (serving === target) {
+            throw new Stop(
+                `${what}: pulumi up failed (its error is above), but the host serves ${target}; config says active=${target}. ` +
+                    `Run pulumi up to finish the switch (its post-switch watch runs again).`,
+            );
+        }
+        throw new Stop(`${what} failed (its error is above); the host still serves ${serving} and config says active=${serving} again.`);
     }
 }
 

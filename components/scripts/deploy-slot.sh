@@ -1,66 +1,91 @@
 #!/usr/bin/env bash
-# Runs VERSION in SLOT and waits for its readiness. The env file arrives on
-# stdin (it may hold secrets) and is stored with mode 0600.
-# Refuses to restart the slot the live link points at: that would drop requests.
-# Input: SLOT, VERSION, MODE, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT.
+# A slot's deploy step. Stores the release if the host lacks it, checks the unit
+# with systemd-analyze, then:
+#  - idle slot: runs it with this unit and env file and waits for readiness;
+#  - live slot with the same version: stages the new unit/env/listen address and
+#    exits 0; the switch applies it once traffic has moved off this slot. The live
+#    slot is never restarted, so a change that touches both slots never blocks;
+#  - live slot with another version: refused (that would restart the live slot).
+# Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional).
+# stdin: sections (render.ts renderSlotBundle): unit, env (may hold secrets), sourceUrl (optional).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
-: "${SLOT:?}" "${VERSION:?}" "${MODE:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
+: "${SLOT:?}" "${VERSION:?}" "${SHA256:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
+SOURCE_FILE=${SOURCE_FILE:-}
 check_color "$SLOT"
-check_mode "$MODE"
 unit="bluegreen@$SLOT"
-sdir=$(slot_dir "$SLOT")
-release="$BG_RELEASES_DIR/$VERSION"
-[ -x "$release/app" ] || die "release $VERSION is not on the host ($release/app); its release step must run first"
+started=$(now_ms)
 
 umask 077
-envfile=$(mktemp)
-trap 'rm -f "$envfile"' EXIT
-cat >"$envfile"
-desired="version=$VERSION
-env=$(sha256sum "$envfile" | cut -d' ' -f1)
-listen=$LISTEN"
+install -d -m 0700 "$BG_ENV_DIR"
+work=$(mktemp -d "$BG_ENV_DIR/.deploy-$SLOT.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+awk -v dir="$work" '/^#bluegreen-section /{ f = dir "/" $2; printf "" > f; next } f { print > f }' -
+if [ ! -s "$work/unit" ] || [ ! -f "$work/env" ]; then die "stdin must carry the unit and env sections"; fi
+url_file=""
+[ ! -s "$work/sourceUrl" ] || url_file="$work/sourceUrl"
+cat >"$work/record" <<RECORD
+version=$VERSION
+sha256=$SHA256
+env=$(sha256sum "$work/env" | cut -d' ' -f1)
+unit=$(sha256sum "$work/unit" | cut -d' ' -f1)
+listen=$LISTEN
+health_path=$HEALTH_PATH
+health_timeout=$HEALTH_TIMEOUT
+RECORD
+
+# The release, under its own lock so a long download never holds up a switch.
+(
+  take_lock "$BG_RELEASE_LOCK" 900
+  ensure_release "$VERSION" "$SHA256" "$SOURCE_FILE" "$url_file"
+)
+
+# The unit must load before it goes anywhere: a bad one would surface only at the next crash or boot.
+check=$(mktemp -d)
+sed "s#^ExecStart=[^ ]*#ExecStart=$BG_RELEASES_DIR/$VERSION/app#" "$work/unit" >"$check/$unit.service"
+if ! out=$(with_deadline 60 "systemd-analyze verify" systemd-analyze verify "$check/$unit.service" 2>&1); then
+  rm -rf "$check"
+  die "the unit for slot $SLOT does not load (systemd-analyze verify); nothing was changed:
+$out"
+fi
+rm -rf "$check"
 
 # Same lock as the switch: the live check and the restart happen with no switch in between.
 take_lock "$BG_LOCK" 300
-install -d -m 0755 "$sdir"
-started=$(now_ms)
+sdir=$(slot_dir "$SLOT")
+pending=$(pending_dir "$SLOT")
+running=$(recorded version "$SLOT")
 
-restarted=no
-previous_version=$(recorded version "$SLOT")
-if [ "$(cat "$sdir/deployed" 2>/dev/null)" = "$desired" ] && systemctl is-active -q "$unit"; then
-  log "slot $SLOT already runs $VERSION with this environment; not restarting it"
-else
-  restarted=yes
-  live=$(live_color "$MODE")
-  if [ "$live" = "$SLOT" ] && systemctl is-active -q "$unit"; then
-    running=$previous_version
+if [ -f "$sdir/deployed" ] && same_run "$work/record" "$sdir/deployed" && systemctl is-active -q "$unit"; then
+  rm -rf "$pending"
+  cp "$work/record" "$sdir/deployed"
+  echo "slot $SLOT: already runs $VERSION this way; not restarted (pid $(systemctl show -p MainPID --value "$unit"))"
+  exit 0
+fi
+
+if [ "$(live_color)" = "$SLOT" ] && systemctl is-active -q "$unit"; then
+  if [ "$running" != "$VERSION" ]; then
     other=$(other_color "$SLOT")
-    die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests.
+    die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests. Nothing was changed.
 Deploy to the idle slot instead, then switch:
   pulumi config set ${SLOT}Version ${running:-<its current version>}
   pulumi config set ${other}Version $VERSION && pulumi up
   pulumi config set active $other && pulumi up"
   fi
-  install -m 0600 -o root -g root "$envfile" "$BG_ENV_DIR/$SLOT.env"
-  atomic_link "$release" "$sdir/current"
-  printf '%s\n' "$LISTEN" >"$sdir/listen"
-  systemctl enable -q "$unit"
-  # restart drains the old process (SIGTERM) before the new one starts; this slot is idle.
-  systemctl restart "$unit"
+  rm -rf "$pending"
+  mv "$work" "$pending"
+  trap - EXIT
+  audit deploy "slot=$SLOT version=$VERSION" staged
+  echo "slot $SLOT: PENDING. It is live, so its new settings (env, secrets, unit or listen address) are staged, not applied; it keeps serving as before (pid $(systemctl show -p MainPID --value "$unit")). They apply when $SLOT is idle: right after the next switch away from it."
+  exit 0
 fi
 
-deadline=$(($(date +%s) + HEALTH_TIMEOUT))
-until slot_ready "$SLOT" "$HEALTH_PATH"; do
-  if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "$unit"; then
-    state=$(systemctl is-active "$unit" 2>/dev/null || true)
-    die_audited deploy "slot=$SLOT version=$VERSION" failed "slot $SLOT ($VERSION) did not become ready: GET $HEALTH_PATH on $LISTEN gave no 2xx within ${HEALTH_TIMEOUT}s (unit $state).
-It gets no public traffic: the live slot is untouched. Last journal lines of $unit:
-$(journal_tail "$SLOT")"
-  fi
-  sleep 0.5
-done
-printf '%s\n' "$desired" >"$sdir/deployed"
-if [ "$restarted" = yes ]; then audit deploy "slot=$SLOT version=$VERSION was=${previous_version:-none}" ok; fi
+previous=$running
+if ! out=$(slot_apply "$SLOT" "$work" 2>&1); then
+  die_audited deploy "slot=$SLOT version=$VERSION" failed "${out#bluegreen: error: }
+It gets no public traffic: the live slot is untouched."
+fi
+rm -rf "$pending"
+audit deploy "slot=$SLOT version=$VERSION was=${previous:-none}" ok
 echo "slot $SLOT: $VERSION ready on $LISTEN in $(($(now_ms) - started)) ms (pid $(systemctl show -p MainPID --value "$unit"))"

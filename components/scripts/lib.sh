@@ -21,9 +21,6 @@ check_color() {
   case "$1" in blue|green) ;; *) die "colour must be blue or green (got '$1')" ;; esac
 }
 other_color() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
-check_mode() {
-  case "$1" in socket|tcp) ;; *) die "link mode must be socket or tcp (got '$1')" ;; esac
-}
 
 now_ms() { date +%s%3N; }
 
@@ -43,21 +40,24 @@ atomic_link() {
   mv -Tf "$tmp" "$2"
 }
 
-live_link() { if [ "$1" = socket ]; then echo "$BG_LIVE_SOCK"; else echo "$BG_LIVE_UPSTREAM"; fi; }
-preview_link() { if [ "$1" = socket ]; then echo "$BG_PREVIEW_SOCK"; else echo "$BG_PREVIEW_UPSTREAM"; fi; }
-# link_target MODE COLOR: what the links point at for that slot.
-link_target() {
-  if [ "$1" = socket ]; then echo "$BG_RUN_DIR/$2/app.sock"; else echo "$BG_NGINX_DIR/slot-$2.conf"; fi
-}
-
-# live_color MODE: the colour the live link really points at on this host, or nothing.
+# live_color: the colour the live link points at on this host, or nothing (a new host).
 live_color() {
-  local target c
-  target=$(readlink "$(live_link "$1")" 2>/dev/null) || return 0
-  for c in blue green; do
-    if [ "$target" = "$(link_target "$1" "$c")" ]; then echo "$c"; fi
-  done
+  local target
+  target=$(readlink "$BG_LIVE_LINK" 2>/dev/null) || return 0
+  case "$target" in */colors/blue) echo blue ;; */colors/green) echo green ;; esac
 }
+# set_live COLOR: one rename(2). nginx tests the link on every request, so there is no reload.
+set_live() {
+  install -d -m 0755 "$BG_STATE_DIR/colors/$1"
+  [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"
+  atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK"
+}
+record_active() {
+  printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
+  mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
+}
+# field FILE KEY: the value of KEY=... in a record file.
+field() { { sed -n "s/^$2=//p" "$1" 2>/dev/null || true; } | head -n 1; }
 
 slot_dir() { echo "$BG_STATE_DIR/slots/$1"; }
 
@@ -65,7 +65,7 @@ slot_dir() { echo "$BG_STATE_DIR/slots/$1"; }
 slot_curl() {
   local color=$1 path=$2 listen
   shift 2
-  listen=$(cat "$(slot_dir "$color")/listen" 2>/dev/null) || { log "slot $color has never been deployed"; return 1; }
+  listen=$(cat "$(slot_dir "$color")/listen" 2>/dev/null) || return 1
   case "$listen" in
     unix:*) curl --unix-socket "${listen#unix:}" "$@" "http://$color$path" ;;
     *) curl "$@" "http://$listen$path" ;;
@@ -82,6 +82,101 @@ journal_tail() {
 }
 
 # recorded KEY COLOR: a field of the slot's last successful deploy record.
-recorded() {
-  sed -n "s/^$1=//p" "$(slot_dir "$2")/deployed" 2>/dev/null || true
+recorded() { field "$(slot_dir "$2")/deployed" "$1"; }
+
+# A live slot's config change waits here (env file, unit, record; mode 0700) until the slot is idle.
+pending_dir() { echo "$BG_ENV_DIR/$1.pending"; }
+
+# with_deadline SECONDS WHAT COMMAND...: runs COMMAND, killed after SECONDS with a message that names WHAT.
+with_deadline() {
+  local s=$1 what=$2 rc=0
+  shift 2
+  timeout --kill-after=10 "$s" "$@" || rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then die "$what did not finish within $s s and was stopped"; fi
+  return "$rc"
+}
+
+# wait_ready SLOT PATH TIMEOUT: until the slot answers 2xx on PATH; fails with its journal tail.
+wait_ready() {
+  local deadline=$(($(date +%s) + $3))
+  until slot_ready "$1" "$2"; do
+    if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "bluegreen@$1"; then
+      die "slot $1 ($(field "$(slot_dir "$1")/current.record" version)) did not become ready: GET $2 on $(cat "$(slot_dir "$1")/listen") gave no 2xx within $3 s (unit $(systemctl is-active "bluegreen@$1" 2>/dev/null || true)).
+Last journal lines of bluegreen@$1:
+$(journal_tail "$1")"
+    fi
+    sleep 0.5
+  done
+}
+
+# slot_apply SLOT DIR: runs SLOT the way DIR says (record, env, unit) and waits for readiness.
+# Only for a slot that takes no public traffic. The record has version, listen,
+# health_path and health_timeout; the release must be on the host.
+slot_apply() {
+  local slot=$1 src=$2 sdir version listen
+  sdir=$(slot_dir "$slot")
+  version=$(field "$src/record" version)
+  listen=$(field "$src/record" listen)
+  [ -x "$BG_RELEASES_DIR/$version/app" ] || die "release $version is not on the host"
+  install -d -m 0755 "$sdir"
+  cp "$src/record" "$sdir/current.record"
+  install -m 0600 -o root -g root "$src/env" "$BG_ENV_DIR/$slot.env"
+  install -m 0644 "$src/unit" "$BG_UNIT_DIR/bluegreen@$slot.service"
+  with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
+  atomic_link "$BG_RELEASES_DIR/$version" "$sdir/current"
+  printf '%s\n' "$listen" >"$sdir/listen"
+  # Restart first, then tell nginx how the slot listens: only the preview listener reaches an idle slot.
+  systemctl enable -q "bluegreen@$slot"
+  # restart drains the old process (SIGTERM) before the new one starts.
+  with_deadline 900 "restarting bluegreen@$slot" systemctl restart "bluegreen@$slot"
+  case "$listen" in unix:*) rm -f "$sdir/tcp" ;; *) : >"$sdir/tcp" ;; esac
+  wait_ready "$slot" "$(field "$src/record" health_path)" "$(field "$src/record" health_timeout)"
+  cp "$src/record" "$sdir/deployed"
+}
+
+# same_run RECORD_A RECORD_B: both describe the same process (version, env, unit, listen).
+same_run() {
+  local k
+  for k in version env unit listen; do
+    [ "$(field "$1" "$k")" = "$(field "$2" "$k")" ] || return 1
+  done
+}
+
+# ensure_release VERSION SHA256 SOURCE_FILE SOURCE_URL_FILE: stores $BG_RELEASES_DIR/VERSION/app
+# once, verified against SHA256, from an uploaded file or an https URL read from a file
+# (a URL may hold a token, so it never reaches a command line). A version is immutable.
+ensure_release() {
+  local version=$1 sha=$2 file=$3 url_file=$4 dir have got incoming
+  dir="$BG_RELEASES_DIR/$version"
+  if [ -f "$dir/app" ]; then
+    have=$(cat "$dir/sha256" 2>/dev/null || sha256sum "$dir/app" | cut -d' ' -f1)
+    [ "$have" = "$sha" ] && return 0
+    die "release $version is already on the host with sha256 $have, but the artifact is now $sha.
+Versions are immutable here: give the new build a new version string."
+  fi
+  install -d -m 0755 "$BG_RELEASES_DIR"
+  incoming=$(mktemp -d "$BG_RELEASES_DIR/.incoming.XXXXXX")
+  if [ -n "$url_file" ]; then
+    # curl reads the URL from a config file, not argv, so ps never shows a token.
+    if ! with_deadline 900 "downloading release $version" curl -fsSL --proto '=https' --retry 3 --max-time 600 \
+      -o "$incoming/app" --config <(printf 'url = "%s"\n' "$(cat "$url_file")"); then
+      rm -rf "$incoming"
+      die "could not download release $version (the URL is not shown: it may hold a token)"
+    fi
+  elif [ -n "$file" ] && [ -f "$file" ]; then
+    cp "$file" "$incoming/app"
+  else
+    rm -rf "$incoming"
+    die "release $version is not on the host and its uploaded artifact ${file:-(none)} is gone; run: pulumi up --refresh (or replace the upload step)"
+  fi
+  got=$(sha256sum "$incoming/app" | cut -d' ' -f1)
+  if [ "$got" != "$sha" ]; then
+    rm -rf "$incoming"
+    die "release $version failed verification: expected sha256 $sha, got $got"
+  fi
+  chmod 0755 "$incoming/app" "$incoming"
+  echo "$sha" >"$incoming/sha256"
+  mv -T "$incoming" "$dir"
+  audit release "version=$version sha256=$sha" ok
+  log "release $version stored (sha256 $sha)"
 }

@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
 # Writes the nginx site read from stdin, checks it with nginx -t, then reloads.
 # On a rejected config the previous file is restored and nginx keeps serving.
-# Input: MODE (socket|tcp), BLUE_PORT, GREEN_PORT (tcp mode); stdin: the site.
+# The site names no colour and no link mode: each request reads the live link and
+# the slot's tcp flag. A port change that would cut nginx off from the live slot
+# is refused before anything changes.
+# Input: BLUE_PORT, GREEN_PORT (the ports the site sends a tcp slot's traffic to); stdin: the site.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
-: "${MODE:?}" "${BLUE_PORT:?}" "${GREEN_PORT:?}"
-check_mode "$MODE"
-take_lock "$BG_LOCK" 120
+: "${BLUE_PORT:?}" "${GREEN_PORT:?}"
+take_lock "$BG_LOCK" 300
 
 new=$(mktemp)
 trap 'rm -f "$new"' EXIT
 cat >"$new"
 
-install -d -m 0755 "$BG_NGINX_DIR"
-printf 'server 127.0.0.1:%s;\n' "$BLUE_PORT" >"$BG_NGINX_DIR/slot-blue.conf"
-printf 'server 127.0.0.1:%s;\n' "$GREEN_PORT" >"$BG_NGINX_DIR/slot-green.conf"
+live=$(live_color)
+if [ -n "$live" ] && [ -f "$(slot_dir "$live")/tcp" ]; then
+  want=$BLUE_PORT
+  [ "$live" = blue ] || want=$GREEN_PORT
+  have=$(cat "$(slot_dir "$live")/listen")
+  if [ "$have" != "127.0.0.1:$want" ]; then
+    die "bluegreen:${live}Port is now $want, but $live is live and listens on $have; nginx would lose it. Nothing was changed.
+Change the idle slot's port first, switch to it, then change this one:
+  pulumi config set ${live}Port ${have##*:} && pulumi up"
+  fi
+fi
 
-# A new host (or a mode change) gets links that follow the recorded live colour,
-# so nginx -t can resolve its includes before the first switch.
-live=$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo blue)
-check_color "$live"
-[ -L "$(live_link "$MODE")" ] || atomic_link "$(link_target "$MODE" "$live")" "$(live_link "$MODE")"
-[ -L "$(preview_link "$MODE")" ] || atomic_link "$(link_target "$MODE" "$(other_color "$live")")" "$(preview_link "$MODE")"
+# A host set up before the live link existed: seed it (and the slots' tcp flags) from
+# what the host records, so the new site serves the same slot from its first request.
+if [ ! -L "$BG_LIVE_LINK" ] && [ -f "$BG_ACTIVE_FILE" ]; then
+  recorded_live=$(cat "$BG_ACTIVE_FILE")
+  check_color "$recorded_live"
+  set_live "$recorded_live"
+fi
+for c in blue green; do
+  case "$(cat "$(slot_dir "$c")/listen" 2>/dev/null || true)" in
+    127.0.0.1:*) [ -f "$(slot_dir "$c")/tcp" ] || : >"$(slot_dir "$c")/tcp" ;;
+  esac
+done
 
 if cmp -s "$new" "$BG_NGINX_SITE"; then
   echo "nginx site unchanged"
@@ -40,4 +56,4 @@ $out"
 fi
 rm -f "$backup"
 nginx_reload
-echo "nginx site updated ($MODE mode) and reloaded"
+echo "nginx site updated and reloaded"

@@ -10,8 +10,8 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get -o DPkg::Lock::Timeout=300 update -q
-  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+  with_deadline 900 "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
+  with_deadline 900 "apt-get install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # nginx's workers join the app group so they may connect to the 0660 sockets.
@@ -28,6 +28,6 @@ if [ -e /etc/nginx/sites-enabled/default ]; then
 fi
 systemctl enable -q nginx
 if [ "$restart" = yes ] || ! systemctl is-active -q nginx; then
-  systemctl restart nginx
+  with_deadline 120 "restarting nginx" systemctl restart nginx
 fi
 echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') installed and running"

@@ -2,16 +2,22 @@
 # What this host serves: the live colour, each slot's version, unit state and
 # readiness, maintenance, and the last audit lines. Read-only; takes no lock.
 # Input: HEALTH_PATH (default /health/ready), LINES (audit lines, default 10).
+# `bluegreen-status live` prints only the colour the live link serves (for scripts).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
+if [ "${1:-}" = live ]; then
+  live_color
+  exit 0
+fi
 HEALTH_PATH=${HEALTH_PATH:-/health/ready}
 LINES=${LINES:-10}
-# The site says which link nginx follows; after a mode change both links may exist.
-mode=socket
-if grep -qF "include $BG_LIVE_UPSTREAM;" "$BG_NGINX_SITE" 2>/dev/null; then mode=tcp; fi
-live=$(live_color "$mode")
-printf 'live:        %s (%s mode, recorded %s)\n' "${live:-none}" "$mode" "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)"
+live=$(live_color)
+printf 'live:        %s (recorded %s)\n' "${live:-none}" "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)"
+if [ -f "$BG_SWITCH_INTENT" ]; then
+  printf 'switch:      INTERRUPTED %s -> %s, not confirmed; the link serves %s. Run pulumi up to finish it (with its watch) or set active back to undo it.\n' \
+    "$(field "$BG_SWITCH_INTENT" from)" "$(field "$BG_SWITCH_INTENT" to)" "${live:-none}"
+fi
 if [ -f "$BG_STATE_DIR/maintenance" ]; then
   printf 'maintenance: on since %s\n' "$(cat "$BG_STATE_DIR/maintenance")"
 else
@@ -21,8 +27,13 @@ for c in blue green; do
   unit="bluegreen@$c"
   ready=no
   if slot_ready "$c" "$HEALTH_PATH"; then ready=yes; fi
-  printf '%-6s       %-10s unit %-9s ready %-3s pid %s\n' "$c:" "$(recorded version "$c" | grep . || echo none)" \
-    "$(systemctl is-active "$unit" 2>/dev/null || true)" "$ready" "$(systemctl show -p MainPID --value "$unit" 2>/dev/null || echo -)"
+  printf '%-6s       %-10s unit %-9s ready %-3s pid %-7s on %s\n' "$c:" "$(recorded version "$c" | grep . || echo none)" \
+    "$(systemctl is-active "$unit" 2>/dev/null || true)" "$ready" "$(systemctl show -p MainPID --value "$unit" 2>/dev/null || echo -)" \
+    "$(cat "$(slot_dir "$c")/listen" 2>/dev/null || echo -)"
+  if [ -f "$(pending_dir "$c")/record" ]; then
+    printf '             PENDING: %s on %s staged while live; applies right after the next switch away from %s\n' \
+      "$(field "$(pending_dir "$c")/record" version)" "$(field "$(pending_dir "$c")/record" listen)" "$c"
+  fi
 done
 printf 'releases:    %s\n' "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null)"
 printf 'logs:        journalctl -u bluegreen@blue -u bluegreen@green -f\n'

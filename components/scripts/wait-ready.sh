@@ -7,7 +7,8 @@ set -euo pipefail
 
 if command -v cloud-init >/dev/null 2>&1; then
   # Exit code 2 means "done, with recoverable errors"; anything is better than racing it.
-  cloud-init status --wait >/dev/null 2>&1 || true
+  # Bounded: a stuck cloud-init must not hold the step forever (the provider never kills it).
+  timeout 900 cloud-init status --wait >/dev/null 2>&1 || true
 fi
 for _ in $(seq 1 120); do
   if ! fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then break; fi

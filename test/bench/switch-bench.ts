@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { runProgram } from "../harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
-import { ensureImage, Vm } from "../e2e/vm";
+import { buildLoadgen, ensureImage, Vm } from "../e2e/vm";
 import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 
@@ -41,7 +41,7 @@ function timings(outputs: string[]) {
     const total: number[] = [];
     const converged: number[] = [];
     for (const o of outputs) {
-        const m = /switched in (\d+) ms, converged (\d+) ms after the link moved/.exec(o);
+        const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(o);
         if (!m) throw new Error(`switch output without timing: ${o}`);
         total.push(Number(m[1]));
         converged.push(Number(m[2]));
@@ -73,7 +73,7 @@ async function localMode(mode: "socket" | "tcp", base: number) {
         const w = await load.stop();
         const t = timings(outputs);
         add(where, `switch time, script start to verified (median / p95 of ${SWITCHES}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
-        add(where, "convergence, link moved to nginx serving only the target (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
+        add(where, "verified through nginx, link moved to the target answering (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
         add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, failed(w));
         return host;
     } catch (e) {
@@ -93,14 +93,6 @@ async function throughput(host: Sandbox, directPort: number) {
     add("local", "throughput direct to the app (tcp), req/s, p99", `${direct.rps.toFixed(0)}, ${direct.p99ms.toFixed(2)} ms`);
     add("local", `throughput through nginx (${host.opts.mode}), req/s, p99`, `${viaNginx.rps.toFixed(0)}, ${viaNginx.p99ms.toFixed(2)} ms`);
     add("local", "nginx / direct: throughput ratio, p99 ratio", `${(viaNginx.rps / direct.rps).toFixed(2)}, ${(viaNginx.p99ms / direct.p99ms).toFixed(2)}`);
-}
-
-/** The in-guest load generator (test/bench/loadgen), built for the VM. */
-function buildLoadgen(): string {
-    const out = path.join(os.tmpdir(), "bluegreen-loadgen");
-    const r = spawnSync("go", ["build", "-o", out, "."], { cwd: path.join(__dirname, "loadgen"), env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" }, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
-    return out;
 }
 
 async function onVm() {
@@ -134,7 +126,7 @@ async function onVm() {
             await new Promise((r) => setTimeout(r, 1000));
             const outputs: string[] = [];
             for (let i = 0; i < n; i++) {
-                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
+                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
                 if (r.code !== 0) throw new Error(r.combined);
                 outputs.push(r.stdout);
             }
@@ -146,7 +138,7 @@ async function onVm() {
         add(where, "control: new nginx error-log lines", control.errors);
         const real = await series((i) => (i % 2 === 0 ? "green" : "blue"));
         add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(real.t.total)} / ${quantile(real.t.total, 0.95)} ms`);
-        add(where, "socket: convergence (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
+        add(where, "socket: verified through nginx after the link moved (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
         add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
         add(where, "socket: new nginx error-log lines", real.errors);
 
@@ -158,7 +150,7 @@ async function onVm() {
             await sshRun(vm.connection, "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)");
             await new Promise((r) => setTimeout(r, 1000));
             for (let i = 0; i < n; i++) {
-                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
+                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
                 if (r.code !== 0) throw new Error(r.combined);
             }
             const out = await sshRun(vm.connection, "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json");

@@ -6,8 +6,8 @@ import * as assert from "assert";
 import { runProgram } from "../harness";
 import { startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
-import { resourcesOf, StateEntry, up, UpResult } from "./replay";
-import { ensureImage, Image, Vm } from "./vm";
+import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
+import { buildLoadgen, ensureImage, Image, Vm } from "./vm";
 
 const FAULTS = "/var/lib/bluegreen/data/faults";
 const report: string[] = [];
@@ -38,11 +38,20 @@ describe("e2e on a real VM (replayed program)", function () {
         appArgs: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
     });
 
+    /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
+    const secretValues = () => [
+        ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
+        ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
+    ];
+
     /** `pulumi config set ...` then `pulumi up`, replayed. */
     async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
         config = { ...config, ...changes };
         const result = await up(state, resourcesOf(await runProgram(config)));
         state = result.state;
+        for (const step of result.steps) {
+            for (const secret of secretValues()) assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
+        }
         return result;
     }
 
@@ -56,7 +65,7 @@ describe("e2e on a real VM (replayed program)", function () {
     }
     const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
     const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
-    const liveLink = () => inVm("readlink /var/lib/bluegreen/active.sock");
+    const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
 
     /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
     async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
@@ -68,8 +77,8 @@ describe("e2e on a real VM (replayed program)", function () {
     }
 
     const timing = (r: UpResult) => {
-        const m = /switched in (\d+) ms, converged (\d+) ms after the link moved/.exec(output(r, "switch-link"));
-        return m ? `switch step ${m[1]} ms, converged ${m[2]} ms after the link moved` : "no timing in the output";
+        const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(output(r, "switch-link"));
+        return m ? `switch step ${m[1]} ms, verified through nginx ${m[2]} ms after the link moved` : "no timing in the output";
     };
 
     before(async function () {
@@ -90,11 +99,11 @@ describe("e2e on a real VM (replayed program)", function () {
         const r = await deploy({});
         assert.strictEqual(r.error, undefined, r.error);
         assert.deepStrictEqual(stepsOf(r), [
-            "create host-ready", "create setup-tools", "create setup-unit", "create router-install", "create router-config",
-            "create blue-upload", "create green-upload", "create maintenance-mode", "create blue-release", "create green-release",
-            "create blue-service", "create green-service", "create switch-link",
+            "create host-ready", "create setup-tools", "create router-install", "create router-config",
+            "create blue-upload", "create green-upload", "create maintenance-mode",
+            "create blue-service", "create green-service", "create switch-link", "create releases-prune",
         ]);
-        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 13 steps`);
+        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 11 steps`);
         assert.strictEqual(publicAnswer(), "blue v1");
         // Only sshd and nginx listen on TCP; the app only on its unix sockets.
         const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
@@ -111,7 +120,7 @@ describe("e2e on a real VM (replayed program)", function () {
     it("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
         const r = await deploy({ greenVersion: "v2" });
         assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-release", "update green-service"]);
+        assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
         assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
         assert.strictEqual(publicAnswer(), "blue v1");
         note(`time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`);
@@ -163,38 +172,153 @@ describe("e2e on a real VM (replayed program)", function () {
         assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
     });
 
+    interface GuestLoad {
+        readonly requests: number;
+        readonly failed: number;
+        readonly raw: string;
+    }
+
+    /**
+     * 64 keep-alive connections to nginx's public port for the whole of `during`, generated
+     * inside the guest (test/bench/loadgen, bounded to 600 s): over a minute or more, qemu's
+     * user-mode port forward itself drops a few requests even when nothing switches (README,
+     * Benchmark), which would hide what the switch does.
+     */
+    let loadgenUploaded = false;
+    async function wholeUnderLoad(during: () => Promise<void>): Promise<GuestLoad> {
+        if (!loadgenUploaded) {
+            await sftpPut(vm.connection, buildLoadgen(), "/tmp/loadgen");
+            loadgenUploaded = true;
+        }
+        await inVm("chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)");
+        await new Promise((r) => setTimeout(r, 1000));
+        let raw = "";
+        try {
+            await during();
+            await new Promise((r) => setTimeout(r, 1000));
+        } finally {
+            // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
+            raw = await inVm("pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json");
+        }
+        const g = JSON.parse(raw);
+        return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, raw };
+    }
+
+    it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
+        const SECRET = "rotated-db-password-7f3a";
+        const pids: Record<string, string>[] = [];
+        const snap = async () => pids.push({ blue: await mainPid("blue"), green: await mainPid("green") });
+        const outputs: string[] = [];
+        const load = await wholeUnderLoad(async () => {
+            await snap();
+            const rotate = await deploy({ appSecrets: { DB_PASSWORD: SECRET } });
+            assert.strictEqual(rotate.error, undefined, rotate.error);
+            assert.deepStrictEqual(stepsOf(rotate), ["update blue-service", "update green-service"]);
+            assert.match(output(rotate, "blue-service"), /^slot blue: PENDING\. It is live, so its new settings \(env, secrets, unit or listen address\) are staged, not applied/);
+            assert.match(output(rotate, "green-service"), /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/);
+            assert.match(await inVm("/usr/local/sbin/bluegreen-status"), /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/);
+            await snap();
+            const sw = await deploy({ active: "green" });
+            assert.strictEqual(sw.error, undefined, sw.error);
+            assert.deepStrictEqual(stepsOf(sw), ["update switch-link"]);
+            assert.match(output(sw, "switch-link"), /\nslot blue \(now idle\) picked up its staged settings: v1 on unix:\/run\/bluegreen\/blue\/app\.sock\n?$/);
+            outputs.push(timing(sw));
+            await snap();
+            const back = await deploy({ active: "blue" });
+            assert.strictEqual(back.error, undefined, back.error);
+            assert.deepStrictEqual(stepsOf(back), ["update switch-link"]);
+            await snap();
+        });
+        assert.strictEqual(load.failed, 0, load.raw);
+        // No slot was restarted while it was live: blue (live) kept its PID through the rotation;
+        // green (live after the switch) kept its PID through the switch and the rollback.
+        assert.strictEqual(pids[1].blue, pids[0].blue, "blue was live during the rotation");
+        assert.notStrictEqual(pids[1].green, pids[0].green, "green (idle) got the new secret at once");
+        assert.strictEqual(pids[2].green, pids[1].green, "green was live after the switch");
+        assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
+        assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
+        for (const c of ["blue", "green"]) assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
+        assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(`secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`);
+    });
+
+    it("5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal", async () => {
+        const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
+        const load = await wholeUnderLoad(async () => {
+            const toTcp = await deploy({ linkMode: "tcp" });
+            assert.strictEqual(toTcp.error, undefined, toTcp.error);
+            assert.deepStrictEqual(stepsOf(toTcp), ["update blue-service", "update green-service"]);
+            assert.strictEqual(await listening(), "127.0.0.1:8002", "the idle slot came up on its port; the live one waits");
+            assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+            const sw = await deploy({ active: "green" });
+            assert.strictEqual(sw.error, undefined, sw.error);
+            assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
+            const toSocket = await deploy({ linkMode: "socket" });
+            assert.strictEqual(toSocket.error, undefined, toSocket.error);
+            const back = await deploy({ active: "blue" });
+            assert.strictEqual(back.error, undefined, back.error);
+            assert.strictEqual(await listening(), "", "both slots back on their sockets");
+        });
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(`mode migration socket -> tcp -> socket under 64 keep-alive conns (in-guest load; 2 switches, 4 slot restarts while idle): ${load.requests} requests, 0 failed`);
+    });
+
+    it("5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree", async () => {
+        const killed = deploy({ active: "green", watchSeconds: "30" });
+        await inVm("for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'");
+        const r = await killed;
+        assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+        assert.strictEqual(await liveLink(), "/var/lib/bluegreen/colors/green", "killed after the rename: the link moved");
+        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
+        assert.match(await inVm("/usr/local/sbin/bluegreen-status"), /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./);
+        assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /, "the failed update kept the old inputs");
+        const again = await deploy({ watchSeconds: "3" });
+        assert.strictEqual(again.error, undefined, again.error);
+        assert.deepStrictEqual(stepsOf(again), ["update switch-link"]);
+        assert.match(output(again, "switch-link"), /^live: green v2 \(was blue\); .*; watched 3 s: 0 of \d+ responses 5xx/);
+        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
+        assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
+        assert.match(await inVm("tail -n 2 /var/log/bluegreen/audit.log"), /switch from=blue to=green version=v2 resumed=yes result=ok/);
+        assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
+        assert.strictEqual(publicAnswer(), "green v2");
+        const back = await deploy({ active: "blue" });
+        assert.strictEqual(back.error, undefined, back.error);
+    });
+
     it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
         const out = await inVm(
             "s=/usr/local/lib/bluegreen/switch.sh; " +
-                "(env TARGET=green MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
-                "(env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+                "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+                "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
         );
         const lines = out.split("\n");
         assert.deepStrictEqual(lines.filter((l) => /^\d+$/.test(l)), ["0", "0"], out);
         const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1") ? "green" : "blue";
         const recorded = await inVm("cat /var/lib/bluegreen/active");
         assert.strictEqual(recorded, finished, out);
-        assert.strictEqual(await liveLink(), `/run/bluegreen/${recorded}/app.sock`);
-        assert.strictEqual(await inVm("readlink /var/lib/bluegreen/preview.sock"), `/run/bluegreen/${recorded === "blue" ? "green" : "blue"}/app.sock`);
+        assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
+        assert.match(await inVm("curl -sS http://127.0.0.1:8081/"), new RegExp(`^${recorded === "blue" ? "green" : "blue"} `));
         assert.match(publicAnswer(), new RegExp(`^${recorded} `));
         // Put the host back where the stack's config says.
-        await inVm("env TARGET=blue MODE=socket HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
+        await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
     });
 
     it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
         const pid = await mainPid("blue");
         const r = await deploy({ blueVersion: "v3" });
-        assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-release", "update blue-service (failed)"]);
+        assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-service (failed)"]);
         assert.match(
             r.error!,
-            /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
+            /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\. Nothing was changed\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
         );
         assert.strictEqual(await mainPid("blue"), pid);
         assert.strictEqual(publicAnswer(), "blue v1");
         const back = await deploy({ blueVersion: "v1" });
         assert.strictEqual(back.error, undefined, back.error);
         // The refused update kept blue-service's v1 inputs, so going back to v1 never touches the slot.
-        assert.deepStrictEqual(stepsOf(back), ["update blue-upload", "update blue-release"]);
+        assert.deepStrictEqual(stepsOf(back), ["update blue-upload"]);
         assert.strictEqual(await mainPid("blue"), pid);
     });
 
@@ -350,7 +474,7 @@ describe("e2e on a real VM (replayed program)", function () {
             assert.match(audit, re);
         }
         const status = await inVm("/usr/local/sbin/bluegreen-status");
-        assert.match(status, /^live: {8}blue \(socket mode, recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+\n/);
+        assert.match(status, /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/);
         assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
     });
 
@@ -358,38 +482,9 @@ describe("e2e on a real VM (replayed program)", function () {
         assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
         const r = await deploy({ keepReleases: "2" });
         assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update blue-release", "update green-release"]);
+        assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
         // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
         assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
         assert.strictEqual(publicAnswer(), "blue v1");
-    });
-
-    it("6. tcp mode with a broken nginx config: nginx -t fails, the link reverts, nginx keeps serving", async () => {
-        // Changing linkMode on a live host would restart the live slot, which the guard refuses:
-        // destroy the stack, then deploy it again in tcp mode.
-        const destroy = await up(state, []);
-        assert.strictEqual(destroy.error, undefined, destroy.error);
-        assert.deepStrictEqual(stepsOf(destroy).filter((s) => s.includes("service")), ["delete green-service", "delete blue-service"]);
-        assert.strictEqual(await inVm("systemctl is-active bluegreen@blue bluegreen@green || true"), "inactive\ninactive");
-        state = [];
-        config = { ...baseConfig(), linkMode: "tcp" };
-        const r = await deploy({});
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        assert.strictEqual(await inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort"), "127.0.0.1:8001\n127.0.0.1:8002");
-
-        await inVm("cp /etc/nginx/bluegreen/slot-green.conf /tmp/good && echo 'server 127.0.0.1:notaport;' > /etc/nginx/bluegreen/slot-green.conf");
-        try {
-            const broken = await deploy({ active: "green" });
-            assert.deepStrictEqual(stepsOf(broken), ["update switch-link (failed)"]);
-            assert.match(broken.error!, /nginx -t failed after relinking to green, so the links were put back and nginx keeps serving blue:\n.*invalid port/s);
-            assert.strictEqual(await inVm("readlink /etc/nginx/bluegreen/live.conf"), "/etc/nginx/bluegreen/slot-blue.conf");
-            assert.strictEqual(publicAnswer(), "blue v1");
-        } finally {
-            await inVm("cp /tmp/good /etc/nginx/bluegreen/slot-green.conf");
-        }
-        const fixed = await deploy({ active: "green" });
-        assert.strictEqual(fixed.error, undefined, fixed.error);
-        assert.strictEqual(publicAnswer(), "green v1");
     });
 });

@@ -156,3 +156,16 @@ export class Vm {
         fs.rmSync(this.workDir, { recursive: true, force: true });
     }
 }
+
+/** The in-guest load generator (test/bench/loadgen), built for the VM: load that qemu's user-mode network does not carry. */
+export function buildLoadgen(): string {
+    requireTool("go", "apt-get install -y golang-go");
+    const out = path.join(os.tmpdir(), "bluegreen-loadgen");
+    const r = spawnSync("go", ["build", "-o", out, "."], {
+        cwd: path.join(__dirname, "..", "bench", "loadgen"),
+        env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" },
+        encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
+    return out;
+}
