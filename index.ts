@@ -14,7 +14,7 @@ import { TrafficSwitch } from "./components/trafficSwitch";
 
 const cfg = loadConfig();
 const artifacts = Object.fromEntries(
-    COLORS.map((c) => [c, resolveArtifact(c, cfg.slots[c].version, cfg.slots[c].artifact, cfg.arch)]),
+  COLORS.map((c) => [c, resolveArtifact(c, cfg.slots[c].version, cfg.slots[c].artifact, cfg.arch)]),
 ) as Record<(typeof COLORS)[number], ReturnType<typeof resolveArtifact>>;
 
 const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
@@ -22,41 +22,49 @@ const on = { connection: host.connection, sudo: host.sudo };
 
 const setup = new HostSetup("setup", on, { dependsOn: [host.ready] });
 const router = new Router(
-    "router",
-    {
-        ...on,
-        serverName: cfg.serverName,
-        previewPort: cfg.previewPort,
-        checkPort: cfg.checkPort,
-        maintenanceRetryAfter: cfg.maintenanceRetryAfter,
-        ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
-    },
-    { dependsOn: [setup] },
+  "router",
+  {
+    ...on,
+    serverName: cfg.serverName,
+    previewPort: cfg.previewPort,
+    checkPort: cfg.checkPort,
+    maintenanceRetryAfter: cfg.maintenanceRetryAfter,
+    ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
+  },
+  { dependsOn: [setup] },
 );
 const slots = COLORS.map(
-    (color) =>
-        new Slot(
-            color,
-            {
-                ...on,
-                hostAddress: host.ip,
-                color,
-                version: cfg.slots[color].version,
-                artifact: artifacts[color],
-                mode: cfg.linkMode,
-                port: cfg.slots[color].port,
-                app: cfg.app,
-            },
-            { dependsOn: [router] },
-        ),
+  (color) =>
+    new Slot(
+      color,
+      {
+        ...on,
+        hostAddress: host.ip,
+        color,
+        version: cfg.slots[color].version,
+        artifact: artifacts[color],
+        mode: cfg.linkMode,
+        port: cfg.slots[color].port,
+        app: cfg.app,
+      },
+      { dependsOn: [router] },
+    ),
 );
 new TrafficSwitch(
-    "switch",
-    { ...on, active: cfg.active, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
-    { dependsOn: slots },
+  "switch",
+  { ...on, active: cfg.active, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
+  { dependsOn: slots },
 );
-new ReleaseRetention("releases", { ...on, keep: cfg.keepReleases, versions: slots.map((s) => s.version) }, { dependsOn: slots });
-new Maintenance("maintenance", { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter }, { dependsOn: [router] });
+new ReleaseRetention(
+  "releases",
+  { ...on, keep: cfg.keepReleases, versions: slots.map((s) => s.version) },
+  { dependsOn: slots },
+);
+new Maintenance(
+  "maintenance",
+  { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
+  { dependsOn: [router] },
+);
 
 const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;
 const portFlag = cfg.ssh.port === 22 ? "" : ` -p ${cfg.ssh.port}`;

@@ -5,15 +5,18 @@ import { renderToolsInstaller } from "./render";
 import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
 
 export interface HostSetupArgs {
-    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-    /** Run host steps through `sudo -n` (non-root SSH user). */
-    readonly sudo: boolean;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  /** Run host steps through `sudo -n` (non-root SSH user). */
+  readonly sudo: boolean;
 }
 
 /** The full text sent to the host to install bluegreen's tools. */
 export function toolsInstallerText(): string {
-    const files = [{ name: "layout.sh", text: renderLayoutSh() }, ...hostScriptNames().map((name) => ({ name, text: loadScript(name) }))];
-    return renderToolsInstaller(files, "setup-host.sh");
+  const files = [
+    { name: "layout.sh", text: renderLayoutSh() },
+    ...hostScriptNames().map((name) => ({ name, text: loadScript(name) })),
+  ];
+  return renderToolsInstaller(files, "setup-host.sh");
 }
 
 /**
@@ -22,16 +25,21 @@ export function toolsInstallerText(): string {
  * command line. (Each slot installs its own unit in its deploy step.)
  */
 export class HostSetup extends pulumi.ComponentResource {
-    /** The last setup step; everything that runs a host tool depends on it. */
-    public readonly done: command.remote.Command;
+  /** The last setup step; everything that runs a host tool depends on it. */
+  public readonly done: command.remote.Command;
 
-    constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("bluegreen:index:HostSetup", name, {}, opts);
-        this.done = new command.remote.Command(
-            `${name}-tools`,
-            { connection: args.connection, create: stdinScriptCommand({}, args.sudo), stdin: toolsInstallerText(), addPreviousOutputInEnv: false },
-            { parent: this },
-        );
-        this.registerOutputs({});
-    }
+  constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:HostSetup", name, {}, opts);
+    this.done = new command.remote.Command(
+      `${name}-tools`,
+      {
+        connection: args.connection,
+        create: stdinScriptCommand({}, args.sudo),
+        stdin: toolsInstallerText(),
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this },
+    );
+    this.registerOutputs({});
+  }
 }

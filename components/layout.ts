@@ -7,28 +7,28 @@ export type Color = (typeof COLORS)[number];
 export const otherColor = (c: Color): Color => (c === "blue" ? "green" : "blue");
 
 export const layout = {
-    /** Host scripts, installed by the HostSetup component. */
-    toolsDir: "/usr/local/lib/bluegreen",
-    /** Persistent state: links, recorded active colour, per-slot records, lock. */
-    stateDir: "/var/lib/bluegreen",
-    /** Data directory both slots read and write (SQLite lives here). */
-    dataDir: "/var/lib/bluegreen/data",
-    /** One directory per version, written once. */
-    releasesDir: "/opt/bluegreen/releases",
-    /** Per-slot env files, mode 0600, read by systemd before it drops privileges. */
-    envDir: "/etc/bluegreen",
-    /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
-    runDir: "/run/bluegreen",
-    nginxSite: "/etc/nginx/conf.d/bluegreen.conf",
-    /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
-    unitDir: "/etc/systemd/system",
-    /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
-    uploadDir: "/var/tmp",
-    /** Every deploy, switch, rollback and maintenance change, one line each. */
-    auditLog: "/var/log/bluegreen/audit.log",
-    /** nginx's log of public requests; the post-switch watch reads it. */
-    accessLog: "/var/log/nginx/bluegreen.access.log",
-    appUser: "bluegreen",
+  /** Host scripts, installed by the HostSetup component. */
+  toolsDir: "/usr/local/lib/bluegreen",
+  /** Persistent state: links, recorded active colour, per-slot records, lock. */
+  stateDir: "/var/lib/bluegreen",
+  /** Data directory both slots read and write (SQLite lives here). */
+  dataDir: "/var/lib/bluegreen/data",
+  /** One directory per version, written once. */
+  releasesDir: "/opt/bluegreen/releases",
+  /** Per-slot env files, mode 0600, read by systemd before it drops privileges. */
+  envDir: "/etc/bluegreen",
+  /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
+  runDir: "/run/bluegreen",
+  nginxSite: "/etc/nginx/conf.d/bluegreen.conf",
+  /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
+  unitDir: "/etc/systemd/system",
+  /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
+  uploadDir: "/var/tmp",
+  /** Every deploy, switch, rollback and maintenance change, one line each. */
+  auditLog: "/var/log/bluegreen/audit.log",
+  /** nginx's log of public requests; the post-switch watch reads it. */
+  accessLog: "/var/log/nginx/bluegreen.access.log",
+  appUser: "bluegreen",
 } as const;
 
 export const unitName = (c: Color) => `bluegreen@${c}`;
@@ -46,44 +46,44 @@ export const activeColorFile = `${layout.stateDir}/active`;
 export const maintenanceFlag = `${layout.stateDir}/maintenance`;
 
 export interface LayoutShOptions {
-    /** Prefix for every path; tests run the host scripts in a temp dir. */
-    readonly root?: string;
-    /** Commands that check and reload nginx's config. */
-    readonly nginxTest?: string;
-    readonly nginxReload?: string;
+  /** Prefix for every path; tests run the host scripts in a temp dir. */
+  readonly root?: string;
+  /** Commands that check and reload nginx's config. */
+  readonly nginxTest?: string;
+  readonly nginxReload?: string;
 }
 
 /** layout.sh, sourced by every host script: the paths above plus how to drive nginx. */
 export function renderLayoutSh(o: LayoutShOptions = {}): string {
-    const root = o.root ?? "";
-    const paths: Record<string, string> = {
-        BG_TOOLS_DIR: layout.toolsDir,
-        BG_STATE_DIR: layout.stateDir,
-        BG_DATA_DIR: layout.dataDir,
-        BG_RELEASES_DIR: layout.releasesDir,
-        BG_ENV_DIR: layout.envDir,
-        BG_RUN_DIR: layout.runDir,
-        BG_NGINX_SITE: layout.nginxSite,
-        BG_UNIT_DIR: layout.unitDir,
-        BG_UPLOAD_DIR: layout.uploadDir,
-        BG_LIVE_LINK: liveLink,
-        BG_ACTIVE_FILE: activeColorFile,
-        BG_SWITCH_INTENT: `${layout.stateDir}/switch.intent`,
-        BG_LOCK: `${layout.stateDir}/lock`,
-        BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
-        BG_MAINTENANCE_FLAG: maintenanceFlag,
-        BG_WWW_DIR: `${layout.stateDir}/www`,
-        BG_AUDIT_LOG: layout.auditLog,
-        BG_ACCESS_LOG: layout.accessLog,
-    };
-    return [
-        "# shellcheck shell=bash disable=SC2034",
-        "# Generated from components/layout.ts; do not edit on the host.",
-        ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
-        `BG_APP_USER=${layout.appUser}`,
-        // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
-        `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
-        `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,
-        "",
-    ].join("\n");
+  const root = o.root ?? "";
+  const paths: Record<string, string> = {
+    BG_TOOLS_DIR: layout.toolsDir,
+    BG_STATE_DIR: layout.stateDir,
+    BG_DATA_DIR: layout.dataDir,
+    BG_RELEASES_DIR: layout.releasesDir,
+    BG_ENV_DIR: layout.envDir,
+    BG_RUN_DIR: layout.runDir,
+    BG_NGINX_SITE: layout.nginxSite,
+    BG_UNIT_DIR: layout.unitDir,
+    BG_UPLOAD_DIR: layout.uploadDir,
+    BG_LIVE_LINK: liveLink,
+    BG_ACTIVE_FILE: activeColorFile,
+    BG_SWITCH_INTENT: `${layout.stateDir}/switch.intent`,
+    BG_LOCK: `${layout.stateDir}/lock`,
+    BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
+    BG_MAINTENANCE_FLAG: maintenanceFlag,
+    BG_WWW_DIR: `${layout.stateDir}/www`,
+    BG_AUDIT_LOG: layout.auditLog,
+    BG_ACCESS_LOG: layout.accessLog,
+  };
+  return [
+    "# shellcheck shell=bash disable=SC2034",
+    "# Generated from components/layout.ts; do not edit on the host.",
+    ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
+    `BG_APP_USER=${layout.appUser}`,
+    // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
+    `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
+    `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,
+    "",
+  ].join("\n");
 }

@@ -4,12 +4,12 @@ import { renderMaintenancePage } from "./render";
 import { toolCommand } from "./shell";
 
 export interface MaintenanceArgs {
-    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-    readonly sudo: boolean;
-    /** true: public requests get a 503 maintenance page; false: they reach the live slot. */
-    readonly enabled: boolean;
-    /** Retry-After of the page, in seconds; also shapes its wording. */
-    readonly retryAfterSeconds: number;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
+  /** true: public requests get a 503 maintenance page; false: they reach the live slot. */
+  readonly enabled: boolean;
+  /** Retry-After of the page, in seconds; also shapes its wording. */
+  readonly retryAfterSeconds: number;
 }
 
 /**
@@ -18,20 +18,20 @@ export interface MaintenanceArgs {
  * maintenance serves the same colour as before.
  */
 export class Maintenance extends pulumi.ComponentResource {
-    public readonly mode: command.remote.Command;
+  public readonly mode: command.remote.Command;
 
-    constructor(name: string, args: MaintenanceArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("bluegreen:index:Maintenance", name, {}, opts);
-        this.mode = new command.remote.Command(
-            `${name}-mode`,
-            {
-                connection: args.connection,
-                create: toolCommand("maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
-                stdin: args.enabled ? renderMaintenancePage(args.retryAfterSeconds) : "",
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this },
-        );
-        this.registerOutputs({ enabled: args.enabled });
-    }
+  constructor(name: string, args: MaintenanceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:Maintenance", name, {}, opts);
+    this.mode = new command.remote.Command(
+      `${name}-mode`,
+      {
+        connection: args.connection,
+        create: toolCommand("maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
+        stdin: args.enabled ? renderMaintenancePage(args.retryAfterSeconds) : "",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ enabled: args.enabled });
+  }
 }

@@ -1,21 +1,31 @@
 // Pure renderers for every text file bluegreen puts on a host. No Pulumi, no
 // I/O: tests compare their output with expected text.
 
-import { activeColorFile, Color, COLORS, layout, liveLink, maintenanceFlag, slotSocket, slotTcpFlag, unitName } from "./layout";
+import {
+  activeColorFile,
+  Color,
+  COLORS,
+  layout,
+  liveLink,
+  maintenanceFlag,
+  slotSocket,
+  slotTcpFlag,
+  unitName,
+} from "./layout";
 
 export type LinkModeName = "socket" | "tcp";
 const MODES: readonly LinkModeName[] = ["socket", "tcp"];
 
 export interface NginxSiteOptions {
-    readonly serverName: string;
-    /** 127.0.0.1 port of the preview listener (always the idle slot). */
-    readonly previewPort: number;
-    /** 127.0.0.1 port of the check listener: the live slot, never in maintenance. */
-    readonly checkPort: number;
-    /** Retry-After of the maintenance page, in seconds. */
-    readonly maintenanceRetryAfter: number;
-    /** The slots' loopback ports, for a slot that listens on tcp. */
-    readonly ports: Readonly<Record<Color, number>>;
+  readonly serverName: string;
+  /** 127.0.0.1 port of the preview listener (always the idle slot). */
+  readonly previewPort: number;
+  /** 127.0.0.1 port of the check listener: the live slot, never in maintenance. */
+  readonly checkPort: number;
+  /** Retry-After of the maintenance page, in seconds. */
+  readonly maintenanceRetryAfter: number;
+  /** The slots' loopback ports, for a slot that listens on tcp. */
+  readonly ports: Readonly<Record<Color, number>>;
 }
 
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
@@ -32,72 +42,77 @@ export const upstreamName = (color: Color, mode: LinkModeName) => `bluegreen_${c
  * reloaded; a slot changes how it listens only while it is idle.
  */
 export function renderNginxSite(o: NginxSiteOptions): string {
-    const groups = COLORS.flatMap((c) =>
-        MODES.flatMap((m) => [
-            `upstream ${upstreamName(c, m)} {`,
-            m === "socket" ? `    server unix:${slotSocket(c)};` : `    server 127.0.0.1:${o.ports[c]};`,
-            "    keepalive 32;",
-            "}",
-        ]),
-    );
-    return [
-        MANAGED,
-        "server_tokens off;",
-        "",
-        "# Starts with time, status and upstream status: the post-switch watch reads those three.",
-        "log_format bluegreen '$msec $status $upstream_status [$time_iso8601] $remote_addr \"$request\" '",
-        "                     '$body_bytes_sent rt=$request_time urt=$upstream_response_time '",
-        "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id';",
-        "",
-        "# Keep a caller's request id, or mint one.",
-        "map $http_x_request_id $bluegreen_request_id {",
-        "    default $http_x_request_id;",
-        "    \"\"      $request_id;",
-        "}",
-        "",
-        "# Upstream keep-alive needs an empty Connection header; WebSockets need \"upgrade\".",
-        "map $http_upgrade $bluegreen_connection {",
-        "    default upgrade;",
-        "    \"\"      \"\";",
-        "}",
-        "",
-        "# One group per slot and way of listening, each with its own keep-alive pool: after a",
-        "# switch no new request reuses a connection to the old slot.",
-        ...groups,
-        "",
-        "server {",
-        "    listen 80 default_server;",
-        "    listen [::]:80 default_server;",
-        `    server_name ${o.serverName};`,
-        "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
-        ...slotSelection("live"),
-        "",
-        "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
-        "    # error_page applies to nginx's own 503 only, never to the app's.",
-        "    error_page 503 @bluegreen_maintenance;",
-        "    location / {",
-        `        if (-f ${maintenanceFlag}) {`,
-        "            return 503;",
-        "        }",
-        "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
-        ...proxyDirectives("        "),
-        "    }",
-        "    location @bluegreen_maintenance {",
-        `        root ${layout.stateDir}/www;`,
-        `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
-        "        add_header Cache-Control \"no-store\" always;",
-        "        try_files /maintenance.html =503;",
-        "    }",
-        "}",
-        "",
-        ...loopbackServer("# Check: the live slot on loopback, never in maintenance; the switch verifies through it.", o.checkPort, "access_log off;", "live"),
-        ...loopbackServer(
-            "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
-            o.previewPort,
-            "access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
-            "idle",
-        ),
-    ].join("\n");
+  const groups = COLORS.flatMap((c) =>
+    MODES.flatMap((m) => [
+      `upstream ${upstreamName(c, m)} {`,
+      m === "socket" ? `    server unix:${slotSocket(c)};` : `    server 127.0.0.1:${o.ports[c]};`,
+      "    keepalive 32;",
+      "}",
+    ]),
+  );
+  return [
+    MANAGED,
+    "server_tokens off;",
+    "",
+    "# Starts with time, status and upstream status: the post-switch watch reads those three.",
+    "log_format bluegreen '$msec $status $upstream_status [$time_iso8601] $remote_addr \"$request\" '",
+    "                     '$body_bytes_sent rt=$request_time urt=$upstream_response_time '",
+    "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id';",
+    "",
+    "# Keep a caller's request id, or mint one.",
+    "map $http_x_request_id $bluegreen_request_id {",
+    "    default $http_x_request_id;",
+    '    ""      $request_id;',
+    "}",
+    "",
+    '# Upstream keep-alive needs an empty Connection header; WebSockets need "upgrade".',
+    "map $http_upgrade $bluegreen_connection {",
+    "    default upgrade;",
+    '    ""      "";',
+    "}",
+    "",
+    "# One group per slot and way of listening, each with its own keep-alive pool: after a",
+    "# switch no new request reuses a connection to the old slot.",
+    ...groups,
+    "",
+    "server {",
+    "    listen 80 default_server;",
+    "    listen [::]:80 default_server;",
+    `    server_name ${o.serverName};`,
+    "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
+    ...slotSelection("live"),
+    "",
+    "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
+    "    # error_page applies to nginx's own 503 only, never to the app's.",
+    "    error_page 503 @bluegreen_maintenance;",
+    "    location / {",
+    `        if (-f ${maintenanceFlag}) {`,
+    "            return 503;",
+    "        }",
+    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+    ...proxyDirectives("        "),
+    "    }",
+    "    location @bluegreen_maintenance {",
+    `        root ${layout.stateDir}/www;`,
+    `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
+    '        add_header Cache-Control "no-store" always;',
+    "        try_files /maintenance.html =503;",
+    "    }",
+    "}",
+    "",
+    ...loopbackServer(
+      "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
+      o.checkPort,
+      "access_log off;",
+      "live",
+    ),
+    ...loopbackServer(
+      "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
+      o.previewPort,
+      "access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
+      "idle",
+    ),
+  ].join("\n");
 }
 
 /**
@@ -106,73 +121,73 @@ export function renderNginxSite(o: NginxSiteOptions): string {
  * Both are stat(2) calls per request; server-level `if` with `set` is safe.
  */
 function slotSelection(which: "live" | "idle"): string[] {
-    const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
-    return [
-        `    set $bluegreen_slot ${dflt};`,
-        `    if (-f ${liveLink}/green) {`,
-        `        set $bluegreen_slot ${other};`,
-        "    }",
-        "    set $bluegreen_mode socket;",
-        `    if (-f ${slotTcpFlag("$bluegreen_slot")}) {`,
-        "        set $bluegreen_mode tcp;",
-        "    }",
-    ];
+  const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
+  return [
+    `    set $bluegreen_slot ${dflt};`,
+    `    if (-f ${liveLink}/green) {`,
+    `        set $bluegreen_slot ${other};`,
+    "    }",
+    "    set $bluegreen_mode socket;",
+    `    if (-f ${slotTcpFlag("$bluegreen_slot")}) {`,
+    "        set $bluegreen_mode tcp;",
+    "    }",
+  ];
 }
 
 /** A server block on 127.0.0.1 that proxies everything to the live or the idle slot. */
 function loopbackServer(comment: string, port: number, accessLog: string, which: "live" | "idle"): string[] {
-    return [
-        comment,
-        "server {",
-        `    listen 127.0.0.1:${port};`,
-        `    ${accessLog}`,
-        ...slotSelection(which),
-        "",
-        "    location / {",
-        "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
-        ...proxyDirectives("        "),
-        "    }",
-        "}",
-        "",
-    ];
+  return [
+    comment,
+    "server {",
+    `    listen 127.0.0.1:${port};`,
+    `    ${accessLog}`,
+    ...slotSelection(which),
+    "",
+    "    location / {",
+    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+    ...proxyDirectives("        "),
+    "    }",
+    "}",
+    "",
+  ];
 }
 
 function proxyDirectives(indent: string): string[] {
-    return [
-        "proxy_http_version 1.1;",
-        "proxy_set_header Upgrade $http_upgrade;",
-        "proxy_set_header Connection $bluegreen_connection;",
-        "proxy_set_header Host $host;",
-        "proxy_set_header X-Real-IP $remote_addr;",
-        // nginx is the edge: a client-sent X-Forwarded-For would let it spoof its address.
-        "proxy_set_header X-Forwarded-For $remote_addr;",
-        "proxy_set_header X-Forwarded-Proto $scheme;",
-        "proxy_set_header X-Forwarded-Host $host;",
-        "proxy_set_header X-Request-Id $bluegreen_request_id;",
-        "add_header X-Request-Id $bluegreen_request_id always;",
-    ].map((l) => indent + l);
+  return [
+    "proxy_http_version 1.1;",
+    "proxy_set_header Upgrade $http_upgrade;",
+    "proxy_set_header Connection $bluegreen_connection;",
+    "proxy_set_header Host $host;",
+    "proxy_set_header X-Real-IP $remote_addr;",
+    // nginx is the edge: a client-sent X-Forwarded-For would let it spoof its address.
+    "proxy_set_header X-Forwarded-For $remote_addr;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "proxy_set_header X-Forwarded-Host $host;",
+    "proxy_set_header X-Request-Id $bluegreen_request_id;",
+    "add_header X-Request-Id $bluegreen_request_id always;",
+  ].map((l) => indent + l);
 }
 
 /** The page public clients get in maintenance mode (as a 503 with Retry-After). */
 export function renderMaintenancePage(retryAfterSeconds: number): string {
-    const minutes = Math.max(1, Math.round(retryAfterSeconds / 60));
-    return [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8"><title>Down for maintenance</title>',
-        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>',
-        '<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">',
-        "<h1>Down for maintenance</h1>",
-        `<p>We will be back shortly. Please try again in about ${minutes} minute${minutes === 1 ? "" : "s"}.</p>`,
-        "</body></html>",
-        "",
-    ].join("\n");
+  const minutes = Math.max(1, Math.round(retryAfterSeconds / 60));
+  return [
+    "<!doctype html>",
+    '<html lang="en"><head><meta charset="utf-8"><title>Down for maintenance</title>',
+    '<meta name="viewport" content="width=device-width, initial-scale=1"></head>',
+    '<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">',
+    "<h1>Down for maintenance</h1>",
+    `<p>We will be back shortly. Please try again in about ${minutes} minute${minutes === 1 ? "" : "s"}.</p>`,
+    "</body></html>",
+    "",
+  ].join("\n");
 }
 
 export interface SlotUnitOptions {
-    readonly color: Color;
-    /** Arguments after the binary (validated in config.ts); systemd expands ${VAR} from the env file. */
-    readonly args: string;
-    readonly drainTimeoutSeconds: number;
+  readonly color: Color;
+  /** Arguments after the binary (validated in config.ts); systemd expands ${VAR} from the env file. */
+  readonly args: string;
+  readonly drainTimeoutSeconds: number;
 }
 
 /** Where a slot's own unit file goes; systemd prefers it to a template of the same name. */
@@ -184,53 +199,53 @@ export const slotUnitPath = (c: Color) => `${layout.unitDir}/${unitName(c)}.serv
  * idle slot at once and the live one only when it is idle again.
  */
 export function renderSlotUnit(o: SlotUnitOptions): string {
-    return [
-        MANAGED,
-        "[Unit]",
-        `Description=bluegreen app slot ${o.color}`,
-        "After=network-online.target",
-        "Wants=network-online.target",
-        "",
-        "[Service]",
-        "Type=simple",
-        `User=${layout.appUser}`,
-        `Group=${layout.appUser}`,
-        `EnvironmentFile=${layout.envDir}/${o.color}.env`,
-        `WorkingDirectory=${layout.dataDir}`,
-        `ExecStart=${layout.stateDir}/slots/${o.color}/current/app ${o.args}`,
-        "Restart=on-failure",
-        "RestartSec=2",
-        "KillSignal=SIGTERM",
-        // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
-        `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
-        // The socket lives here; the directory is group-readable so nginx (in our group) can reach it.
-        `RuntimeDirectory=bluegreen/${o.color}`,
-        "RuntimeDirectoryMode=0750",
-        "UMask=0007",
-        `ReadWritePaths=${layout.dataDir}`,
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "PrivateDevices=yes",
-        "ProtectKernelTunables=yes",
-        "ProtectKernelModules=yes",
-        "ProtectKernelLogs=yes",
-        "ProtectControlGroups=yes",
-        "ProtectClock=yes",
-        "ProtectHostname=yes",
-        "RestrictSUIDSGID=yes",
-        "RestrictNamespaces=yes",
-        "RestrictRealtime=yes",
-        "LockPersonality=yes",
-        "CapabilityBoundingSet=",
-        "SystemCallArchitectures=native",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
+  return [
+    MANAGED,
+    "[Unit]",
+    `Description=bluegreen app slot ${o.color}`,
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "",
+    "[Service]",
+    "Type=simple",
+    `User=${layout.appUser}`,
+    `Group=${layout.appUser}`,
+    `EnvironmentFile=${layout.envDir}/${o.color}.env`,
+    `WorkingDirectory=${layout.dataDir}`,
+    `ExecStart=${layout.stateDir}/slots/${o.color}/current/app ${o.args}`,
+    "Restart=on-failure",
+    "RestartSec=2",
+    "KillSignal=SIGTERM",
+    // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
+    `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
+    // The socket lives here; the directory is group-readable so nginx (in our group) can reach it.
+    `RuntimeDirectory=bluegreen/${o.color}`,
+    "RuntimeDirectoryMode=0750",
+    "UMask=0007",
+    `ReadWritePaths=${layout.dataDir}`,
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "RestrictSUIDSGID=yes",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "LockPersonality=yes",
+    "CapabilityBoundingSet=",
+    "SystemCallArchitectures=native",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
 }
 
 /**
@@ -239,46 +254,51 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
  * Sections start with a line `#bluegreen-section NAME`; no section may contain
  * that line (env values are one line each and quoted, so they cannot).
  */
-export function renderSlotBundle(sections: { readonly unit: string; readonly env: string; readonly sourceUrl?: string }): string {
-    const out: string[] = [];
-    for (const [name, text] of Object.entries(sections)) {
-        if (text === undefined) continue;
-        if (text.split("\n").some((l) => l.startsWith(SECTION))) throw new Error(`the ${name} section contains the section marker`);
-        out.push(`${SECTION} ${name}`, text.endsWith("\n") ? text.slice(0, -1) : text);
-    }
-    return out.join("\n") + "\n";
+export function renderSlotBundle(sections: {
+  readonly unit: string;
+  readonly env: string;
+  readonly sourceUrl?: string;
+}): string {
+  const out: string[] = [];
+  for (const [name, text] of Object.entries(sections)) {
+    if (text === undefined) continue;
+    if (text.split("\n").some((l) => l.startsWith(SECTION)))
+      throw new Error(`the ${name} section contains the section marker`);
+    out.push(`${SECTION} ${name}`, text.endsWith("\n") ? text.slice(0, -1) : text);
+  }
+  return out.join("\n") + "\n";
 }
 const SECTION = "#bluegreen-section";
 
 export interface SlotEnvOptions {
-    readonly color: Color;
-    readonly version: string;
-    readonly listen: string;
-    readonly drainTimeoutSeconds: number;
-    /** App env and secrets, merged; written to a 0600 file and never to a command line. */
-    readonly appEnv: Readonly<Record<string, string>>;
+  readonly color: Color;
+  readonly version: string;
+  readonly listen: string;
+  readonly drainTimeoutSeconds: number;
+  /** App env and secrets, merged; written to a 0600 file and never to a command line. */
+  readonly appEnv: Readonly<Record<string, string>>;
 }
 
 /** The slot's listen address: a unix socket, or a loopback port (never a public address). */
 export function slotListen(mode: LinkModeName, color: Color, port: number): string {
-    return mode === "socket" ? `unix:${slotSocket(color)}` : `127.0.0.1:${port}`;
+  return mode === "socket" ? `unix:${slotSocket(color)}` : `127.0.0.1:${port}`;
 }
 
 /** The per-slot systemd EnvironmentFile. Values are double-quoted with C escapes. */
 export function renderSlotEnv(o: SlotEnvOptions): string {
-    const vars: Record<string, string> = {
-        BLUEGREEN_COLOR: o.color,
-        BLUEGREEN_VERSION: o.version,
-        BLUEGREEN_LISTEN: o.listen,
-        BLUEGREEN_DATA_DIR: layout.dataDir,
-        BLUEGREEN_ACTIVE_FILE: activeColorFile,
-        BLUEGREEN_DRAIN_TIMEOUT: String(o.drainTimeoutSeconds),
-        ...Object.fromEntries(Object.entries(o.appEnv).sort(([a], [b]) => (a < b ? -1 : 1))),
-    };
-    const quote = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-    return Object.entries(vars)
-        .map(([k, v]) => `${k}=${quote(v)}\n`)
-        .join("");
+  const vars: Record<string, string> = {
+    BLUEGREEN_COLOR: o.color,
+    BLUEGREEN_VERSION: o.version,
+    BLUEGREEN_LISTEN: o.listen,
+    BLUEGREEN_DATA_DIR: layout.dataDir,
+    BLUEGREEN_ACTIVE_FILE: activeColorFile,
+    BLUEGREEN_DRAIN_TIMEOUT: String(o.drainTimeoutSeconds),
+    ...Object.fromEntries(Object.entries(o.appEnv).sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
+  const quote = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return Object.entries(vars)
+    .map(([k, v]) => `${k}=${quote(v)}\n`)
+    .join("");
 }
 
 /**
@@ -287,12 +307,12 @@ export function renderSlotEnv(o: SlotEnvOptions): string {
  * `me: laptop` or `#work` stays part of the string.
  */
 export function renderCloudInit(publicKey: string): string {
-    return ["#cloud-config", "ssh_authorized_keys:", `  - ${JSON.stringify(publicKey)}`, ""].join("\n");
+  return ["#cloud-config", "ssh_authorized_keys:", `  - ${JSON.stringify(publicKey)}`, ""].join("\n");
 }
 
 export interface ToolFile {
-    readonly name: string;
-    readonly text: string;
+  readonly name: string;
+  readonly text: string;
 }
 
 /**
@@ -300,20 +320,26 @@ export interface ToolFile {
  * renamed over the old one, so a running tool is never truncated.
  */
 export function renderToolsInstaller(files: readonly ToolFile[], finalStep: string): string {
-    const out = [
-        "#!/usr/bin/env bash",
-        "# Installs bluegreen's host tools. Generated by components/render.ts.",
-        "set -euo pipefail",
-        `dir=${layout.toolsDir}`,
-        'install -d -m 0755 "$dir"',
-    ];
-    for (const f of files) {
-        if (!/^[a-z0-9-]+\.sh$/.test(f.name)) throw new Error(`tool name ${JSON.stringify(f.name)} is not a plain script name`);
-        const marker = `BLUEGREEN_TOOL_${f.name.replace(/[^a-z0-9]/g, "_").toUpperCase()}`;
-        if (f.text.split("\n").includes(marker)) throw new Error(`tool ${f.name} contains its heredoc marker ${marker}`);
-        const text = f.text.endsWith("\n") ? f.text : f.text + "\n";
-        out.push(`cat > "$dir/.${f.name}.new" <<'${marker}'`, text + marker, `chmod 0755 "$dir/.${f.name}.new"`, `mv -f "$dir/.${f.name}.new" "$dir/${f.name}"`);
-    }
-    out.push(`"$dir/${finalStep}"`, "");
-    return out.join("\n");
+  const out = [
+    "#!/usr/bin/env bash",
+    "# Installs bluegreen's host tools. Generated by components/render.ts.",
+    "set -euo pipefail",
+    `dir=${layout.toolsDir}`,
+    'install -d -m 0755 "$dir"',
+  ];
+  for (const f of files) {
+    if (!/^[a-z0-9-]+\.sh$/.test(f.name))
+      throw new Error(`tool name ${JSON.stringify(f.name)} is not a plain script name`);
+    const marker = `BLUEGREEN_TOOL_${f.name.replace(/[^a-z0-9]/g, "_").toUpperCase()}`;
+    if (f.text.split("\n").includes(marker)) throw new Error(`tool ${f.name} contains its heredoc marker ${marker}`);
+    const text = f.text.endsWith("\n") ? f.text : f.text + "\n";
+    out.push(
+      `cat > "$dir/.${f.name}.new" <<'${marker}'`,
+      text + marker,
+      `chmod 0755 "$dir/.${f.name}.new"`,
+      `mv -f "$dir/.${f.name}.new" "$dir/${f.name}"`,
+    );
+  }
+  out.push(`"$dir/${finalStep}"`, "");
+  return out.join("\n");
 }

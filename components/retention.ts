@@ -3,12 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { toolCommand } from "./shell";
 
 export interface ReleaseRetentionArgs {
-    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-    readonly sudo: boolean;
-    /** Releases kept on the host besides those in use. */
-    readonly keep: number;
-    /** The versions the slots are configured for in this run: never removed. */
-    readonly versions: readonly string[];
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
+  /** Releases kept on the host besides those in use. */
+  readonly keep: number;
+  /** The versions the slots are configured for in this run: never removed. */
+  readonly versions: readonly string[];
 }
 
 /**
@@ -16,17 +16,17 @@ export interface ReleaseRetentionArgs {
  * so it never removes a version a slot is about to use in the same `pulumi up`.
  */
 export class ReleaseRetention extends pulumi.ComponentResource {
-    constructor(name: string, args: ReleaseRetentionArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("bluegreen:index:ReleaseRetention", name, {}, opts);
-        const prune = new command.remote.Command(
-            `${name}-prune`,
-            {
-                connection: args.connection,
-                create: toolCommand("prune.sh", { KEEP: args.keep, PROTECT: [...new Set(args.versions)].join(",") }, args.sudo),
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this },
-        );
-        this.registerOutputs({ result: prune.stdout });
-    }
+  constructor(name: string, args: ReleaseRetentionArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:ReleaseRetention", name, {}, opts);
+    const prune = new command.remote.Command(
+      `${name}-prune`,
+      {
+        connection: args.connection,
+        create: toolCommand("prune.sh", { KEEP: args.keep, PROTECT: [...new Set(args.versions)].join(",") }, args.sudo),
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ result: prune.stdout });
+  }
 }

@@ -5,17 +5,17 @@ import { renderNginxSite } from "./render";
 import { toolCommand } from "./shell";
 
 export interface RouterArgs {
-    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-    readonly sudo: boolean;
-    readonly serverName: string;
-    /** Loopback port of the preview listener, which always reaches the idle slot. */
-    readonly previewPort: number;
-    /** Loopback port of the check listener: the live slot, never in maintenance. */
-    readonly checkPort: number;
-    /** Retry-After of the maintenance page, in seconds. */
-    readonly maintenanceRetryAfter: number;
-    /** The slots' loopback ports, used while a slot listens on tcp. */
-    readonly ports: Readonly<Record<Color, number>>;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
+  readonly serverName: string;
+  /** Loopback port of the preview listener, which always reaches the idle slot. */
+  readonly previewPort: number;
+  /** Loopback port of the check listener: the live slot, never in maintenance. */
+  readonly checkPort: number;
+  /** Retry-After of the maintenance page, in seconds. */
+  readonly maintenanceRetryAfter: number;
+  /** The slots' loopback ports, used while a slot listens on tcp. */
+  readonly ports: Readonly<Record<Color, number>>;
 }
 
 /**
@@ -24,31 +24,39 @@ export interface RouterArgs {
  * switching traffic and changing linkMode never touch it.
  */
 export class Router extends pulumi.ComponentResource {
-    public readonly config: command.remote.Command;
+  public readonly config: command.remote.Command;
 
-    constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("bluegreen:index:Router", name, {}, opts);
-        const install = new command.remote.Command(
-            `${name}-install`,
-            { connection: args.connection, create: toolCommand("router-install.sh", {}, args.sudo), addPreviousOutputInEnv: false },
-            { parent: this },
-        );
-        this.config = new command.remote.Command(
-            `${name}-config`,
-            {
-                connection: args.connection,
-                create: toolCommand("router-config.sh", { BLUE_PORT: args.ports.blue, GREEN_PORT: args.ports.green }, args.sudo),
-                stdin: renderNginxSite({
-                    serverName: args.serverName,
-                    previewPort: args.previewPort,
-                    checkPort: args.checkPort,
-                    maintenanceRetryAfter: args.maintenanceRetryAfter,
-                    ports: args.ports,
-                }),
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this, dependsOn: [install] },
-        );
-        this.registerOutputs({});
-    }
+  constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:Router", name, {}, opts);
+    const install = new command.remote.Command(
+      `${name}-install`,
+      {
+        connection: args.connection,
+        create: toolCommand("router-install.sh", {}, args.sudo),
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this },
+    );
+    this.config = new command.remote.Command(
+      `${name}-config`,
+      {
+        connection: args.connection,
+        create: toolCommand(
+          "router-config.sh",
+          { BLUE_PORT: args.ports.blue, GREEN_PORT: args.ports.green },
+          args.sudo,
+        ),
+        stdin: renderNginxSite({
+          serverName: args.serverName,
+          previewPort: args.previewPort,
+          checkPort: args.checkPort,
+          maintenanceRetryAfter: args.maintenanceRetryAfter,
+          ports: args.ports,
+        }),
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: [install] },
+    );
+    this.registerOutputs({});
+  }
 }

@@ -6,29 +6,29 @@ const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
 /** The text of a script in components/scripts, read at program run time. */
 export function loadScript(name: string): string {
-    return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
+  return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
 }
 
 /** Names of the scripts that are installed on the host (everything but local-*). */
 export function hostScriptNames(): string[] {
-    return fs
-        .readdirSync(SCRIPTS_DIR)
-        .filter((f) => f.endsWith(".sh") && !f.startsWith("local-"))
-        .sort();
+  return fs
+    .readdirSync(SCRIPTS_DIR)
+    .filter((f) => f.endsWith(".sh") && !f.startsWith("local-"))
+    .sort();
 }
 
-const SAFE = /^[A-Za-z0-9_\/.:@%+=,-]+$/;
+const SAFE = /^[A-Za-z0-9_/.:@%+=,-]+$/;
 
 /** Quotes a value for a POSIX shell word; plain values stay readable in diffs. */
 export function shellQuote(value: string): string {
-    return SAFE.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+  return SAFE.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 export type ShellVars = Record<string, string | number>;
 
 function envPrefix(vars: ShellVars): string {
-    const words = Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(String(v))}`);
-    return words.length ? `env ${words.join(" ")} ` : "";
+  const words = Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(String(v))}`);
+  return words.length ? `env ${words.join(" ")} ` : "";
 }
 
 /**
@@ -37,10 +37,10 @@ function envPrefix(vars: ShellVars): string {
  * never go here: they travel on stdin.
  */
 export function toolCommand(tool: string, vars: ShellVars, sudo: boolean): string {
-    return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}${layout.toolsDir}/${tool}`;
+  return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}${layout.toolsDir}/${tool}`;
 }
 
 /** A command line that runs a script sent on stdin (used before the tools are installed). */
 export function stdinScriptCommand(vars: ShellVars, sudo: boolean): string {
-    return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}bash -s`;
+  return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}bash -s`;
 }

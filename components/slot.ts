@@ -7,17 +7,17 @@ import { renderSlotBundle, renderSlotEnv, renderSlotUnit, slotListen } from "./r
 import { ShellVars, toolCommand } from "./shell";
 
 export interface SlotArgs {
-    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-    readonly sudo: boolean;
-    /** The host's address; a new host gets the artifact uploaded again. */
-    readonly hostAddress: pulumi.Input<string>;
-    readonly color: Color;
-    readonly version: string;
-    readonly artifact: ResolvedArtifact;
-    readonly mode: LinkMode;
-    /** tcp mode: the loopback port this slot listens on. */
-    readonly port: number;
-    readonly app: AppConfig;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
+  /** The host's address; a new host gets the artifact uploaded again. */
+  readonly hostAddress: pulumi.Input<string>;
+  readonly color: Color;
+  readonly version: string;
+  readonly artifact: ResolvedArtifact;
+  readonly mode: LinkMode;
+  /** tcp mode: the loopback port this slot listens on. */
+  readonly port: number;
+  readonly app: AppConfig;
 }
 
 /** Where an uploaded artifact waits on the host: named by its hash, kept across reboots until pruned. */
@@ -31,59 +31,70 @@ export const uploadPath = (sha256: string) => `${layout.uploadDir}/bluegreen-upl
  * nothing stops the process just started.
  */
 export class Slot extends pulumi.ComponentResource {
-    public readonly version: string;
-    public readonly service: command.remote.Command;
+  public readonly version: string;
+  public readonly service: command.remote.Command;
 
-    constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("bluegreen:index:Slot", name, {}, opts);
-        const { color, version, artifact, app } = args;
-        this.version = version;
+  constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:Slot", name, {}, opts);
+    const { color, version, artifact, app } = args;
+    this.version = version;
 
-        const listen = slotListen(args.mode, color, args.port);
-        const vars: ShellVars = {
-            SLOT: color,
-            VERSION: version,
-            SHA256: artifact.sha256,
-            LISTEN: listen,
-            HEALTH_PATH: app.healthPath,
-            HEALTH_TIMEOUT: app.healthTimeoutSeconds,
-        };
-        let upload: pulumi.Resource | undefined;
-        if (artifact.kind === "file") {
-            vars.SOURCE_FILE = uploadPath(artifact.sha256);
-            upload = new command.remote.CopyToRemote(
-                `${name}-upload`,
-                { connection: args.connection, source: new pulumi.asset.FileAsset(artifact.path), remotePath: vars.SOURCE_FILE, triggers: [args.hostAddress] },
-                { parent: this },
-            );
-        }
-
-        const unit = renderSlotUnit({ color, args: app.args, drainTimeoutSeconds: app.drainTimeoutSeconds });
-        const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
-        const bundle = (secrets: Record<string, string>) =>
-            renderSlotBundle({
-                unit,
-                env: renderSlotEnv({ color, version, listen, drainTimeoutSeconds: app.drainTimeoutSeconds, appEnv: { ...app.env, ...secrets } }),
-                sourceUrl,
-            });
-        // Secrets (app secrets, an appEnv set with --secret, a URL set with --secret) make the whole
-        // stdin a secret Output; it never reaches a command line, an output or an error message.
-        const secretUrl = artifact.kind === "url" && artifact.secret;
-        const stdin = app.secrets ? app.secrets.apply(bundle) : secretUrl ? pulumi.secret(bundle({})) : bundle({});
-
-        const waitLimit = `${app.healthTimeoutSeconds + app.drainTimeoutSeconds + 1200}s`;
-        this.service = new command.remote.Command(
-            `${name}-service`,
-            {
-                connection: args.connection,
-                create: toolCommand("deploy-slot.sh", vars, args.sudo),
-                delete: toolCommand("stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
-                stdin,
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this, dependsOn: upload ? [upload] : [], customTimeouts: { create: waitLimit, update: waitLimit } },
-        );
-
-        this.registerOutputs({ version, deployed: this.service.stdout });
+    const listen = slotListen(args.mode, color, args.port);
+    const vars: ShellVars = {
+      SLOT: color,
+      VERSION: version,
+      SHA256: artifact.sha256,
+      LISTEN: listen,
+      HEALTH_PATH: app.healthPath,
+      HEALTH_TIMEOUT: app.healthTimeoutSeconds,
+    };
+    let upload: pulumi.Resource | undefined;
+    if (artifact.kind === "file") {
+      vars.SOURCE_FILE = uploadPath(artifact.sha256);
+      upload = new command.remote.CopyToRemote(
+        `${name}-upload`,
+        {
+          connection: args.connection,
+          source: new pulumi.asset.FileAsset(artifact.path),
+          remotePath: vars.SOURCE_FILE,
+          triggers: [args.hostAddress],
+        },
+        { parent: this },
+      );
     }
+
+    const unit = renderSlotUnit({ color, args: app.args, drainTimeoutSeconds: app.drainTimeoutSeconds });
+    const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
+    const bundle = (secrets: Record<string, string>) =>
+      renderSlotBundle({
+        unit,
+        env: renderSlotEnv({
+          color,
+          version,
+          listen,
+          drainTimeoutSeconds: app.drainTimeoutSeconds,
+          appEnv: { ...app.env, ...secrets },
+        }),
+        sourceUrl,
+      });
+    // Secrets (app secrets, an appEnv set with --secret, a URL set with --secret) make the whole
+    // stdin a secret Output; it never reaches a command line, an output or an error message.
+    const secretUrl = artifact.kind === "url" && artifact.secret;
+    const stdin = app.secrets ? app.secrets.apply(bundle) : secretUrl ? pulumi.secret(bundle({})) : bundle({});
+
+    const waitLimit = `${app.healthTimeoutSeconds + app.drainTimeoutSeconds + 1200}s`;
+    this.service = new command.remote.Command(
+      `${name}-service`,
+      {
+        connection: args.connection,
+        create: toolCommand("deploy-slot.sh", vars, args.sudo),
+        delete: toolCommand("stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
+        stdin,
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: upload ? [upload] : [], customTimeouts: { create: waitLimit, update: waitLimit } },
+    );
+
+    this.registerOutputs({ version, deployed: this.service.stdout });
+  }
 }

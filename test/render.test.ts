@@ -4,13 +4,13 @@ import * as os from "os";
 import * as path from "path";
 import { renderLayoutSh } from "../components/layout";
 import {
-    renderCloudInit,
-    renderNginxSite,
-    renderSlotBundle,
-    renderSlotEnv,
-    renderSlotUnit,
-    renderToolsInstaller,
-    slotListen,
+  renderCloudInit,
+  renderNginxSite,
+  renderSlotBundle,
+  renderSlotEnv,
+  renderSlotUnit,
+  renderToolsInstaller,
+  slotListen,
 } from "../components/render";
 import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
@@ -19,173 +19,222 @@ const expected = (f: string) => fs.readFileSync(path.join(ROOT, "test", "expecte
 
 /** Runs `nginx -t` on the site inside a minimal main config, with host paths moved into a temp dir. */
 function nginxTest(site: string): { status: number | null; stderr: string } {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nginx-t-"));
-    const moved = site
-        .replace(/\/var\/lib\/bluegreen\//g, `${dir}/`)
-        .replace(/\/var\/log\/nginx\//g, `${dir}/`)
-        .replace("listen 80 default_server;", "listen 127.0.0.1:18999 default_server;")
-        .replace("listen [::]:80 default_server;", "");
-    fs.writeFileSync(path.join(dir, "site.conf"), moved);
-    fs.writeFileSync(
-        path.join(dir, "nginx.conf"),
-        `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {} http { include ${dir}/site.conf; }\n`,
-    );
-    const r = run("nginx", ["-t", "-c", path.join(dir, "nginx.conf")]);
-    fs.rmSync(dir, { recursive: true, force: true });
-    return r;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nginx-t-"));
+  const moved = site
+    .replace(/\/var\/lib\/bluegreen\//g, `${dir}/`)
+    .replace(/\/var\/log\/nginx\//g, `${dir}/`)
+    .replace("listen 80 default_server;", "listen 127.0.0.1:18999 default_server;")
+    .replace("listen [::]:80 default_server;", "");
+  fs.writeFileSync(path.join(dir, "site.conf"), moved);
+  fs.writeFileSync(
+    path.join(dir, "nginx.conf"),
+    `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {} http { include ${dir}/site.conf; }\n`,
+  );
+  const r = run("nginx", ["-t", "-c", path.join(dir, "nginx.conf")]);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return r;
 }
 
 describe("renderers", () => {
-    describe("nginx site", () => {
-        const site = renderNginxSite({ serverName: "_", previewPort: 8081, checkPort: 8082, maintenanceRetryAfter: 120, ports: { blue: 8001, green: 8002 } });
-
-        it("matches the expected text", () => {
-            assert.strictEqual(site, expected("nginx-site.conf"));
-        });
-
-        it("names no live colour: every server picks its slot per request from the live link", () => {
-            // Colours appear only in the upstream group names and the -f test of the link.
-            const directives = site
-                .split("\n")
-                .filter((l) => !l.trim().startsWith("#") && !/^upstream bluegreen_(blue|green)_(socket|tcp) \{$/.test(l) && !/^    server (unix:\/run\/bluegreen\/(blue|green)\/app\.sock|127\.0\.0\.1:800[12]);$/.test(l))
-                .join("\n");
-            assert.deepStrictEqual(directives.match(/.*\b(blue|green)\b.*/g), [
-                "    set $bluegreen_slot blue;",
-                "    if (-f /var/lib/bluegreen/live/green) {",
-                "        set $bluegreen_slot green;",
-                "    set $bluegreen_slot blue;",
-                "    if (-f /var/lib/bluegreen/live/green) {",
-                "        set $bluegreen_slot green;",
-                "    set $bluegreen_slot green;",
-                "    if (-f /var/lib/bluegreen/live/green) {",
-                "        set $bluegreen_slot blue;",
-            ]);
-        });
-
-        it("every server proxies to the group its request picked; no include, no link mode", () => {
-            assert.strictEqual(site.match(/proxy_pass http:\/\/bluegreen_\$\{bluegreen_slot\}_\$\{bluegreen_mode\};/g)?.length, 3);
-            assert.doesNotMatch(site, /include /);
-        });
-
-        it("only the public listener binds beyond loopback; check and preview are 127.0.0.1", () => {
-            assert.deepStrictEqual(site.match(/listen [^;]+;/g), [
-                "listen 80 default_server;",
-                "listen [::]:80 default_server;",
-                "listen 127.0.0.1:8082;",
-                "listen 127.0.0.1:8081;",
-            ]);
-        });
-
-        it("maintenance: a per-request flag check on the public server only, with Retry-After", () => {
-            assert.strictEqual(site.match(/if \(-f \/var\/lib\/bluegreen\/maintenance\)/g)?.length, 1);
-            assert.match(site, /location @bluegreen_maintenance \{\n        root \/var\/lib\/bluegreen\/www;\n        add_header Retry-After 120 always;/);
-        });
-
-        it("real nginx accepts it (nginx -t)", function () {
-            requireTool("nginx");
-            const r = nginxTest(site);
-            assert.strictEqual(r.status, 0, r.stderr);
-        });
-
-        it("the server name and ports are configurable", () => {
-            const other = renderNginxSite({ serverName: "example.com www.example.com", previewPort: 9000, checkPort: 9001, maintenanceRetryAfter: 60, ports: { blue: 7001, green: 7002 } });
-            assert.match(other, /upstream bluegreen_blue_tcp \{\n    server 127\.0\.0\.1:7001;[\s\S]*server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/);
-        });
+  describe("nginx site", () => {
+    const site = renderNginxSite({
+      serverName: "_",
+      previewPort: 8081,
+      checkPort: 8082,
+      maintenanceRetryAfter: 120,
+      ports: { blue: 8001, green: 8002 },
     });
 
-    it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure, one file per slot)", () => {
-        assert.strictEqual(
-            renderSlotUnit({ color: "green", args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}", drainTimeoutSeconds: 25 }),
-            expected("bluegreen@green.service"),
-        );
+    it("matches the expected text", () => {
+      assert.strictEqual(site, expected("nginx-site.conf"));
     });
 
-    it("systemd unit: stop timeout follows the drain timeout", () => {
-        assert.match(renderSlotUnit({ color: "blue", args: "", drainTimeoutSeconds: 100 }), /\nTimeoutStopSec=105\n/);
+    it("names no live colour: every server picks its slot per request from the live link", () => {
+      // Colours appear only in the upstream group names and the -f test of the link.
+      const directives = site
+        .split("\n")
+        .filter(
+          (l) =>
+            !l.trim().startsWith("#") &&
+            !/^upstream bluegreen_(blue|green)_(socket|tcp) \{$/.test(l) &&
+            !/^    server (unix:\/run\/bluegreen\/(blue|green)\/app\.sock|127\.0\.0\.1:800[12]);$/.test(l),
+        )
+        .join("\n");
+      assert.deepStrictEqual(directives.match(/.*\b(blue|green)\b.*/g), [
+        "    set $bluegreen_slot blue;",
+        "    if (-f /var/lib/bluegreen/live/green) {",
+        "        set $bluegreen_slot green;",
+        "    set $bluegreen_slot blue;",
+        "    if (-f /var/lib/bluegreen/live/green) {",
+        "        set $bluegreen_slot green;",
+        "    set $bluegreen_slot green;",
+        "    if (-f /var/lib/bluegreen/live/green) {",
+        "        set $bluegreen_slot blue;",
+      ]);
     });
 
-    it("systemd unit: real systemd-analyze verify accepts it", function () {
-        requireTool("systemd-analyze", "apt-get install -y systemd");
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-unit-"));
-        const unit = renderSlotUnit({ color: "blue", args: "--listen ${BLUEGREEN_LISTEN} --name 'a b'", drainTimeoutSeconds: 25 }).replace(/^ExecStart=\S+/m, "ExecStart=/bin/true");
-        fs.writeFileSync(path.join(dir, "bluegreen@blue.service"), unit);
-        const r = run("systemd-analyze", ["verify", path.join(dir, "bluegreen@blue.service")]);
-        fs.rmSync(dir, { recursive: true, force: true });
-        assert.strictEqual(r.status, 0, r.stderr);
+    it("every server proxies to the group its request picked; no include, no link mode", () => {
+      assert.strictEqual(
+        site.match(/proxy_pass http:\/\/bluegreen_\$\{bluegreen_slot\}_\$\{bluegreen_mode\};/g)?.length,
+        3,
+      );
+      assert.doesNotMatch(site, /include /);
     });
 
-    it("slot bundle: unit, env and URL as sections; a section holding the marker is refused", () => {
-        assert.strictEqual(renderSlotBundle({ unit: "U1\nU2\n", env: 'A="1"\n', sourceUrl: "https://x/y?t=1" }), '#bluegreen-section unit\nU1\nU2\n#bluegreen-section env\nA="1"\n#bluegreen-section sourceUrl\nhttps://x/y?t=1\n');
-        assert.strictEqual(renderSlotBundle({ unit: "U\n", env: "" }), "#bluegreen-section unit\nU\n#bluegreen-section env\n\n");
-        assert.throws(() => renderSlotBundle({ unit: "#bluegreen-section env\n", env: "" }), /the unit section contains the section marker/);
+    it("only the public listener binds beyond loopback; check and preview are 127.0.0.1", () => {
+      assert.deepStrictEqual(site.match(/listen [^;]+;/g), [
+        "listen 80 default_server;",
+        "listen [::]:80 default_server;",
+        "listen 127.0.0.1:8082;",
+        "listen 127.0.0.1:8081;",
+      ]);
     });
 
-    it("env file: bluegreen's variables first, app env sorted, values quoted with C escapes", () => {
-        const text = renderSlotEnv({
-            color: "green",
-            version: "v2",
-            listen: slotListen("socket", "green", 8002),
-            drainTimeoutSeconds: 25,
-            appEnv: { ZED: 'say "hi"', ALPHA: "C:\\path", HOME_REF: "$HOME" },
-        });
-        assert.strictEqual(
-            text,
-            [
-                'BLUEGREEN_COLOR="green"',
-                'BLUEGREEN_VERSION="v2"',
-                'BLUEGREEN_LISTEN="unix:/run/bluegreen/green/app.sock"',
-                'BLUEGREEN_DATA_DIR="/var/lib/bluegreen/data"',
-                'BLUEGREEN_ACTIVE_FILE="/var/lib/bluegreen/active"',
-                'BLUEGREEN_DRAIN_TIMEOUT="25"',
-                'ALPHA="C:\\\\path"',
-                'HOME_REF="$HOME"',
-                'ZED="say \\"hi\\""',
-                "",
-            ].join("\n"),
-        );
+    it("maintenance: a per-request flag check on the public server only, with Retry-After", () => {
+      assert.strictEqual(site.match(/if \(-f \/var\/lib\/bluegreen\/maintenance\)/g)?.length, 1);
+      assert.match(
+        site,
+        /location @bluegreen_maintenance \{\n        root \/var\/lib\/bluegreen\/www;\n        add_header Retry-After 120 always;/,
+      );
     });
 
-    it("tcp listen addresses are loopback", () => {
-        assert.strictEqual(slotListen("tcp", "blue", 8001), "127.0.0.1:8001");
+    it("real nginx accepts it (nginx -t)", function () {
+      requireTool("nginx");
+      const r = nginxTest(site);
+      assert.strictEqual(r.status, 0, r.stderr);
     });
 
-    it("cloud-init installs the key for the default user", () => {
-        assert.strictEqual(renderCloudInit("ssh-ed25519 AAAA k"), "#cloud-config\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAA k\"\n");
+    it("the server name and ports are configurable", () => {
+      const other = renderNginxSite({
+        serverName: "example.com www.example.com",
+        previewPort: 9000,
+        checkPort: 9001,
+        maintenanceRetryAfter: 60,
+        ports: { blue: 7001, green: 7002 },
+      });
+      assert.match(
+        other,
+        /upstream bluegreen_blue_tcp \{\n    server 127\.0\.0\.1:7001;[\s\S]*server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/,
+      );
+    });
+  });
+
+  it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure, one file per slot)", () => {
+    assert.strictEqual(
+      renderSlotUnit({
+        color: "green",
+        args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}",
+        drainTimeoutSeconds: 25,
+      }),
+      expected("bluegreen@green.service"),
+    );
+  });
+
+  it("systemd unit: stop timeout follows the drain timeout", () => {
+    assert.match(renderSlotUnit({ color: "blue", args: "", drainTimeoutSeconds: 100 }), /\nTimeoutStopSec=105\n/);
+  });
+
+  it("systemd unit: real systemd-analyze verify accepts it", function () {
+    requireTool("systemd-analyze", "apt-get install -y systemd");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-unit-"));
+    const unit = renderSlotUnit({
+      color: "blue",
+      args: "--listen ${BLUEGREEN_LISTEN} --name 'a b'",
+      drainTimeoutSeconds: 25,
+    }).replace(/^ExecStart=\S+/m, "ExecStart=/bin/true");
+    fs.writeFileSync(path.join(dir, "bluegreen@blue.service"), unit);
+    const r = run("systemd-analyze", ["verify", path.join(dir, "bluegreen@blue.service")]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.strictEqual(r.status, 0, r.stderr);
+  });
+
+  it("slot bundle: unit, env and URL as sections; a section holding the marker is refused", () => {
+    assert.strictEqual(
+      renderSlotBundle({ unit: "U1\nU2\n", env: 'A="1"\n', sourceUrl: "https://x/y?t=1" }),
+      '#bluegreen-section unit\nU1\nU2\n#bluegreen-section env\nA="1"\n#bluegreen-section sourceUrl\nhttps://x/y?t=1\n',
+    );
+    assert.strictEqual(
+      renderSlotBundle({ unit: "U\n", env: "" }),
+      "#bluegreen-section unit\nU\n#bluegreen-section env\n\n",
+    );
+    assert.throws(
+      () => renderSlotBundle({ unit: "#bluegreen-section env\n", env: "" }),
+      /the unit section contains the section marker/,
+    );
+  });
+
+  it("env file: bluegreen's variables first, app env sorted, values quoted with C escapes", () => {
+    const text = renderSlotEnv({
+      color: "green",
+      version: "v2",
+      listen: slotListen("socket", "green", 8002),
+      drainTimeoutSeconds: 25,
+      appEnv: { ZED: 'say "hi"', ALPHA: "C:\\path", HOME_REF: "$HOME" },
+    });
+    assert.strictEqual(
+      text,
+      [
+        'BLUEGREEN_COLOR="green"',
+        'BLUEGREEN_VERSION="v2"',
+        'BLUEGREEN_LISTEN="unix:/run/bluegreen/green/app.sock"',
+        'BLUEGREEN_DATA_DIR="/var/lib/bluegreen/data"',
+        'BLUEGREEN_ACTIVE_FILE="/var/lib/bluegreen/active"',
+        'BLUEGREEN_DRAIN_TIMEOUT="25"',
+        'ALPHA="C:\\\\path"',
+        'HOME_REF="$HOME"',
+        'ZED="say \\"hi\\""',
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("tcp listen addresses are loopback", () => {
+    assert.strictEqual(slotListen("tcp", "blue", 8001), "127.0.0.1:8001");
+  });
+
+  it("cloud-init installs the key for the default user", () => {
+    assert.strictEqual(
+      renderCloudInit("ssh-ed25519 AAAA k"),
+      '#cloud-config\nssh_authorized_keys:\n  - "ssh-ed25519 AAAA k"\n',
+    );
+  });
+
+  it("layout.sh carries the same paths as layout.ts", () => {
+    const text = renderLayoutSh();
+    assert.match(text, /\nBG_LIVE_LINK=\/var\/lib\/bluegreen\/live\n/);
+    assert.match(text, /\nnginx_test\(\) \{ timeout 60 nginx -t; \}\n/);
+    assert.match(text, /\nBG_RELEASES_DIR=\/opt\/bluegreen\/releases\n/);
+    assert.match(text, /\nBG_ACTIVE_FILE=\/var\/lib\/bluegreen\/active\n/);
+  });
+
+  describe("tools installer", () => {
+    it("writes each file through a temporary name, then runs the final step", () => {
+      const text = renderToolsInstaller([{ name: "a.sh", text: "echo a" }], "a.sh");
+      assert.strictEqual(
+        text,
+        [
+          "#!/usr/bin/env bash",
+          "# Installs bluegreen's host tools. Generated by components/render.ts.",
+          "set -euo pipefail",
+          "dir=/usr/local/lib/bluegreen",
+          'install -d -m 0755 "$dir"',
+          `cat > "$dir/.a.sh.new" <<'BLUEGREEN_TOOL_A_SH'`,
+          "echo a",
+          "BLUEGREEN_TOOL_A_SH",
+          'chmod 0755 "$dir/.a.sh.new"',
+          'mv -f "$dir/.a.sh.new" "$dir/a.sh"',
+          '"$dir/a.sh"',
+          "",
+        ].join("\n"),
+      );
     });
 
-    it("layout.sh carries the same paths as layout.ts", () => {
-        const text = renderLayoutSh();
-        assert.match(text, /\nBG_LIVE_LINK=\/var\/lib\/bluegreen\/live\n/);
-        assert.match(text, /\nnginx_test\(\) \{ timeout 60 nginx -t; \}\n/);
-        assert.match(text, /\nBG_RELEASES_DIR=\/opt\/bluegreen\/releases\n/);
-        assert.match(text, /\nBG_ACTIVE_FILE=\/var\/lib\/bluegreen\/active\n/);
+    it("refuses a file that contains its own heredoc marker, or an odd name", () => {
+      assert.throws(
+        () => renderToolsInstaller([{ name: "a.sh", text: "x\nBLUEGREEN_TOOL_A_SH\n" }], "a.sh"),
+        /contains its heredoc marker/,
+      );
+      assert.throws(() => renderToolsInstaller([{ name: "../a.sh", text: "" }], "a.sh"), /not a plain script name/);
     });
-
-    describe("tools installer", () => {
-        it("writes each file through a temporary name, then runs the final step", () => {
-            const text = renderToolsInstaller([{ name: "a.sh", text: "echo a" }], "a.sh");
-            assert.strictEqual(
-                text,
-                [
-                    "#!/usr/bin/env bash",
-                    "# Installs bluegreen's host tools. Generated by components/render.ts.",
-                    "set -euo pipefail",
-                    "dir=/usr/local/lib/bluegreen",
-                    'install -d -m 0755 "$dir"',
-                    `cat > "$dir/.a.sh.new" <<'BLUEGREEN_TOOL_A_SH'`,
-                    "echo a",
-                    "BLUEGREEN_TOOL_A_SH",
-                    'chmod 0755 "$dir/.a.sh.new"',
-                    'mv -f "$dir/.a.sh.new" "$dir/a.sh"',
-                    '"$dir/a.sh"',
-                    "",
-                ].join("\n"),
-            );
-        });
-
-        it("refuses a file that contains its own heredoc marker, or an odd name", () => {
-            assert.throws(() => renderToolsInstaller([{ name: "a.sh", text: "x\nBLUEGREEN_TOOL_A_SH\n" }], "a.sh"), /contains its heredoc marker/);
-            assert.throws(() => renderToolsInstaller([{ name: "../a.sh", text: "" }], "a.sh"), /not a plain script name/);
-        });
-    });
+  });
 });

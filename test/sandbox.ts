@@ -14,197 +14,245 @@ import { requireTool, run } from "./tools";
 
 /** Builds the demo app for a version once per machine (reproducible, so a cache is safe). */
 export function buildDemoApp(version: string): string {
-    requireTool("go", "apt-get install -y golang-go");
-    const out = path.join(os.tmpdir(), "bluegreen-test-apps", version, "app");
-    if (!fs.existsSync(out)) {
-        const r = run("bash", [path.join(ROOT, "app", "build.sh"), version, "amd64", out]);
-        if (r.status !== 0) throw new Error(`building the demo app failed: ${r.stderr}`);
-    }
-    return out;
+  requireTool("go", "apt-get install -y golang-go");
+  const out = path.join(os.tmpdir(), "bluegreen-test-apps", version, "app");
+  if (!fs.existsSync(out)) {
+    const r = run("bash", [path.join(ROOT, "app", "build.sh"), version, "amd64", out]);
+    if (r.status !== 0) throw new Error(`building the demo app failed: ${r.stderr}`);
+  }
+  return out;
 }
 
 /** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort. */
 export function relocateSite(site: string, root: string, httpPort: number): string {
-    return site
-        .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
-        .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
-        .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
-        .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
-        .replace("    listen [::]:80 default_server;\n", "");
+  return site
+    .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
+    .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
+    .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
+    .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
+    .replace("    listen [::]:80 default_server;\n", "");
 }
 
 /** The X-Bluegreen-Color of a fresh request to a loopback port, or "none (why)". */
 function colorAt(port: number): string {
-    const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${port}/`]);
-    return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
+  const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${port}/`]);
+  return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
 }
 
 export interface SandboxOptions {
-    /** How slots listen unless startSlot says otherwise. */
-    readonly mode: LinkModeName;
-    readonly httpPort: number;
-    readonly previewPort: number;
-    /** nginx's loopback check listener, which the switch verifies through. */
-    readonly checkPort: number;
-    readonly ports?: { readonly blue: number; readonly green: number };
+  /** How slots listen unless startSlot says otherwise. */
+  readonly mode: LinkModeName;
+  readonly httpPort: number;
+  readonly previewPort: number;
+  /** nginx's loopback check listener, which the switch verifies through. */
+  readonly checkPort: number;
+  readonly ports?: { readonly blue: number; readonly green: number };
 }
 
 export interface ToolResult {
-    readonly status: number | null;
-    readonly stdout: string;
-    readonly stderr: string;
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
 }
 
 export class Sandbox {
-    readonly root: string;
-    readonly faultDir: string;
-    private readonly slots = new Map<Color, ChildProcess>();
-    private readonly nginxConf: string;
+  readonly root: string;
+  readonly faultDir: string;
+  private readonly slots = new Map<Color, ChildProcess>();
+  private readonly nginxConf: string;
 
-    constructor(readonly opts: SandboxOptions) {
-        requireTool("nginx");
-        requireTool("curl");
-        requireTool("flock", "apt-get install -y util-linux");
-        this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
-        fs.chmodSync(this.root, 0o755);
-        this.faultDir = path.join(this.root, "faults");
-        this.nginxConf = path.join(this.root, "nginx.conf");
-        const at = (p: string) => path.join(this.root, p);
-        for (const d of [layout.toolsDir, `${layout.stateDir}/slots`, "/etc/nginx/conf.d", "/var/log/nginx", "log", "faults", layout.dataDir, layout.releasesDir]) {
-            fs.mkdirSync(at(d), { recursive: true });
-        }
-        for (const c of COLORS) fs.mkdirSync(at(`${layout.runDir}/${c}`), { recursive: true });
-        const nginx = `nginx -q -c ${this.nginxConf}`;
-        fs.writeFileSync(
-            at(`${layout.toolsDir}/layout.sh`),
-            renderLayoutSh({ root: this.root, nginxTest: `nginx -t -q -c ${this.nginxConf}`, nginxReload: `${nginx} -s reload` }),
-        );
-        for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "prune.sh"]) {
-            fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
-        }
-        // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
-        fs.writeFileSync(
-            this.nginxConf,
-            [
-                "user root;",
-                "worker_processes 2;",
-                `pid ${this.root}/nginx.pid;`,
-                `error_log ${this.root}/log/error.log;`,
-                "events { worker_connections 4096; }",
-                `http { include ${this.root}${layout.nginxSite}; }`,
-                "",
-            ].join("\n"),
-        );
+  constructor(readonly opts: SandboxOptions) {
+    requireTool("nginx");
+    requireTool("curl");
+    requireTool("flock", "apt-get install -y util-linux");
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
+    fs.chmodSync(this.root, 0o755);
+    this.faultDir = path.join(this.root, "faults");
+    this.nginxConf = path.join(this.root, "nginx.conf");
+    const at = (p: string) => path.join(this.root, p);
+    for (const d of [
+      layout.toolsDir,
+      `${layout.stateDir}/slots`,
+      "/etc/nginx/conf.d",
+      "/var/log/nginx",
+      "log",
+      "faults",
+      layout.dataDir,
+      layout.releasesDir,
+    ]) {
+      fs.mkdirSync(at(d), { recursive: true });
     }
+    for (const c of COLORS) fs.mkdirSync(at(`${layout.runDir}/${c}`), { recursive: true });
+    const nginx = `nginx -q -c ${this.nginxConf}`;
+    fs.writeFileSync(
+      at(`${layout.toolsDir}/layout.sh`),
+      renderLayoutSh({
+        root: this.root,
+        nginxTest: `nginx -t -q -c ${this.nginxConf}`,
+        nginxReload: `${nginx} -s reload`,
+      }),
+    );
+    for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "prune.sh"]) {
+      fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
+    }
+    // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
+    fs.writeFileSync(
+      this.nginxConf,
+      [
+        "user root;",
+        "worker_processes 2;",
+        `pid ${this.root}/nginx.pid;`,
+        `error_log ${this.root}/log/error.log;`,
+        "events { worker_connections 4096; }",
+        `http { include ${this.root}${layout.nginxSite}; }`,
+        "",
+      ].join("\n"),
+    );
+  }
 
-    private get ports() {
-        return this.opts.ports ?? { blue: 18201, green: 18202 };
-    }
+  private get ports() {
+    return this.opts.ports ?? { blue: 18201, green: 18202 };
+  }
 
-    /** The site as the program renders it, relocated under the sandbox. */
-    site(ports = this.ports): string {
-        return relocateSite(
-            renderNginxSite({ serverName: "_", previewPort: this.opts.previewPort, checkPort: this.opts.checkPort, maintenanceRetryAfter: 120, ports }),
-            this.root,
-            this.opts.httpPort,
-        );
-    }
+  /** The site as the program renders it, relocated under the sandbox. */
+  site(ports = this.ports): string {
+    return relocateSite(
+      renderNginxSite({
+        serverName: "_",
+        previewPort: this.opts.previewPort,
+        checkPort: this.opts.checkPort,
+        maintenanceRetryAfter: 120,
+        ports,
+      }),
+      this.root,
+      this.opts.httpPort,
+    );
+  }
 
-    /** Writes the site through router-config.sh, then starts nginx. */
-    configureAndStartNginx(): ToolResult {
-        const site = this.site();
-        // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
-        fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
-        const start = run("nginx", ["-q", "-c", this.nginxConf]);
-        if (start.status !== 0) throw new Error(`nginx did not start: ${start.stderr}`);
-        return this.tool("router-config.sh", { BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) }, site);
-    }
+  /** Writes the site through router-config.sh, then starts nginx. */
+  configureAndStartNginx(): ToolResult {
+    const site = this.site();
+    // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
+    fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
+    const start = run("nginx", ["-q", "-c", this.nginxConf]);
+    if (start.status !== 0) throw new Error(`nginx did not start: ${start.stderr}`);
+    return this.tool(
+      "router-config.sh",
+      { BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) },
+      site,
+    );
+  }
 
-    /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address and tcp flag recorded. */
-    async startSlot(color: Color, version: string, mode: LinkModeName = this.opts.mode): Promise<void> {
-        this.slots.get(color)?.kill("SIGKILL");
-        const listen = slotListen(mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
-        const args = ["--listen", listen, "--color", color, "--version", version, "--active-file", path.join(this.root, layout.stateDir, "active"), "--fault-dir", this.faultDir];
-        const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
-        this.slots.set(color, child);
-        const slotDir = path.join(this.root, layout.stateDir, "slots", color);
-        fs.mkdirSync(slotDir, { recursive: true });
-        fs.writeFileSync(path.join(slotDir, "listen"), `${listen}\n`);
-        if (mode === "tcp") fs.writeFileSync(path.join(slotDir, "tcp"), "");
-        else fs.rmSync(path.join(slotDir, "tcp"), { force: true });
-        fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\nlisten=${listen}\n`);
-        for (let i = 0; i < 100; i++) {
-            if (this.curlSlot(color, "/health/ready").status === 0) return;
-            await new Promise((r) => setTimeout(r, 50));
-        }
-        throw new Error(`slot ${color} did not start`);
+  /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address and tcp flag recorded. */
+  async startSlot(color: Color, version: string, mode: LinkModeName = this.opts.mode): Promise<void> {
+    this.slots.get(color)?.kill("SIGKILL");
+    const listen = slotListen(mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
+    const args = [
+      "--listen",
+      listen,
+      "--color",
+      color,
+      "--version",
+      version,
+      "--active-file",
+      path.join(this.root, layout.stateDir, "active"),
+      "--fault-dir",
+      this.faultDir,
+    ];
+    const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.slots.set(color, child);
+    const slotDir = path.join(this.root, layout.stateDir, "slots", color);
+    fs.mkdirSync(slotDir, { recursive: true });
+    fs.writeFileSync(path.join(slotDir, "listen"), `${listen}\n`);
+    if (mode === "tcp") fs.writeFileSync(path.join(slotDir, "tcp"), "");
+    else fs.rmSync(path.join(slotDir, "tcp"), { force: true });
+    fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\nlisten=${listen}\n`);
+    for (let i = 0; i < 100; i++) {
+      if (this.curlSlot(color, "/health/ready").status === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
     }
+    throw new Error(`slot ${color} did not start`);
+  }
 
-    curlSlot(color: Color, urlPath: string): ToolResult {
-        const listen = fs.readFileSync(path.join(this.root, layout.stateDir, "slots", color, "listen"), "utf8").trim();
-        const target = listen.startsWith("unix:") ? ["--unix-socket", listen.slice(5), `http://slot${urlPath}`] : [`http://${listen}${urlPath}`];
-        return run("curl", ["-fsS", "--max-time", "2", ...target]);
-    }
+  curlSlot(color: Color, urlPath: string): ToolResult {
+    const listen = fs.readFileSync(path.join(this.root, layout.stateDir, "slots", color, "listen"), "utf8").trim();
+    const target = listen.startsWith("unix:")
+      ? ["--unix-socket", listen.slice(5), `http://slot${urlPath}`]
+      : [`http://${listen}${urlPath}`];
+    return run("curl", ["-fsS", "--max-time", "2", ...target]);
+  }
 
-    /** Runs an installed host tool with env values (as the command line would pass them) and optional stdin. */
-    tool(name: string, vars: Record<string, string>, stdin?: string, args: string[] = []): ToolResult {
-        return run(path.join(this.root, layout.toolsDir, name), args, { env: { PATH: process.env.PATH, ...vars }, input: stdin ?? "" });
-    }
+  /** Runs an installed host tool with env values (as the command line would pass them) and optional stdin. */
+  tool(name: string, vars: Record<string, string>, stdin?: string, args: string[] = []): ToolResult {
+    return run(path.join(this.root, layout.toolsDir, name), args, {
+      env: { PATH: process.env.PATH, ...vars },
+      input: stdin ?? "",
+    });
+  }
 
-    /** Runs shell code with the host scripts' lib.sh sourced (for its functions). */
-    lib(code: string): ToolResult {
-        return run("bash", ["--norc", "-c", `set -euo pipefail; . ${path.join(this.root, layout.toolsDir, "lib.sh")}; ${code}`], { env: { PATH: process.env.PATH } });
-    }
+  /** Runs shell code with the host scripts' lib.sh sourced (for its functions). */
+  lib(code: string): ToolResult {
+    return run(
+      "bash",
+      ["--norc", "-c", `set -euo pipefail; . ${path.join(this.root, layout.toolsDir, "lib.sh")}; ${code}`],
+      { env: { PATH: process.env.PATH } },
+    );
+  }
 
-    switchTo(color: Color, extra: Record<string, string> = {}): ToolResult {
-        return this.tool("switch.sh", { TARGET: color, HEALTH_PATH: "/health/ready", CHECK_PORT: String(this.opts.checkPort), ...extra });
-    }
+  switchTo(color: Color, extra: Record<string, string> = {}): ToolResult {
+    return this.tool("switch.sh", {
+      TARGET: color,
+      HEALTH_PATH: "/health/ready",
+      CHECK_PORT: String(this.opts.checkPort),
+      ...extra,
+    });
+  }
 
-    /** The colour the public listener serves now, from the app's response header. */
-    servedColor(): string {
-        return colorAt(this.opts.httpPort);
-    }
+  /** The colour the public listener serves now, from the app's response header. */
+  servedColor(): string {
+    return colorAt(this.opts.httpPort);
+  }
 
-    /** The colour the preview listener (the idle slot) serves now. */
-    previewColor(): string {
-        return colorAt(this.opts.previewPort);
-    }
+  /** The colour the preview listener (the idle slot) serves now. */
+  previewColor(): string {
+    return colorAt(this.opts.previewPort);
+  }
 
-    /** Where the live link points, without the sandbox root (e.g. /var/lib/bluegreen/colors/blue). */
-    liveLink(): string {
-        return fs.readlinkSync(path.join(this.root, layout.stateDir, "live")).replace(this.root, "");
-    }
+  /** Where the live link points, without the sandbox root (e.g. /var/lib/bluegreen/colors/blue). */
+  liveLink(): string {
+    return fs.readlinkSync(path.join(this.root, layout.stateDir, "live")).replace(this.root, "");
+  }
 
-    at(p: string): string {
-        return path.join(this.root, p);
-    }
+  at(p: string): string {
+    return path.join(this.root, p);
+  }
 
-    stop(): void {
-        for (const child of this.slots.values()) child.kill("SIGKILL");
-        run("nginx", ["-q", "-c", this.nginxConf, "-s", "stop"]);
-        fs.rmSync(this.root, { recursive: true, force: true });
-    }
+  stop(): void {
+    for (const child of this.slots.values()) child.kill("SIGKILL");
+    run("nginx", ["-q", "-c", this.nginxConf, "-s", "stop"]);
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
 }
 
 export interface WrkResult {
-    readonly requests: number;
-    /** connect + read + write errors + timeouts, as wrk counts them. */
-    readonly socketErrors: number;
-    /** Of those, connections reset or refused (connect/read/write), not slow answers. */
-    readonly resets: number;
-    /** Answers slower than wrk's --timeout. */
-    readonly timeouts: number;
-    readonly non2xx: number;
-    readonly rps: number;
-    readonly p99ms: number;
-    readonly raw: string;
+  readonly requests: number;
+  /** connect + read + write errors + timeouts, as wrk counts them. */
+  readonly socketErrors: number;
+  /** Of those, connections reset or refused (connect/read/write), not slow answers. */
+  readonly resets: number;
+  /** Answers slower than wrk's --timeout. */
+  readonly timeouts: number;
+  readonly non2xx: number;
+  readonly rps: number;
+  readonly p99ms: number;
+  readonly raw: string;
 }
 
 export interface WrkOptions {
-    readonly connections: number;
-    readonly seconds: number;
-    /** wrk's per-request timeout (default 2s); a slower answer counts as a timeout. */
-    readonly timeout?: string;
+  readonly connections: number;
+  readonly seconds: number;
+  /** wrk's per-request timeout (default 2s); a slower answer counts as a timeout. */
+  readonly timeout?: string;
 }
 
 /**
@@ -212,36 +260,36 @@ export interface WrkOptions {
  * with its parsed summary; `stop()` ends it early (on SIGINT wrk still prints it).
  */
 export function startWrk(url: string, o: WrkOptions): { done: Promise<WrkResult>; stop(): Promise<WrkResult> } {
-    requireTool("wrk");
-    const timeout = o.timeout ? ["--timeout", o.timeout] : [];
-    const child = spawn("wrk", ["-t2", `-c${o.connections}`, `-d${o.seconds}s`, ...timeout, "--latency", url]);
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const done = new Promise<WrkResult>((resolve, reject) => {
-        child.on("error", reject);
-        child.on("close", () => resolve(parseWrk(out)));
-    });
-    return { done, stop: () => (child.kill("SIGINT"), done) };
+  requireTool("wrk");
+  const timeout = o.timeout ? ["--timeout", o.timeout] : [];
+  const child = spawn("wrk", ["-t2", `-c${o.connections}`, `-d${o.seconds}s`, ...timeout, "--latency", url]);
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const done = new Promise<WrkResult>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", () => resolve(parseWrk(out)));
+  });
+  return { done, stop: () => (child.kill("SIGINT"), done) };
 }
 
 /** Runs wrk for `seconds` and returns its summary. */
 export function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
-    return startWrk(url, { seconds, connections }).done;
+  return startWrk(url, { seconds, connections }).done;
 }
 
 export function parseWrk(out: string): WrkResult {
-    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-    const p99 = /\n\s+99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
-    const scale = { us: 0.001, ms: 1, s: 1000 } as const;
-    return {
-        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
-        socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-        resets: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0,
-        timeouts: sock ? Number(sock[4]) : 0,
-        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-        p99ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : NaN,
-        raw: out,
-    };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const p99 = /\n\s+99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+  const scale = { us: 0.001, ms: 1, s: 1000 } as const;
+  return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    resets: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0,
+    timeouts: sock ? Number(sock[4]) : 0,
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p99ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : NaN,
+    raw: out,
+  };
 }

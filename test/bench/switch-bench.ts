@@ -1,9 +1,7 @@
 // npm run bench [-- --vm] [-- --switches N]
 // Measures the switch on this machine's nginx (socket mode and tcp mode side by
 // side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
-import { spawnSync } from "child_process";
 import * as os from "os";
-import * as path from "path";
 import { runProgram } from "../harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
 import { buildLoadgen, ensureImage, Vm } from "../e2e/vm";
@@ -15,188 +13,254 @@ const SWITCHES = Number(args[args.indexOf("--switches") + 1]) || 40;
 const CONNECTIONS = 64;
 
 interface Row {
-    where: string;
-    metric: string;
-    value: string;
+  where: string;
+  metric: string;
+  value: string;
 }
 const rows: Row[] = [];
 const add = (where: string, metric: string, value: string) => {
-    rows.push({ where, metric, value });
-    console.error(`  ${where} | ${metric} | ${value}`);
+  rows.push({ where, metric, value });
+  console.error(`  ${where} | ${metric} | ${value}`);
 };
 
 const median = (xs: number[]) => quantile(xs, 0.5);
 function quantile(xs: number[], q: number): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 }
 
 /** wrk at the bench's load until stopped; an answer slower than 10 s counts as a timeout. */
 const loadUntilStopped = (url: string) => startWrk(url, { connections: CONNECTIONS, seconds: 600, timeout: "10s" });
 
 const failed = (w: WrkResult) =>
-    `${w.resets + w.non2xx} of ${w.requests} (resets ${w.resets}, non-2xx ${w.non2xx}; slower than 10 s: ${w.timeouts})`;
+  `${w.resets + w.non2xx} of ${w.requests} (resets ${w.resets}, non-2xx ${w.non2xx}; slower than 10 s: ${w.timeouts})`;
 
 function timings(outputs: string[]) {
-    const total: number[] = [];
-    const converged: number[] = [];
-    for (const o of outputs) {
-        const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(o);
-        if (!m) throw new Error(`switch output without timing: ${o}`);
-        total.push(Number(m[1]));
-        converged.push(Number(m[2]));
-    }
-    return { total, converged };
+  const total: number[] = [];
+  const converged: number[] = [];
+  for (const o of outputs) {
+    const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(o);
+    if (!m) throw new Error(`switch output without timing: ${o}`);
+    total.push(Number(m[1]));
+    converged.push(Number(m[2]));
+  }
+  return { total, converged };
 }
 
 async function localMode(mode: "socket" | "tcp", base: number) {
-    const where = `local nginx, ${mode}`;
-    const host = new Sandbox({ mode, httpPort: base, previewPort: base + 1, checkPort: base + 2, ports: { blue: base + 10, green: base + 11 } });
-    try {
-        const cfg = host.configureAndStartNginx();
-        if (cfg.status !== 0) throw new Error(cfg.stderr);
-        const t0 = Date.now();
-        await host.startSlot("blue", "v1");
-        add(where, "time to ready (process start to first 2xx /health/ready)", `${Date.now() - t0} ms`);
-        await host.startSlot("green", "v2");
-        host.switchTo("blue");
+  const where = `local nginx, ${mode}`;
+  const host = new Sandbox({
+    mode,
+    httpPort: base,
+    previewPort: base + 1,
+    checkPort: base + 2,
+    ports: { blue: base + 10, green: base + 11 },
+  });
+  try {
+    const cfg = host.configureAndStartNginx();
+    if (cfg.status !== 0) throw new Error(cfg.stderr);
+    const t0 = Date.now();
+    await host.startSlot("blue", "v1");
+    add(where, "time to ready (process start to first 2xx /health/ready)", `${Date.now() - t0} ms`);
+    await host.startSlot("green", "v2");
+    host.switchTo("blue");
 
-        const load = loadUntilStopped(`http://127.0.0.1:${base}/`);
-        await new Promise((r) => setTimeout(r, 1000));
-        const outputs: string[] = [];
-        for (let i = 0; i < SWITCHES; i++) {
-            const r = host.switchTo(i % 2 === 0 ? "green" : "blue");
-            if (r.status !== 0) throw new Error(r.stderr);
-            outputs.push(r.stdout);
-            await new Promise((res) => setTimeout(res, 200));
-        }
-        const w = await load.stop();
-        const t = timings(outputs);
-        add(where, `switch time, script start to verified (median / p95 of ${SWITCHES}, under load)`, `${median(t.total)} / ${quantile(t.total, 0.95)} ms`);
-        add(where, "verified through nginx, link moved to the target answering (median / p95)", `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`);
-        add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, failed(w));
-        return host;
-    } catch (e) {
-        host.stop();
-        throw e;
+    const load = loadUntilStopped(`http://127.0.0.1:${base}/`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const outputs: string[] = [];
+    for (let i = 0; i < SWITCHES; i++) {
+      const r = host.switchTo(i % 2 === 0 ? "green" : "blue");
+      if (r.status !== 0) throw new Error(r.stderr);
+      outputs.push(r.stdout);
+      await new Promise((res) => setTimeout(res, 200));
     }
+    const w = await load.stop();
+    const t = timings(outputs);
+    add(
+      where,
+      `switch time, script start to verified (median / p95 of ${SWITCHES}, under load)`,
+      `${median(t.total)} / ${quantile(t.total, 0.95)} ms`,
+    );
+    add(
+      where,
+      "verified through nginx, link moved to the target answering (median / p95)",
+      `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`,
+    );
+    add(where, `failed requests during ${SWITCHES} switches, ${CONNECTIONS} keep-alive conns`, failed(w));
+    return host;
+  } catch (e) {
+    host.stop();
+    throw e;
+  }
 }
 
 async function throughput(host: Sandbox, directPort: number) {
-    const measure = async (url: string) => {
-        const w = loadUntilStopped(url);
-        await new Promise((r) => setTimeout(r, 8000));
-        return w.stop();
-    };
-    const direct = await measure(`http://127.0.0.1:${directPort}/`);
-    const viaNginx = await measure(`http://127.0.0.1:${host.opts.httpPort}/`);
-    add("local", "throughput direct to the app (tcp), req/s, p99", `${direct.rps.toFixed(0)}, ${direct.p99ms.toFixed(2)} ms`);
-    add("local", `throughput through nginx (${host.opts.mode}), req/s, p99`, `${viaNginx.rps.toFixed(0)}, ${viaNginx.p99ms.toFixed(2)} ms`);
-    add("local", "nginx / direct: throughput ratio, p99 ratio", `${(viaNginx.rps / direct.rps).toFixed(2)}, ${(viaNginx.p99ms / direct.p99ms).toFixed(2)}`);
+  const measure = async (url: string) => {
+    const w = loadUntilStopped(url);
+    await new Promise((r) => setTimeout(r, 8000));
+    return w.stop();
+  };
+  const direct = await measure(`http://127.0.0.1:${directPort}/`);
+  const viaNginx = await measure(`http://127.0.0.1:${host.opts.httpPort}/`);
+  add(
+    "local",
+    "throughput direct to the app (tcp), req/s, p99",
+    `${direct.rps.toFixed(0)}, ${direct.p99ms.toFixed(2)} ms`,
+  );
+  add(
+    "local",
+    `throughput through nginx (${host.opts.mode}), req/s, p99`,
+    `${viaNginx.rps.toFixed(0)}, ${viaNginx.p99ms.toFixed(2)} ms`,
+  );
+  add(
+    "local",
+    "nginx / direct: throughput ratio, p99 ratio",
+    `${(viaNginx.rps / direct.rps).toFixed(2)}, ${(viaNginx.p99ms / direct.p99ms).toFixed(2)}`,
+  );
 }
 
 async function onVm() {
-    const where = "VM (qemu TCG, 2 vCPU)";
-    const image = ensureImage((l) => console.error(l));
-    const vm = await Vm.boot(image);
-    try {
-        const config = {
-            hostKind: "ssh", sshHost: "127.0.0.1", sshPort: vm.sshPort, sshPrivateKey: image.privateKey, sshHostKey: image.hostKey,
-            active: "blue", blueVersion: "v1", greenVersion: "v2",
-        };
-        let state: StateEntry[] = [];
-        const first = await up(state, resourcesOf(await runProgram(config)));
-        if (first.error) throw new Error(first.error);
-        state = first.state;
-        const ready = /ready on \S+ in (\d+) ms/.exec(first.steps.find((s) => s.name === "green-service")!.output)?.[1];
-        add(where, "time to ready, deploy to the idle slot (restart to first 2xx)", `${ready} ms`);
-        // Socket mode only: the VM's stack is deployed in it, and tcp mode needs a redeploy.
-        // Control first: the same switch.sh runs over SSH, aimed at the colour already live,
-        // so everything happens but traffic moving. Failures there are the VM's, not the switch's.
-        const n = Math.min(SWITCHES, 30);
-        // nginx's error log says why a request failed; count what each series added.
-        const errorLog = async (since?: number) => {
-            const r = await sshRun(vm.connection, since === undefined ? "wc -l < /var/log/nginx/error.log" :
-                `tail -n +${since + 1} /var/log/nginx/error.log | sed -E 's/^[0-9/: ]+\\[[a-z]+\\] [0-9#]+: (\\*[0-9]+ )?//; s/, client:.*//' | sort | uniq -c | sort -rn | head -3`);
-            return r.stdout.trim();
-        };
-        const series = async (targetOf: (i: number) => string) => {
-            const logStart = Number(await errorLog());
-            const load = loadUntilStopped(`http://127.0.0.1:${vm.httpPort}/`);
-            await new Promise((r) => setTimeout(r, 1000));
-            const outputs: string[] = [];
-            for (let i = 0; i < n; i++) {
-                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
-                if (r.code !== 0) throw new Error(r.combined);
-                outputs.push(r.stdout);
-            }
-            const w = await load.stop();
-            return { w, t: timings(outputs), errors: (await errorLog(logStart)).replace(/\s*\n\s*/g, "; ") || "none" };
-        };
-        const control = await series(() => "blue");
-        add(where, `control: ${n} switch.sh runs to the live colour (nothing moves), ${CONNECTIONS} conns`, failed(control.w));
-        add(where, "control: new nginx error-log lines", control.errors);
-        const real = await series((i) => (i % 2 === 0 ? "green" : "blue"));
-        add(where, `socket: switch time (median / p95 of ${n}, under load)`, `${median(real.t.total)} / ${quantile(real.t.total, 0.95)} ms`);
-        add(where, "socket: verified through nginx after the link moved (median / p95)", `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`);
-        add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
-        add(where, "socket: new nginx error-log lines", real.errors);
+  const where = "VM (qemu TCG, 2 vCPU)";
+  const image = ensureImage((l) => console.error(l));
+  const vm = await Vm.boot(image);
+  try {
+    const config = {
+      hostKind: "ssh",
+      sshHost: "127.0.0.1",
+      sshPort: vm.sshPort,
+      sshPrivateKey: image.privateKey,
+      sshHostKey: image.hostKey,
+      active: "blue",
+      blueVersion: "v1",
+      greenVersion: "v2",
+    };
+    let state: StateEntry[] = [];
+    const first = await up(state, resourcesOf(await runProgram(config)));
+    if (first.error) throw new Error(first.error);
+    state = first.state;
+    const ready = /ready on \S+ in (\d+) ms/.exec(first.steps.find((s) => s.name === "green-service")!.output)?.[1];
+    add(where, "time to ready, deploy to the idle slot (restart to first 2xx)", `${ready} ms`);
+    // Socket mode only: the VM's stack is deployed in it, and tcp mode needs a redeploy.
+    // Control first: the same switch.sh runs over SSH, aimed at the colour already live,
+    // so everything happens but traffic moving. Failures there are the VM's, not the switch's.
+    const n = Math.min(SWITCHES, 30);
+    // nginx's error log says why a request failed; count what each series added.
+    const errorLog = async (since?: number) => {
+      const r = await sshRun(
+        vm.connection,
+        since === undefined
+          ? "wc -l < /var/log/nginx/error.log"
+          : `tail -n +${since + 1} /var/log/nginx/error.log | sed -E 's/^[0-9/: ]+\\[[a-z]+\\] [0-9#]+: (\\*[0-9]+ )?//; s/, client:.*//' | sort | uniq -c | sort -rn | head -3`,
+      );
+      return r.stdout.trim();
+    };
+    const series = async (targetOf: (i: number) => string) => {
+      const logStart = Number(await errorLog());
+      const load = loadUntilStopped(`http://127.0.0.1:${vm.httpPort}/`);
+      await new Promise((r) => setTimeout(r, 1000));
+      const outputs: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await sshRun(
+          vm.connection,
+          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`,
+        );
+        if (r.code !== 0) throw new Error(r.combined);
+        outputs.push(r.stdout);
+      }
+      const w = await load.stop();
+      return { w, t: timings(outputs), errors: (await errorLog(logStart)).replace(/\s*\n\s*/g, "; ") || "none" };
+    };
+    const control = await series(() => "blue");
+    add(
+      where,
+      `control: ${n} switch.sh runs to the live colour (nothing moves), ${CONNECTIONS} conns`,
+      failed(control.w),
+    );
+    add(where, "control: new nginx error-log lines", control.errors);
+    const real = await series((i) => (i % 2 === 0 ? "green" : "blue"));
+    add(
+      where,
+      `socket: switch time (median / p95 of ${n}, under load)`,
+      `${median(real.t.total)} / ${quantile(real.t.total, 0.95)} ms`,
+    );
+    add(
+      where,
+      "socket: verified through nginx after the link moved (median / p95)",
+      `${median(real.t.converged)} / ${quantile(real.t.converged, 0.95)} ms`,
+    );
+    add(where, `socket: failed requests during ${n} switches, ${CONNECTIONS} conns`, failed(real.w));
+    add(where, "socket: new nginx error-log lines", real.errors);
 
-        // The same two series with the load generated inside the guest, so qemu's
-        // user-mode network (slirp) is not between client and nginx.
-        const loadgen = buildLoadgen();
-        await sftpPut(vm.connection, loadgen, "/tmp/loadgen");
-        const inGuest = async (targetOf: (i: number) => string) => {
-            await sshRun(vm.connection, "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)");
-            await new Promise((r) => setTimeout(r, 1000));
-            for (let i = 0; i < n; i++) {
-                const r = await sshRun(vm.connection, `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`);
-                if (r.code !== 0) throw new Error(r.combined);
-            }
-            const out = await sshRun(vm.connection, "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json");
-            const g = JSON.parse(out.stdout);
-            const samples = Object.keys(g.samples ?? {}).join(" | ");
-            return `${g.resets + g.other + g.non2xx} of ${g.requests} (resets ${g.resets}, other errors ${g.other}, non-2xx ${g.non2xx}; slower than 10 s: ${g.timeouts})${samples ? `; e.g. ${samples}` : ""}`;
-        };
-        add(where, `in-guest load: control, ${n} switch.sh runs to the live colour`, await inGuest(() => "blue"));
-        add(where, `in-guest load: failed requests during ${n} switches, 64 conns`, await inGuest((i) => (i % 2 === 0 ? "green" : "blue")));
-    } finally {
-        await vm.shutdown();
-    }
+    // The same two series with the load generated inside the guest, so qemu's
+    // user-mode network (slirp) is not between client and nginx.
+    const loadgen = buildLoadgen();
+    await sftpPut(vm.connection, loadgen, "/tmp/loadgen");
+    const inGuest = async (targetOf: (i: number) => string) => {
+      await sshRun(
+        vm.connection,
+        "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)",
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      for (let i = 0; i < n; i++) {
+        const r = await sshRun(
+          vm.connection,
+          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`,
+        );
+        if (r.code !== 0) throw new Error(r.combined);
+      }
+      const out = await sshRun(
+        vm.connection,
+        "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json",
+      );
+      const g = JSON.parse(out.stdout);
+      const samples = Object.keys(g.samples ?? {}).join(" | ");
+      return `${g.resets + g.other + g.non2xx} of ${g.requests} (resets ${g.resets}, other errors ${g.other}, non-2xx ${g.non2xx}; slower than 10 s: ${g.timeouts})${samples ? `; e.g. ${samples}` : ""}`;
+    };
+    add(where, `in-guest load: control, ${n} switch.sh runs to the live colour`, await inGuest(() => "blue"));
+    add(
+      where,
+      `in-guest load: failed requests during ${n} switches, 64 conns`,
+      await inGuest((i) => (i % 2 === 0 ? "green" : "blue")),
+    );
+  } finally {
+    await vm.shutdown();
+  }
 }
 
 async function main() {
-    buildDemoApp("v1");
-    buildDemoApp("v2");
-    const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-    const nginxVersion = run("nginx", ["-v"]).stderr.trim();
-    console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
-    if (!args.includes("--vm-only")) await local();
-    if (args.includes("--vm") || args.includes("--vm-only")) await onVm();
-    printTable(cpu, nginxVersion);
+  buildDemoApp("v1");
+  buildDemoApp("v2");
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  const nginxVersion = run("nginx", ["-v"]).stderr.trim();
+  console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
+  if (!args.includes("--vm-only")) await local();
+  if (args.includes("--vm") || args.includes("--vm-only")) await onVm();
+  printTable(cpu, nginxVersion);
 }
 
 async function local() {
-    const socketHost = await localMode("socket", 18400);
-    const tcpHost = await localMode("tcp", 18500);
-    try {
-        await throughput(socketHost, 18510);
-        await throughput(tcpHost, 18510);
-    } finally {
-        socketHost.stop();
-        tcpHost.stop();
-    }
+  const socketHost = await localMode("socket", 18400);
+  const tcpHost = await localMode("tcp", 18500);
+  try {
+    await throughput(socketHost, 18510);
+    await throughput(tcpHost, 18510);
+  } finally {
+    socketHost.stop();
+    tcpHost.stop();
+  }
 }
 
 function printTable(cpu: string, nginxVersion: string) {
-    const w = [Math.max(...rows.map((r) => r.where.length), 5), Math.max(...rows.map((r) => r.metric.length), 6)];
-    console.log(`\nMachine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${nginxVersion}, ${new Date().toISOString().slice(0, 10)}\n`);
-    console.log(`| ${"where".padEnd(w[0])} | ${"metric".padEnd(w[1])} | value |`);
-    console.log(`|${"-".repeat(w[0] + 2)}|${"-".repeat(w[1] + 2)}|-------|`);
-    for (const r of rows) console.log(`| ${r.where.padEnd(w[0])} | ${r.metric.padEnd(w[1])} | ${r.value} |`);
+  const w = [Math.max(...rows.map((r) => r.where.length), 5), Math.max(...rows.map((r) => r.metric.length), 6)];
+  console.log(
+    `\nMachine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${nginxVersion}, ${new Date().toISOString().slice(0, 10)}\n`,
+  );
+  console.log(`| ${"where".padEnd(w[0])} | ${"metric".padEnd(w[1])} | value |`);
+  console.log(`|${"-".repeat(w[0] + 2)}|${"-".repeat(w[1] + 2)}|-------|`);
+  for (const r of rows) console.log(`| ${r.where.padEnd(w[0])} | ${r.metric.padEnd(w[1])} | ${r.value} |`);
 }
 
 main().catch((e) => {
-    console.error(e);
-    process.exit(1);
+  console.error(e);
+  process.exit(1);
 });

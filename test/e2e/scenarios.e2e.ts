@@ -12,479 +12,563 @@ import { buildLoadgen, ensureImage, Image, Vm } from "./vm";
 const FAULTS = "/var/lib/bluegreen/data/faults";
 const report: string[] = [];
 const note = (line: string) => {
-    report.push(line);
-    console.log(`      ${line}`);
+  report.push(line);
+  console.log(`      ${line}`);
 };
 
 describe("e2e on a real VM (replayed program)", function () {
-    this.timeout(20 * 60_000);
-    let image: Image;
-    let vm: Vm;
-    let state: StateEntry[] = [];
-    let config: Record<string, unknown>;
+  this.timeout(20 * 60_000);
+  let image: Image;
+  let vm: Vm;
+  let state: StateEntry[] = [];
+  let config: Record<string, unknown>;
 
-    const baseConfig = () => ({
-        hostKind: "ssh",
-        sshHost: "127.0.0.1",
-        sshPort: vm.sshPort,
-        sshPrivateKey: image.privateKey,
-        sshHostKey: image.hostKey,
-        active: "blue",
-        blueVersion: "v1",
-        greenVersion: "v1",
-        // A short post-switch watch keeps the scenarios quick; scenario 13 sets its own.
-        watchSeconds: "3",
-        // The demo app's fault injection, so scenarios can make a slot unhealthy.
-        appArgs: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
-    });
+  const baseConfig = () => ({
+    hostKind: "ssh",
+    sshHost: "127.0.0.1",
+    sshPort: vm.sshPort,
+    sshPrivateKey: image.privateKey,
+    sshHostKey: image.hostKey,
+    active: "blue",
+    blueVersion: "v1",
+    greenVersion: "v1",
+    // A short post-switch watch keeps the scenarios quick; scenario 13 sets its own.
+    watchSeconds: "3",
+    // The demo app's fault injection, so scenarios can make a slot unhealthy.
+    appArgs:
+      "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
+  });
 
-    /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
-    const secretValues = () => [
-        ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
-        ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
-    ];
+  /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
+  const secretValues = () => [
+    ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
+    ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
+  ];
 
-    /** `pulumi config set ...` then `pulumi up`, replayed. */
-    async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
-        config = { ...config, ...changes };
-        const result = await up(state, resourcesOf(await runProgram(config)));
-        state = result.state;
-        for (const step of result.steps) {
-            for (const secret of secretValues()) assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
-        }
-        return result;
+  /** `pulumi config set ...` then `pulumi up`, replayed. */
+  async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
+    config = { ...config, ...changes };
+    const result = await up(state, resourcesOf(await runProgram(config)));
+    state = result.state;
+    for (const step of result.steps) {
+      for (const secret of secretValues())
+        assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
     }
+    return result;
+  }
 
-    const stepsOf = (r: UpResult) => r.steps.map((s) => `${s.action} ${s.name}${s.ok ? "" : " (failed)"}`);
-    const output = (r: UpResult, name: string) => r.steps.find((s) => s.name === name)?.output ?? "";
+  const stepsOf = (r: UpResult) => r.steps.map((s) => `${s.action} ${s.name}${s.ok ? "" : " (failed)"}`);
+  const output = (r: UpResult, name: string) => r.steps.find((s) => s.name === name)?.output ?? "";
 
-    /** What a client of the public port gets, e.g. "blue v1". */
-    function publicAnswer(): string {
-        const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
-        return r.stdout.trim() || r.stderr.trim();
+  /** What a client of the public port gets, e.g. "blue v1". */
+  function publicAnswer(): string {
+    const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
+    return r.stdout.trim() || r.stderr.trim();
+  }
+  const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
+  const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
+  const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
+
+  /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
+  async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
+    // A long timeout: under TCG a slow answer is not a failed one.
+    const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds, timeout: "15s" });
+    await new Promise((r) => setTimeout(r, 2000));
+    await during();
+    return load.done;
+  }
+
+  const timing = (r: UpResult) => {
+    const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(output(r, "switch-link"));
+    return m
+      ? `switch step ${m[1]} ms, verified through nginx ${m[2]} ms after the link moved`
+      : "no timing in the output";
+  };
+
+  before(async function () {
+    image = ensureImage();
+    const started = Date.now();
+    vm = await Vm.boot(image);
+    note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
+    config = baseConfig();
+  });
+
+  after(async () => {
+    await vm?.shutdown();
+    if (report.length) console.log(`\n    e2e figures:\n${report.map((l) => `      ${l}`).join("\n")}\n`);
+  });
+
+  it("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
+    const started = Date.now();
+    const r = await deploy({});
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), [
+      "create host-ready",
+      "create setup-tools",
+      "create router-install",
+      "create router-config",
+      "create blue-upload",
+      "create green-upload",
+      "create maintenance-mode",
+      "create blue-service",
+      "create green-service",
+      "create switch-link",
+      "create releases-prune",
+    ]);
+    note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 11 steps`);
+    assert.strictEqual(publicAnswer(), "blue v1");
+    // Only sshd and nginx listen on TCP; the app only on its unix sockets.
+    const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
+    for (const line of tcp.split("\n"))
+      assert.match(line, /users:\(\("(sshd|nginx)"/, `unexpected TCP listener: ${line}`);
+    assert.match(tcp, /^127\.0\.0\.1:8081 .*nginx/m, "the preview listener is on loopback");
+    const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
+    assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
+    for (const c of ["blue", "green"]) {
+      assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
+      assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
     }
-    const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
-    const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
-    const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
+  });
 
-    /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
-    async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
-        // A long timeout: under TCG a slow answer is not a failed one.
-        const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds, timeout: "15s" });
-        await new Promise((r) => setTimeout(r, 2000));
-        await during();
-        return load.done;
+  it("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
+    const r = await deploy({ greenVersion: "v2" });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
+    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+    assert.strictEqual(publicAnswer(), "blue v1");
+    note(
+      `time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`,
+    );
+  });
+
+  it("3. switch to green under load: one step, 0 failed requests, then only green", async () => {
+    let r!: UpResult;
+    const load = await underLoad(12, async () => {
+      r = await deploy({ active: "green" });
+    });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+    assert.strictEqual(load.socketErrors, 0, load.raw);
+    assert.strictEqual(load.non2xx, 0, load.raw);
+    for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
+    note(
+      `switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`,
+    );
+  });
+
+  it("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
+    const greenPid = await mainPid("green");
+    let r!: UpResult;
+    const load = await underLoad(12, async () => {
+      r = await deploy({ active: "blue" });
+    });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+    assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
+    assert.strictEqual(publicAnswer(), "blue v1");
+    assert.strictEqual(await mainPid("green"), greenPid);
+    note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
+  });
+
+  it("5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay", async () => {
+    await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+    try {
+      const link = await liveLink();
+      const r = await deploy({ active: "green" });
+      assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+      assert.match(
+        r.error!,
+        /bluegreen: error: refusing to switch to green: it is not ready \(GET \/health\/ready on the slot gave no 2xx\)\. Traffic stays on blue\./,
+      );
+      assert.match(
+        r.error!,
+        /Last journal lines of bluegreen@green:\n(.*\n)*.*green v2 listening on unix:\/run\/bluegreen\/green\/app\.sock/,
+      );
+      assert.strictEqual(publicAnswer(), "blue v1");
+      assert.strictEqual(await liveLink(), link);
+      // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
+      assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
+    } finally {
+      await inVm(`rm -f ${FAULTS}/green.unready`);
     }
+    const back = await deploy({ active: "blue" });
+    assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
+  });
 
-    const timing = (r: UpResult) => {
-        const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(output(r, "switch-link"));
-        return m ? `switch step ${m[1]} ms, verified through nginx ${m[2]} ms after the link moved` : "no timing in the output";
-    };
+  interface GuestLoad {
+    readonly requests: number;
+    readonly failed: number;
+    readonly raw: string;
+  }
 
-    before(async function () {
-        image = ensureImage();
-        const started = Date.now();
-        vm = await Vm.boot(image);
-        note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
-        config = baseConfig();
-    });
-
-    after(async () => {
-        await vm?.shutdown();
-        if (report.length) console.log(`\n    e2e figures:\n${report.map((l) => `      ${l}`).join("\n")}\n`);
-    });
-
-    it("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
-        const started = Date.now();
-        const r = await deploy({});
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), [
-            "create host-ready", "create setup-tools", "create router-install", "create router-config",
-            "create blue-upload", "create green-upload", "create maintenance-mode",
-            "create blue-service", "create green-service", "create switch-link", "create releases-prune",
-        ]);
-        note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 11 steps`);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        // Only sshd and nginx listen on TCP; the app only on its unix sockets.
-        const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
-        for (const line of tcp.split("\n")) assert.match(line, /users:\(\("(sshd|nginx)"/, `unexpected TCP listener: ${line}`);
-        assert.match(tcp, /^127\.0\.0\.1:8081 .*nginx/m, "the preview listener is on loopback");
-        const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
-        assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
-        for (const c of ["blue", "green"]) {
-            assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
-            assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
-        }
-    });
-
-    it("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
-        const r = await deploy({ greenVersion: "v2" });
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
-        assert.strictEqual(publicAnswer(), "blue v1");
-        note(`time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`);
-    });
-
-    it("3. switch to green under load: one step, 0 failed requests, then only green", async () => {
-        let r!: UpResult;
-        const load = await underLoad(12, async () => {
-            r = await deploy({ active: "green" });
-        });
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-        assert.strictEqual(load.socketErrors, 0, load.raw);
-        assert.strictEqual(load.non2xx, 0, load.raw);
-        for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
-        note(`switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`);
-    });
-
-    it("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
-        const greenPid = await mainPid("green");
-        let r!: UpResult;
-        const load = await underLoad(12, async () => {
-            r = await deploy({ active: "blue" });
-        });
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-        assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        assert.strictEqual(await mainPid("green"), greenPid);
-        note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
-    });
-
-    it("5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay", async () => {
-        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
-        try {
-            const link = await liveLink();
-            const r = await deploy({ active: "green" });
-            assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-            assert.match(r.error!, /bluegreen: error: refusing to switch to green: it is not ready \(GET \/health\/ready on the slot gave no 2xx\)\. Traffic stays on blue\./);
-            assert.match(r.error!, /Last journal lines of bluegreen@green:\n(.*\n)*.*green v2 listening on unix:\/run\/bluegreen\/green\/app\.sock/);
-            assert.strictEqual(publicAnswer(), "blue v1");
-            assert.strictEqual(await liveLink(), link);
-            // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
-            assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
-        } finally {
-            await inVm(`rm -f ${FAULTS}/green.unready`);
-        }
-        const back = await deploy({ active: "blue" });
-        assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
-    });
-
-    interface GuestLoad {
-        readonly requests: number;
-        readonly failed: number;
-        readonly raw: string;
+  /**
+   * 64 keep-alive connections to nginx's public port for the whole of `during`, generated
+   * inside the guest (test/bench/loadgen, bounded to 600 s): over a minute or more, qemu's
+   * user-mode port forward itself drops a few requests even when nothing switches (README,
+   * Benchmark), which would hide what the switch does.
+   */
+  let loadgenUploaded = false;
+  async function wholeUnderLoad(during: () => Promise<void>): Promise<GuestLoad> {
+    if (!loadgenUploaded) {
+      await sftpPut(vm.connection, buildLoadgen(), "/tmp/loadgen");
+      loadgenUploaded = true;
     }
-
-    /**
-     * 64 keep-alive connections to nginx's public port for the whole of `during`, generated
-     * inside the guest (test/bench/loadgen, bounded to 600 s): over a minute or more, qemu's
-     * user-mode port forward itself drops a few requests even when nothing switches (README,
-     * Benchmark), which would hide what the switch does.
-     */
-    let loadgenUploaded = false;
-    async function wholeUnderLoad(during: () => Promise<void>): Promise<GuestLoad> {
-        if (!loadgenUploaded) {
-            await sftpPut(vm.connection, buildLoadgen(), "/tmp/loadgen");
-            loadgenUploaded = true;
-        }
-        await inVm("chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)");
-        await new Promise((r) => setTimeout(r, 1000));
-        let raw = "";
-        try {
-            await during();
-            await new Promise((r) => setTimeout(r, 1000));
-        } finally {
-            // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
-            raw = await inVm("pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json");
-        }
-        const g = JSON.parse(raw);
-        return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, raw };
+    await inVm(
+      "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)",
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    let raw = "";
+    try {
+      await during();
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
+      raw = await inVm(
+        "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json",
+      );
     }
+    const g = JSON.parse(raw);
+    return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, raw };
+  }
 
-    it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
-        const SECRET = "rotated-db-password-7f3a";
-        const pids: Record<string, string>[] = [];
-        const snap = async () => pids.push({ blue: await mainPid("blue"), green: await mainPid("green") });
-        const outputs: string[] = [];
-        const load = await wholeUnderLoad(async () => {
-            await snap();
-            const rotate = await deploy({ appSecrets: { DB_PASSWORD: SECRET } });
-            assert.strictEqual(rotate.error, undefined, rotate.error);
-            assert.deepStrictEqual(stepsOf(rotate), ["update blue-service", "update green-service"]);
-            assert.match(output(rotate, "blue-service"), /^slot blue: PENDING\. It is live, so its new settings \(env, secrets, unit or listen address\) are staged, not applied/);
-            assert.match(output(rotate, "green-service"), /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/);
-            assert.match(await inVm("/usr/local/sbin/bluegreen-status"), /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/);
-            await snap();
-            const sw = await deploy({ active: "green" });
-            assert.strictEqual(sw.error, undefined, sw.error);
-            assert.deepStrictEqual(stepsOf(sw), ["update switch-link"]);
-            assert.match(output(sw, "switch-link"), /\nslot blue \(now idle\) picked up its staged settings: v1 on unix:\/run\/bluegreen\/blue\/app\.sock\n?$/);
-            outputs.push(timing(sw));
-            await snap();
-            const back = await deploy({ active: "blue" });
-            assert.strictEqual(back.error, undefined, back.error);
-            assert.deepStrictEqual(stepsOf(back), ["update switch-link"]);
-            await snap();
-        });
-        assert.strictEqual(load.failed, 0, load.raw);
-        // No slot was restarted while it was live: blue (live) kept its PID through the rotation;
-        // green (live after the switch) kept its PID through the switch and the rollback.
-        assert.strictEqual(pids[1].blue, pids[0].blue, "blue was live during the rotation");
-        assert.notStrictEqual(pids[1].green, pids[0].green, "green (idle) got the new secret at once");
-        assert.strictEqual(pids[2].green, pids[1].green, "green was live after the switch");
-        assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
-        assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
-        for (const c of ["blue", "green"]) assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
-        assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
-        assert.strictEqual(publicAnswer(), "blue v1");
-        note(`secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`);
+  it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
+    const SECRET = "rotated-db-password-7f3a";
+    const pids: Record<string, string>[] = [];
+    const snap = async () => pids.push({ blue: await mainPid("blue"), green: await mainPid("green") });
+    const outputs: string[] = [];
+    const load = await wholeUnderLoad(async () => {
+      await snap();
+      const rotate = await deploy({ appSecrets: { DB_PASSWORD: SECRET } });
+      assert.strictEqual(rotate.error, undefined, rotate.error);
+      assert.deepStrictEqual(stepsOf(rotate), ["update blue-service", "update green-service"]);
+      assert.match(
+        output(rotate, "blue-service"),
+        /^slot blue: PENDING\. It is live, so its new settings \(env, secrets, unit or listen address\) are staged, not applied/,
+      );
+      assert.match(
+        output(rotate, "green-service"),
+        /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/,
+      );
+      assert.match(
+        await inVm("/usr/local/sbin/bluegreen-status"),
+        /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/,
+      );
+      await snap();
+      const sw = await deploy({ active: "green" });
+      assert.strictEqual(sw.error, undefined, sw.error);
+      assert.deepStrictEqual(stepsOf(sw), ["update switch-link"]);
+      assert.match(
+        output(sw, "switch-link"),
+        /\nslot blue \(now idle\) picked up its staged settings: v1 on unix:\/run\/bluegreen\/blue\/app\.sock\n?$/,
+      );
+      outputs.push(timing(sw));
+      await snap();
+      const back = await deploy({ active: "blue" });
+      assert.strictEqual(back.error, undefined, back.error);
+      assert.deepStrictEqual(stepsOf(back), ["update switch-link"]);
+      await snap();
     });
+    assert.strictEqual(load.failed, 0, load.raw);
+    // No slot was restarted while it was live: blue (live) kept its PID through the rotation;
+    // green (live after the switch) kept its PID through the switch and the rollback.
+    assert.strictEqual(pids[1].blue, pids[0].blue, "blue was live during the rotation");
+    assert.notStrictEqual(pids[1].green, pids[0].green, "green (idle) got the new secret at once");
+    assert.strictEqual(pids[2].green, pids[1].green, "green was live after the switch");
+    assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
+    assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
+    for (const c of ["blue", "green"])
+      assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
+    assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
+    assert.strictEqual(publicAnswer(), "blue v1");
+    note(
+      `secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`,
+    );
+  });
 
-    it("5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal", async () => {
-        const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
-        const load = await wholeUnderLoad(async () => {
-            const toTcp = await deploy({ linkMode: "tcp" });
-            assert.strictEqual(toTcp.error, undefined, toTcp.error);
-            assert.deepStrictEqual(stepsOf(toTcp), ["update blue-service", "update green-service"]);
-            assert.strictEqual(await listening(), "127.0.0.1:8002", "the idle slot came up on its port; the live one waits");
-            assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
-            const sw = await deploy({ active: "green" });
-            assert.strictEqual(sw.error, undefined, sw.error);
-            assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
-            const toSocket = await deploy({ linkMode: "socket" });
-            assert.strictEqual(toSocket.error, undefined, toSocket.error);
-            const back = await deploy({ active: "blue" });
-            assert.strictEqual(back.error, undefined, back.error);
-            assert.strictEqual(await listening(), "", "both slots back on their sockets");
-        });
-        assert.strictEqual(load.failed, 0, load.raw);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        note(`mode migration socket -> tcp -> socket under 64 keep-alive conns (in-guest load; 2 switches, 4 slot restarts while idle): ${load.requests} requests, 0 failed`);
+  it("5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal", async () => {
+    const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
+    const load = await wholeUnderLoad(async () => {
+      const toTcp = await deploy({ linkMode: "tcp" });
+      assert.strictEqual(toTcp.error, undefined, toTcp.error);
+      assert.deepStrictEqual(stepsOf(toTcp), ["update blue-service", "update green-service"]);
+      assert.strictEqual(await listening(), "127.0.0.1:8002", "the idle slot came up on its port; the live one waits");
+      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+      const sw = await deploy({ active: "green" });
+      assert.strictEqual(sw.error, undefined, sw.error);
+      assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
+      const toSocket = await deploy({ linkMode: "socket" });
+      assert.strictEqual(toSocket.error, undefined, toSocket.error);
+      const back = await deploy({ active: "blue" });
+      assert.strictEqual(back.error, undefined, back.error);
+      assert.strictEqual(await listening(), "", "both slots back on their sockets");
     });
+    assert.strictEqual(load.failed, 0, load.raw);
+    assert.strictEqual(publicAnswer(), "blue v1");
+    note(
+      `mode migration socket -> tcp -> socket under 64 keep-alive conns (in-guest load; 2 switches, 4 slot restarts while idle): ${load.requests} requests, 0 failed`,
+    );
+  });
 
-    it("5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree", async () => {
-        const killed = deploy({ active: "green", watchSeconds: "30" });
-        await inVm("for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'");
-        const r = await killed;
-        assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-        assert.strictEqual(await liveLink(), "/var/lib/bluegreen/colors/green", "killed after the rename: the link moved");
-        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
-        assert.match(await inVm("/usr/local/sbin/bluegreen-status"), /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./);
-        assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /, "the failed update kept the old inputs");
-        const again = await deploy({ watchSeconds: "3" });
-        assert.strictEqual(again.error, undefined, again.error);
-        assert.deepStrictEqual(stepsOf(again), ["update switch-link"]);
-        assert.match(output(again, "switch-link"), /^live: green v2 \(was blue\); .*; watched 3 s: 0 of \d+ responses 5xx/);
-        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
-        assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
-        assert.match(await inVm("tail -n 2 /var/log/bluegreen/audit.log"), /switch from=blue to=green version=v2 resumed=yes result=ok/);
-        assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
-        assert.strictEqual(publicAnswer(), "green v2");
-        const back = await deploy({ active: "blue" });
-        assert.strictEqual(back.error, undefined, back.error);
-    });
+  it("5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree", async () => {
+    const killed = deploy({ active: "green", watchSeconds: "30" });
+    await inVm(
+      "for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'",
+    );
+    const r = await killed;
+    assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+    assert.strictEqual(await liveLink(), "/var/lib/bluegreen/colors/green", "killed after the rename: the link moved");
+    assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
+    assert.match(
+      await inVm("/usr/local/sbin/bluegreen-status"),
+      /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./,
+    );
+    assert.match(
+      state.find((e) => e.name === "switch-link")!.inputs.create,
+      /TARGET=blue /,
+      "the failed update kept the old inputs",
+    );
+    const again = await deploy({ watchSeconds: "3" });
+    assert.strictEqual(again.error, undefined, again.error);
+    assert.deepStrictEqual(stepsOf(again), ["update switch-link"]);
+    assert.match(output(again, "switch-link"), /^live: green v2 \(was blue\); .*; watched 3 s: 0 of \d+ responses 5xx/);
+    assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
+    assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
+    assert.match(
+      await inVm("tail -n 2 /var/log/bluegreen/audit.log"),
+      /switch from=blue to=green version=v2 resumed=yes result=ok/,
+    );
+    assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
+    assert.strictEqual(publicAnswer(), "green v2");
+    const back = await deploy({ active: "blue" });
+    assert.strictEqual(back.error, undefined, back.error);
+  });
 
-    it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
-        const out = await inVm(
-            "s=/usr/local/lib/bluegreen/switch.sh; " +
-                "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
-                "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
-        );
-        const lines = out.split("\n");
-        assert.deepStrictEqual(lines.filter((l) => /^\d+$/.test(l)), ["0", "0"], out);
-        const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1") ? "green" : "blue";
-        const recorded = await inVm("cat /var/lib/bluegreen/active");
-        assert.strictEqual(recorded, finished, out);
-        assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
-        assert.match(await inVm("curl -sS http://127.0.0.1:8081/"), new RegExp(`^${recorded === "blue" ? "green" : "blue"} `));
-        assert.match(publicAnswer(), new RegExp(`^${recorded} `));
-        // Put the host back where the stack's config says.
-        await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
-    });
+  it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
+    const out = await inVm(
+      "s=/usr/local/lib/bluegreen/switch.sh; " +
+        "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+        "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+    );
+    const lines = out.split("\n");
+    assert.deepStrictEqual(
+      lines.filter((l) => /^\d+$/.test(l)),
+      ["0", "0"],
+      out,
+    );
+    const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1") ? "green" : "blue";
+    const recorded = await inVm("cat /var/lib/bluegreen/active");
+    assert.strictEqual(recorded, finished, out);
+    assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
+    assert.match(
+      await inVm("curl -sS http://127.0.0.1:8081/"),
+      new RegExp(`^${recorded === "blue" ? "green" : "blue"} `),
+    );
+    assert.match(publicAnswer(), new RegExp(`^${recorded} `));
+    // Put the host back where the stack's config says.
+    await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
+  });
 
-    it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
-        const pid = await mainPid("blue");
-        const r = await deploy({ blueVersion: "v3" });
-        assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-service (failed)"]);
-        assert.match(
-            r.error!,
-            /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\. Nothing was changed\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
-        );
-        assert.strictEqual(await mainPid("blue"), pid);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        const back = await deploy({ blueVersion: "v1" });
-        assert.strictEqual(back.error, undefined, back.error);
-        // The refused update kept blue-service's v1 inputs, so going back to v1 never touches the slot.
-        assert.deepStrictEqual(stepsOf(back), ["update blue-upload"]);
-        assert.strictEqual(await mainPid("blue"), pid);
-    });
+  it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
+    const pid = await mainPid("blue");
+    const r = await deploy({ blueVersion: "v3" });
+    assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-service (failed)"]);
+    assert.match(
+      r.error!,
+      /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\. Nothing was changed\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
+    );
+    assert.strictEqual(await mainPid("blue"), pid);
+    assert.strictEqual(publicAnswer(), "blue v1");
+    const back = await deploy({ blueVersion: "v1" });
+    assert.strictEqual(back.error, undefined, back.error);
+    // The refused update kept blue-service's v1 inputs, so going back to v1 never touches the slot.
+    assert.deepStrictEqual(stepsOf(back), ["update blue-upload"]);
+    assert.strictEqual(await mainPid("blue"), pid);
+  });
 
-    it("10. drain: a long request to the idle slot completes across its restart; readiness said 503 first", async () => {
-        const sock = "/run/bluegreen/green/app.sock";
-        await inVm(
-            `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
-                `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
-        );
-        const r = await deploy({ greenVersion: "v3" });
-        assert.strictEqual(r.error, undefined, r.error);
-        await new Promise((res) => setTimeout(res, 1000));
-        assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
-        const codes = (await inVm("cat /tmp/ready.log")).split("\n");
-        const first503 = codes.indexOf("503");
-        const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
-        assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
-        assert.ok(firstDown === -1 || first503 < firstDown, `503 must come before the socket closes: ${codes.join(" ")}`);
-        assert.strictEqual(codes[codes.length - 1], "200");
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
-        note(`drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`);
-    });
+  it("10. drain: a long request to the idle slot completes across its restart; readiness said 503 first", async () => {
+    const sock = "/run/bluegreen/green/app.sock";
+    await inVm(
+      `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
+        `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
+    );
+    const r = await deploy({ greenVersion: "v3" });
+    assert.strictEqual(r.error, undefined, r.error);
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
+    const codes = (await inVm("cat /tmp/ready.log")).split("\n");
+    const first503 = codes.indexOf("503");
+    const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
+    assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
+    assert.ok(firstDown === -1 || first503 < firstDown, `503 must come before the socket closes: ${codes.join(" ")}`);
+    assert.strictEqual(codes[codes.length - 1], "200");
+    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
+    note(
+      `drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`,
+    );
+  });
 
-    it("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
-        const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
-        const started = Date.now();
-        await vm.reboot();
-        let answer = "";
-        for (let i = 0; i < 60 && answer !== before.public; i++) {
-            answer = publicAnswer();
-            if (answer !== before.public) await new Promise((r) => setTimeout(r, 1000));
-        }
-        note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
-        assert.strictEqual(answer, before.public);
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
-        const r = await deploy({});
-        assert.deepStrictEqual(stepsOf(r), []);
-    });
-
-    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
-    async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-        const { spawn } = await import("child_process");
-        const fs = await import("fs");
-        const os = await import("os");
-        const path = await import("path");
-        const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
-        const outputs = (await runProgram(config)).outputs;
-        fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
-        const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
-        fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
-        const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
-            env: {
-                ...process.env,
-                PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
-                FAKE_PULUMI_STATE: stackFile,
-                BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
-            },
-        });
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (out += d));
-        const code = await new Promise<number | null>((r) => child.on("close", r));
-        const after = JSON.parse(fs.readFileSync(stackFile, "utf8"));
-        config = after.config;
-        state = after.state;
-        return { code, out };
+  it("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
+    const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
+    const started = Date.now();
+    await vm.reboot();
+    let answer = "";
+    for (let i = 0; i < 60 && answer !== before.public; i++) {
+      answer = publicAnswer();
+      if (answer !== before.public) await new Promise((r) => setTimeout(r, 1000));
     }
+    note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
+    assert.strictEqual(answer, before.public);
+    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
+    const r = await deploy({});
+    assert.deepStrictEqual(stepsOf(r), []);
+  });
 
-    it("11. release end to end: idle slot deployed and smoke-tested through the preview tunnel, then switched", async () => {
-        assert.strictEqual(publicAnswer(), "blue v1");
-        const started = Date.now();
-        const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
-        assert.strictEqual(r.code, 0, r.out);
-        const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
-        assert.deepStrictEqual(steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")), [
-            "==> live: blue (v1); deploying v4 to the idle slot, green",
-            '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
-            "==> switching traffic to green (v4)",
-            "==> released v4: green is live; blue keeps v1 running for npm run rollback",
-        ]);
-        assert.strictEqual(publicAnswer(), "green v4");
-        assert.strictEqual(config.greenVersion, "v4");
-        assert.strictEqual(config.active, "green");
-        note(`release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
+  async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
+    const { spawn } = await import("child_process");
+    const fs = await import("fs");
+    const os = await import("os");
+    const path = await import("path");
+    const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
+    const outputs = (await runProgram(config)).outputs;
+    fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
+    const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
+    fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
+    const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
+      env: {
+        ...process.env,
+        PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
+        FAKE_PULUMI_STATE: stackFile,
+        BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+      },
     });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    const after = JSON.parse(fs.readFileSync(stackFile, "utf8"));
+    config = after.config;
+    state = after.state;
+    return { code, out };
+  }
 
-    it("11b. a release whose smoke test fails stops before the switch, old slot serving", async () => {
-        const r = await cli(["release", "v5", "--smoke", "exit 3"]);
-        assert.strictEqual(r.code, 1);
-        assert.match(r.out, /==> stopped: the smoke test failed \(exit 3\); green \(v4\) is still live\. blue runs v5 on the preview listener for a closer look\.\n$/);
-        assert.strictEqual(publicAnswer(), "green v4");
-        assert.strictEqual(config.active, "green");
-        // Put blue back on v1 for the next scenarios (it is idle, so this is allowed).
-        const back = await deploy({ blueVersion: "v1" });
-        assert.strictEqual(back.error, undefined, back.error);
-    });
+  it("11. release end to end: idle slot deployed and smoke-tested through the preview tunnel, then switched", async () => {
+    assert.strictEqual(publicAnswer(), "blue v1");
+    const started = Date.now();
+    const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
+    assert.strictEqual(r.code, 0, r.out);
+    const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
+    assert.deepStrictEqual(
+      steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")),
+      [
+        "==> live: blue (v1); deploying v4 to the idle slot, green",
+        '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
+        "==> switching traffic to green (v4)",
+        "==> released v4: green is live; blue keeps v1 running for npm run rollback",
+      ],
+    );
+    assert.strictEqual(publicAnswer(), "green v4");
+    assert.strictEqual(config.greenVersion, "v4");
+    assert.strictEqual(config.active, "green");
+    note(
+      `release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+  });
 
-    it("12. npm run rollback: back to the warm previous slot, no version string", async () => {
-        const greenPid = await mainPid("green");
-        const r = await cli(["rollback"]);
-        assert.strictEqual(r.code, 0, r.out);
-        assert.match(r.out, /==> rolling back: green -> blue \(v1, still running\)\n[\s\S]*==> rolled back: blue \(v1\) is live\n$/);
-        assert.strictEqual(publicAnswer(), "blue v1");
-        assert.strictEqual(await mainPid("green"), greenPid, "green keeps running, warm");
-    });
+  it("11b. a release whose smoke test fails stops before the switch, old slot serving", async () => {
+    const r = await cli(["release", "v5", "--smoke", "exit 3"]);
+    assert.strictEqual(r.code, 1);
+    assert.match(
+      r.out,
+      /==> stopped: the smoke test failed \(exit 3\); green \(v4\) is still live\. blue runs v5 on the preview listener for a closer look\.\n$/,
+    );
+    assert.strictEqual(publicAnswer(), "green v4");
+    assert.strictEqual(config.active, "green");
+    // Put blue back on v1 for the next scenarios (it is idle, so this is allowed).
+    const back = await deploy({ blueVersion: "v1" });
+    assert.strictEqual(back.error, undefined, back.error);
+  });
 
-    it("13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch", async () => {
-        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
-        try {
-            let r!: UpResult;
-            const load = await underLoad(20, async () => {
-                r = await deploy({ active: "green", watchSeconds: "10" });
-            });
-            assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-            assert.match(r.error!, /switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./);
-            assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
-            assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
-            for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
-            assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
-            const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
-            note(`automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`);
-        } finally {
-            await inVm(`rm -f ${FAULTS}/green.error500`);
-        }
-        const back = await deploy({ active: "blue", watchSeconds: "3" });
-        assert.strictEqual(back.error, undefined, back.error);
-    });
+  it("12. npm run rollback: back to the warm previous slot, no version string", async () => {
+    const greenPid = await mainPid("green");
+    const r = await cli(["rollback"]);
+    assert.strictEqual(r.code, 0, r.out);
+    assert.match(
+      r.out,
+      /==> rolling back: green -> blue \(v1, still running\)\n[\s\S]*==> rolled back: blue \(v1\) is live\n$/,
+    );
+    assert.strictEqual(publicAnswer(), "blue v1");
+    assert.strictEqual(await mainPid("green"), greenPid, "green keeps running, warm");
+  });
 
-    it("14. maintenance: a 503 page with Retry-After, one step, slots untouched; leaving restores blue", async () => {
-        const pids = [await mainPid("blue"), await mainPid("green")];
-        const on = await deploy({ maintenance: "true" });
-        assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
-        const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
-        assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 120\r\n[\s\S]*Down for maintenance/);
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v4", "the preview listener still works");
-        assert.deepStrictEqual([await mainPid("blue"), await mainPid("green")], pids);
-        const off = await deploy({ maintenance: "false" });
-        assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
-        assert.strictEqual(publicAnswer(), "blue v1");
-    });
+  it("13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch", async () => {
+    await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
+    try {
+      let r!: UpResult;
+      const load = await underLoad(20, async () => {
+        r = await deploy({ active: "green", watchSeconds: "10" });
+      });
+      assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+      assert.match(
+        r.error!,
+        /switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./,
+      );
+      assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
+      assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
+      for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
+      assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
+      const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
+      note(
+        `automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`,
+      );
+    } finally {
+      await inVm(`rm -f ${FAULTS}/green.error500`);
+    }
+    const back = await deploy({ active: "blue", watchSeconds: "3" });
+    assert.strictEqual(back.error, undefined, back.error);
+  });
 
-    it("15. audit log and status: every deploy, switch, rollback and maintenance change is on the host", async () => {
-        const audit = await inVm("cat /var/log/bluegreen/audit.log");
-        for (const re of [
-            /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
-            /Z switch from=blue to=green version=v2 result=ok by=root/,
-            /Z switch from=blue to=green version=v2 result=refused by=root/,
-            /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
-            /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
-            /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
-            /Z release version=v4 sha256=[0-9a-f]{64} result=ok by=root/,
-        ]) {
-            assert.match(audit, re);
-        }
-        const status = await inVm("/usr/local/sbin/bluegreen-status");
-        assert.match(status, /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/);
-        assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
-    });
+  it("14. maintenance: a 503 page with Retry-After, one step, slots untouched; leaving restores blue", async () => {
+    const pids = [await mainPid("blue"), await mainPid("green")];
+    const on = await deploy({ maintenance: "true" });
+    assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
+    const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
+    assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 120\r\n[\s\S]*Down for maintenance/);
+    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v4", "the preview listener still works");
+    assert.deepStrictEqual([await mainPid("blue"), await mainPid("green")], pids);
+    const off = await deploy({ maintenance: "false" });
+    assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
+    assert.strictEqual(publicAnswer(), "blue v1");
+  });
 
-    it("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
-        assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
-        const r = await deploy({ keepReleases: "2" });
-        assert.strictEqual(r.error, undefined, r.error);
-        assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
-        // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
-        assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
-        assert.strictEqual(publicAnswer(), "blue v1");
-    });
+  it("15. audit log and status: every deploy, switch, rollback and maintenance change is on the host", async () => {
+    const audit = await inVm("cat /var/log/bluegreen/audit.log");
+    for (const re of [
+      /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
+      /Z switch from=blue to=green version=v2 result=ok by=root/,
+      /Z switch from=blue to=green version=v2 result=refused by=root/,
+      /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
+      /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
+      /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
+      /Z release version=v4 sha256=[0-9a-f]{64} result=ok by=root/,
+    ]) {
+      assert.match(audit, re);
+    }
+    const status = await inVm("/usr/local/sbin/bluegreen-status");
+    assert.match(
+      status,
+      /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/,
+    );
+    assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
+  });
+
+  it("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
+    assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
+    const r = await deploy({ keepReleases: "2" });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
+    // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
+    assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
+    assert.strictEqual(publicAnswer(), "blue v1");
+  });
 });

@@ -14,31 +14,31 @@ const RECIPE = path.join(__dirname, "vm", "build-image.sh");
 export const CACHE_ROOT = process.env.BLUEGREEN_VM_CACHE ?? "/var/cache/bluegreen-e2e";
 
 export interface Image {
-    readonly dir: string;
-    readonly privateKey: string;
-    /** The image's SSH host key, pinned by the tests (sshHostKey). */
-    readonly hostKey: string;
+  readonly dir: string;
+  readonly privateKey: string;
+  /** The image's SSH host key, pinned by the tests (sshHostKey). */
+  readonly hostKey: string;
 }
 
 /** The cached image for the current recipe, built first if missing (about 2 minutes). */
 export function ensureImage(log: (l: string) => void = console.log): Image {
-    const hash = crypto.createHash("sha256").update(fs.readFileSync(RECIPE)).digest("hex").slice(0, 16);
-    const dir = path.join(CACHE_ROOT, hash);
-    if (!fs.existsSync(path.join(dir, "disk.img"))) {
-        for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "qemu-system-x86_64"]) requireTool(t);
-        log(`building the VM image into ${dir} (cached for later runs)`);
-        const tmp = `${dir}.building`;
-        fs.rmSync(tmp, { recursive: true, force: true });
-        fs.mkdirSync(path.dirname(dir), { recursive: true });
-        const r = spawnSync("bash", [RECIPE, tmp], { encoding: "utf8" });
-        if (r.status !== 0) throw new Error(`building the VM image failed:\n${r.stdout}\n${r.stderr}`);
-        fs.renameSync(tmp, dir);
-    }
-    return {
-        dir,
-        privateKey: fs.readFileSync(path.join(dir, "id_ed25519"), "utf8"),
-        hostKey: fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" "),
-    };
+  const hash = crypto.createHash("sha256").update(fs.readFileSync(RECIPE)).digest("hex").slice(0, 16);
+  const dir = path.join(CACHE_ROOT, hash);
+  if (!fs.existsSync(path.join(dir, "disk.img"))) {
+    for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "qemu-system-x86_64"]) requireTool(t);
+    log(`building the VM image into ${dir} (cached for later runs)`);
+    const tmp = `${dir}.building`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    const r = spawnSync("bash", [RECIPE, tmp], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`building the VM image failed:\n${r.stdout}\n${r.stderr}`);
+    fs.renameSync(tmp, dir);
+  }
+  return {
+    dir,
+    privateKey: fs.readFileSync(path.join(dir, "id_ed25519"), "utf8"),
+    hostKey: fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" "),
+  };
 }
 
 /**
@@ -46,126 +46,148 @@ export function ensureImage(log: (l: string) => void = console.log): Image {
  * VM running; a VM's work dir holds qemu's pidfile, so stop any that remain.
  */
 function killStrayVms(): void {
-    for (const entry of fs.readdirSync(os.tmpdir())) {
-        if (!entry.startsWith("bg-vm-")) continue;
-        const dir = path.join(os.tmpdir(), entry);
-        try {
-            const pid = Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8").trim());
-            if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL");
-        } catch {
-            /* no pidfile or no such process: nothing to stop */
-        }
-        fs.rmSync(dir, { recursive: true, force: true });
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    if (!entry.startsWith("bg-vm-")) continue;
+    const dir = path.join(os.tmpdir(), entry);
+    try {
+      const pid = Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8").trim());
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL");
+    } catch {
+      /* no pidfile or no such process: nothing to stop */
     }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export class Vm {
-    private constructor(
-        readonly image: Image,
-        readonly sshPort: number,
-        readonly httpPort: number,
-        private readonly workDir: string,
-        private qemu: ChildProcess,
-    ) {}
+  private constructor(
+    readonly image: Image,
+    readonly sshPort: number,
+    readonly httpPort: number,
+    private readonly workDir: string,
+    private qemu: ChildProcess,
+  ) {}
 
-    static async boot(image: Image): Promise<Vm> {
-        requireTool("qemu-system-x86_64", "apt-get install -y qemu-system-x86");
-        killStrayVms();
-        const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-vm-"));
-        const disk = path.join(workDir, "disk.img");
-        const cp = spawnSync("cp", ["--sparse=always", path.join(image.dir, "disk.img"), disk]);
-        if (cp.status !== 0) throw new Error(`copying the VM disk failed: ${cp.stderr}`);
-        const vm = new Vm(image, await freePort(), await freePort(), workDir, undefined as unknown as ChildProcess);
-        vm.qemu = vm.startQemu(disk);
-        await vm.waitForSsh(240);
-        return vm;
-    }
+  static async boot(image: Image): Promise<Vm> {
+    requireTool("qemu-system-x86_64", "apt-get install -y qemu-system-x86");
+    killStrayVms();
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-vm-"));
+    const disk = path.join(workDir, "disk.img");
+    const cp = spawnSync("cp", ["--sparse=always", path.join(image.dir, "disk.img"), disk]);
+    if (cp.status !== 0) throw new Error(`copying the VM disk failed: ${cp.stderr.toString()}`);
+    const vm = new Vm(image, await freePort(), await freePort(), workDir, undefined as unknown as ChildProcess);
+    vm.qemu = vm.startQemu(disk);
+    await vm.waitForSsh(240);
+    return vm;
+  }
 
-    private startQemu(disk: string): ChildProcess {
-        const console = fs.openSync(path.join(this.workDir, "console.log"), "a");
-        // KVM exists on these machines but hangs; TCG is slower and reliable.
-        const child = spawn(
-            "qemu-system-x86_64",
-            [
-                "-pidfile", path.join(this.workDir, "qemu.pid"),
-                "-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic",
-                "-kernel", path.join(this.image.dir, "vmlinuz"),
-                "-initrd", path.join(this.image.dir, "initrd"),
-                "-append", "console=ttyS0 root=/dev/vda rw net.ifnames=0",
-                "-drive", `file=${disk},format=raw,if=virtio`,
-                "-netdev", `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${this.sshPort}-:22,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80`,
-                "-device", "virtio-net-pci,netdev=n0",
-            ],
-            { stdio: ["ignore", console, console] },
+  private startQemu(disk: string): ChildProcess {
+    const console = fs.openSync(path.join(this.workDir, "console.log"), "a");
+    // KVM exists on these machines but hangs; TCG is slower and reliable.
+    const child = spawn(
+      "qemu-system-x86_64",
+      [
+        "-pidfile",
+        path.join(this.workDir, "qemu.pid"),
+        "-accel",
+        "tcg",
+        "-m",
+        "1024",
+        "-smp",
+        "2",
+        "-nographic",
+        "-kernel",
+        path.join(this.image.dir, "vmlinuz"),
+        "-initrd",
+        path.join(this.image.dir, "initrd"),
+        "-append",
+        "console=ttyS0 root=/dev/vda rw net.ifnames=0",
+        "-drive",
+        `file=${disk},format=raw,if=virtio`,
+        "-netdev",
+        `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${this.sshPort}-:22,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80`,
+        "-device",
+        "virtio-net-pci,netdev=n0",
+      ],
+      { stdio: ["ignore", console, console] },
+    );
+    // Never leave a VM behind, even if the test process dies.
+    process.once("exit", () => child.kill("SIGKILL"));
+    return child;
+  }
+
+  get connection() {
+    return {
+      host: "127.0.0.1",
+      port: this.sshPort,
+      user: "root",
+      privateKey: this.image.privateKey,
+      hostKey: this.image.hostKey,
+    };
+  }
+
+  /** Runs a command on the VM as root; throws with its output when it fails. */
+  async sh(cmd: string): Promise<string> {
+    const r = await sshRun({ ...this.connection, dialErrorLimit: 3 }, cmd);
+    if (r.code !== 0) throw new Error(`on the VM, \`${cmd}\` exited ${r.code}:\n${r.combined}`);
+    return r.stdout;
+  }
+
+  private async waitForSsh(seconds: number): Promise<void> {
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      if (this.qemu.exitCode !== null) throw new Error(`qemu exited (${this.qemu.exitCode}):\n${this.consoleTail()}`);
+      try {
+        const r = await sshRun(
+          { ...this.connection, dialErrorLimit: 1, perDialTimeout: 5 },
+          "systemctl is-system-running --wait || true",
         );
-        // Never leave a VM behind, even if the test process dies.
-        process.once("exit", () => child.kill("SIGKILL"));
-        return child;
+        if (r.code === 0) return;
+      } catch {
+        /* not up yet */
+      }
+      await new Promise((r) => setTimeout(r, 2000));
     }
+    throw new Error(`the VM did not answer SSH within ${seconds}s:\n${this.consoleTail()}`);
+  }
 
-    get connection() {
-        return { host: "127.0.0.1", port: this.sshPort, user: "root", privateKey: this.image.privateKey, hostKey: this.image.hostKey };
+  consoleTail(): string {
+    try {
+      return fs.readFileSync(path.join(this.workDir, "console.log"), "utf8").split("\n").slice(-30).join("\n");
+    } catch {
+      return "(no console output)";
     }
+  }
 
-    /** Runs a command on the VM as root; throws with its output when it fails. */
-    async sh(cmd: string): Promise<string> {
-        const r = await sshRun({ ...this.connection, dialErrorLimit: 3 }, cmd);
-        if (r.code !== 0) throw new Error(`on the VM, \`${cmd}\` exited ${r.code}:\n${r.combined}`);
-        return r.stdout;
-    }
+  /** Reboots the guest and waits until SSH answers again. */
+  async reboot(): Promise<void> {
+    await sshRun({ ...this.connection, dialErrorLimit: 1 }, "systemctl reboot").catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 5000));
+    await this.waitForSsh(240);
+  }
 
-    private async waitForSsh(seconds: number): Promise<void> {
-        const deadline = Date.now() + seconds * 1000;
-        while (Date.now() < deadline) {
-            if (this.qemu.exitCode !== null) throw new Error(`qemu exited (${this.qemu.exitCode}):\n${this.consoleTail()}`);
-            try {
-                const r = await sshRun({ ...this.connection, dialErrorLimit: 1, perDialTimeout: 5 }, "systemctl is-system-running --wait || true");
-                if (r.code === 0) return;
-            } catch {
-                /* not up yet */
-            }
-            await new Promise((r) => setTimeout(r, 2000));
-        }
-        throw new Error(`the VM did not answer SSH within ${seconds}s:\n${this.consoleTail()}`);
+  /** Stops qemu by its own PID and removes the working disk. */
+  async shutdown(): Promise<void> {
+    if (this.qemu.exitCode === null && this.qemu.pid) {
+      const exited = new Promise((r) => this.qemu.once("exit", r));
+      this.qemu.kill("SIGTERM");
+      const timer = setTimeout(() => this.qemu.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
     }
-
-    consoleTail(): string {
-        try {
-            return fs.readFileSync(path.join(this.workDir, "console.log"), "utf8").split("\n").slice(-30).join("\n");
-        } catch {
-            return "(no console output)";
-        }
-    }
-
-    /** Reboots the guest and waits until SSH answers again. */
-    async reboot(): Promise<void> {
-        await sshRun({ ...this.connection, dialErrorLimit: 1 }, "systemctl reboot").catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 5000));
-        await this.waitForSsh(240);
-    }
-
-    /** Stops qemu by its own PID and removes the working disk. */
-    async shutdown(): Promise<void> {
-        if (this.qemu.exitCode === null && this.qemu.pid) {
-            const exited = new Promise((r) => this.qemu.once("exit", r));
-            this.qemu.kill("SIGTERM");
-            const timer = setTimeout(() => this.qemu.kill("SIGKILL"), 5000);
-            await exited;
-            clearTimeout(timer);
-        }
-        fs.rmSync(this.workDir, { recursive: true, force: true });
-    }
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
 }
 
 /** The in-guest load generator (test/bench/loadgen), built for the VM: load that qemu's user-mode network does not carry. */
 export function buildLoadgen(): string {
-    requireTool("go", "apt-get install -y golang-go");
-    const out = path.join(os.tmpdir(), "bluegreen-loadgen");
-    const r = spawnSync("go", ["build", "-o", out, "."], {
-        cwd: path.join(__dirname, "..", "bench", "loadgen"),
-        env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" },
-        encoding: "utf8",
-    });
-    if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
-    return out;
+  requireTool("go", "apt-get install -y golang-go");
+  const out = path.join(os.tmpdir(), "bluegreen-loadgen");
+  const r = spawnSync("go", ["build", "-o", out, "."], {
+    cwd: path.join(__dirname, "..", "bench", "loadgen"),
+    env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
+  return out;
 }
