@@ -2,7 +2,7 @@
 // config is validated in components/config.ts before anything is created.
 import * as pulumi from "@pulumi/pulumi";
 import { resolveArtifact } from "./components/artifact";
-import { loadConfig } from "./components/config";
+import { loadConfig, publicUrl } from "./components/config";
 import { Host } from "./components/host";
 import { HostSetup } from "./components/hostSetup";
 import { COLORS } from "./components/layout";
@@ -10,6 +10,7 @@ import { Maintenance } from "./components/maintenance";
 import { ReleaseRetention } from "./components/retention";
 import { Router } from "./components/router";
 import { Slot } from "./components/slot";
+import { Tls } from "./components/tls";
 import { TrafficSwitch } from "./components/trafficSwitch";
 
 const cfg = loadConfig();
@@ -25,7 +26,8 @@ const router = new Router(
   "router",
   {
     ...on,
-    serverName: cfg.serverName,
+    domains: cfg.domains,
+    tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },
     previewPort: cfg.previewPort,
     checkPort: cfg.checkPort,
     maintenanceRetryAfter: cfg.maintenanceRetryAfter,
@@ -33,6 +35,7 @@ const router = new Router(
   },
   { dependsOn: [setup] },
 );
+new Tls("tls", { ...on, domains: cfg.domains, tls: cfg.tls }, { dependsOn: [router] });
 const slots = COLORS.map(
   (color) =>
     new Slot(
@@ -69,7 +72,7 @@ new Maintenance(
 const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;
 const portFlag = cfg.ssh.port === 22 ? "" : ` -p ${cfg.ssh.port}`;
 export const ip = host.ip;
-export const url = pulumi.interpolate`http://${host.ip}/`;
+export const url = publicUrl(cfg) ?? pulumi.interpolate`http://${host.ip}/`;
 export const active = cfg.active;
 export const maintenance = cfg.maintenance;
 export const blueVersion = cfg.slots.blue.version;

@@ -71,6 +71,44 @@ export interface AppConfig {
   readonly secrets?: pulumi.Output<Record<string, string>>;
 }
 
+/** Where Let's Encrypt's directories are; any other RFC 8555 server is given by its https URL. */
+export const ACME_DIRECTORIES = {
+  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
+  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+} as const;
+
+export type TlsMode = "off" | "acme" | "files";
+export type AcmeChallenge = "http-01" | "dns-01";
+
+/** HTTPS for the public listener. The certificate's private key is made on the host and stays there (acme). */
+export type TlsConfig =
+  | { readonly mode: "off" }
+  | {
+      readonly mode: "acme";
+      readonly email: string;
+      /** The ACME directory URL. */
+      readonly directory: string;
+      readonly challenge: AcmeChallenge;
+      /** lego's DNS provider code (dns-01), e.g. hetzner or cloudflare. */
+      readonly dnsProvider?: string;
+      /** The provider's credentials (lego reads them from its environment); travel on stdin into a 0600 file. */
+      readonly dnsEnv?: pulumi.Output<Record<string, string>>;
+      /** host:port resolvers lego checks DNS-01 propagation with; empty: the system's. */
+      readonly dnsResolvers: readonly string[];
+      /** false: lego skips its check that the TXT record is visible at the zone's nameservers (--dns.disable-cp). */
+      readonly dnsPropagationCheck: boolean;
+      /** PEM of a CA the host trusts for a private ACME directory; undefined: the system's CAs. */
+      readonly caCertificate?: string;
+      readonly hstsMaxAge: number;
+    }
+  | {
+      readonly mode: "files";
+      /** PEM chain, leaf first. */
+      readonly certificate: string;
+      readonly privateKey: pulumi.Output<string>;
+      readonly hstsMaxAge: number;
+    };
+
 /** Watch after a switch: move the link back if the new slot's 5xx count and ratio both reach the limits. */
 export interface RollbackConfig {
   /** 0 turns the watch off. */
@@ -96,7 +134,9 @@ export interface BluegreenConfig {
   readonly slots: Readonly<Record<Color, SlotConfig>>;
   readonly app: AppConfig;
   readonly previewPort: number;
-  readonly serverName: string;
+  /** Names the public listener answers to and the certificate covers; empty: any name, plain HTTP only. */
+  readonly domains: readonly string[];
+  readonly tls: TlsConfig;
 }
 
 /** Defaults, mirrored in Pulumi.yaml (a test keeps the two equal). */
@@ -128,7 +168,18 @@ export const DEFAULTS = {
   rollbackErrorPercent: 5,
   rollbackMinErrors: 5,
   keepReleases: 5,
-  serverName: "_",
+  domains: [],
+  tls: "off",
+  acmeEmail: "",
+  acmeDirectory: "letsencrypt",
+  acmeChallenge: "http-01",
+  acmeDnsProvider: "",
+  acmeDnsEnv: {},
+  acmeDnsResolvers: [],
+  acmeDnsPropagationCheck: true,
+  acmeCaCertificate: "",
+  hstsMaxAge: 0,
+  tlsCertificate: "",
   healthPath: "/health/ready",
   healthTimeout: 60,
   drainTimeout: 25,
@@ -136,6 +187,11 @@ export const DEFAULTS = {
     "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} " +
     "--drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s",
 } as const;
+
+/** Keys whose default is a string, number or boolean (the list and map keys are read differently). */
+type ScalarKey = {
+  [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends string | number | boolean ? K : never;
+}[keyof typeof DEFAULTS];
 
 export const HETZNER_LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;
 /** Hetzner's US locations offer no cx (shared Intel) or cax (Arm) server types, only cpx and ccx. */
@@ -156,7 +212,10 @@ const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PUBLIC_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
 const HOSTNAME_RE =
   /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const SERVER_NAME_RE = /^[A-Za-z0-9*_.-]+( [A-Za-z0-9*_.-]+)*$/;
+/** A DNS name nginx and ACME both take: lowercase labels, optionally one leading "*." (a wildcard). */
+const DOMAIN_RE = /^(\*\.)?(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const LEGO_PROVIDER_RE = /^[a-z0-9][a-z0-9.-]{0,39}$/;
+const RESOLVER_RE = /^[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/;
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 const q = (v: unknown) => JSON.stringify(v);
@@ -187,6 +246,8 @@ const pulumiSource: ConfigSource = {
 export const SECRET_CAPABLE: Readonly<Record<string, string>> = {
   sshPrivateKey: "always secret: it only reaches the connection",
   appSecrets: "a secret env file on stdin",
+  acmeDnsEnv: "the DNS provider's credentials: a 0600 file on the host, sent on stdin",
+  tlsPrivateKey: "always secret: a 0640 file on the host, sent on stdin",
   appEnv: "with --secret, the whole env file becomes a secret on stdin",
   blueArtifact: "a URL travels on stdin as a secret, never on a command line",
   greenArtifact: "a URL travels on stdin as a secret, never on a command line",
@@ -229,14 +290,14 @@ export function loadConfig(
   };
   /** A value for an error message; a secret one is never shown. */
   const shown = (k: string, v: unknown) => (secretKeys.has(k) ? "a secret value, not shown" : q(v));
-  const str = (k: keyof typeof DEFAULTS) => raw(k) ?? String(DEFAULTS[k]);
+  const str = (k: ScalarKey) => raw(k) ?? String(DEFAULTS[k]);
   const oneOf = <T extends string>(k: string, allowed: readonly T[], fallback: T): T => {
     const v = raw(k) ?? fallback;
     if ((allowed as readonly string[]).includes(v)) return v as T;
     problems.push(`${key(k)} must be one of ${allowed.join(", ")} (got ${q(v)})`);
     return fallback;
   };
-  const int = (k: keyof typeof DEFAULTS, min: number, max: number): number => {
+  const int = (k: ScalarKey, min: number, max: number): number => {
     const v = raw(k) ?? String(DEFAULTS[k]);
     const n = Number(v);
     if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) {
@@ -245,7 +306,7 @@ export function loadConfig(
     }
     return n;
   };
-  const bool = (k: keyof typeof DEFAULTS): boolean => {
+  const bool = (k: ScalarKey): boolean => {
     const v = raw(k) ?? String(DEFAULTS[k]);
     if (v !== "true" && v !== "false") problems.push(`${key(k)} must be true or false (got ${q(v)})`);
     return v === "true";
@@ -258,7 +319,7 @@ export function loadConfig(
   const object = (k: string): Record<string, string> => {
     const v = raw(k);
     if (v === undefined) return {};
-    const secret = secretKeys.has(k) || k === "appSecrets";
+    const secret = secretKeys.has(k) || k === "appSecrets" || k === "acmeDnsEnv";
     let parsed: unknown;
     try {
       parsed = parseJsonExact(v);
@@ -389,12 +450,14 @@ export function loadConfig(
     secrets: Object.keys(allSecrets).length ? pulumi.secret(allSecrets) : undefined,
   };
 
-  const serverName = matches(
-    "serverName",
-    str("serverName"),
-    SERVER_NAME_RE,
-    "nginx server names separated by spaces, or _",
-  );
+  if (raw("serverName") !== undefined) {
+    problems.push(
+      `${key("serverName")} was replaced by ${key("domains")}, a list that also names the HTTPS certificate's domains: ` +
+        `pulumi config rm serverName && pulumi config set --path 'domains[0]' example.com`,
+    );
+  }
+  const domains = readDomains();
+  const tls = readTls(domains);
   const maintenance = bool("maintenance");
   const maintenanceRetryAfter = int("maintenanceRetryAfter", 1, 86400);
   const keepReleases = int("keepReleases", 2, 1000);
@@ -425,7 +488,8 @@ export function loadConfig(
     slots,
     app,
     previewPort: ports.preview,
-    serverName,
+    domains,
+    tls,
   };
 
   function readHost(kind: HostKind): HostConfig {
@@ -490,24 +554,224 @@ export function loadConfig(
     }
   }
 
-  /** Names or ids of SSH keys already uploaded to the Hetzner project (fingerprints are unique there). */
-  function readHetznerSshKeys(): string[] {
-    const v = raw("hetznerSshKeys");
-    if (v === undefined) return [];
-    let list: unknown;
+  /** Whether a key holds something other than its default (the engine fills defaults in). */
+  function setToNonDefault(k: string): boolean {
+    const v = raw(k);
+    if (v === undefined) return false;
+    if (!(k in DEFAULTS)) return true;
+    const d: unknown = DEFAULTS[k as keyof typeof DEFAULTS];
+    if (typeof d === "string" || typeof d === "number" || typeof d === "boolean") return v !== String(d);
     try {
-      list = JSON.parse(v) as unknown;
+      return JSON.stringify(JSON.parse(v)) !== JSON.stringify(d);
     } catch {
-      list = undefined;
+      return true;
     }
-    if (!Array.isArray(list)) {
+  }
+
+  /** A config list as parsed JSON entries; undefined (with a problem) when it is not a list. */
+  function list(k: string, what: string): unknown[] | undefined {
+    const v = raw(k);
+    if (v === undefined) return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v) as unknown;
+    } catch {
+      parsed = undefined;
+    }
+    if (Array.isArray(parsed)) return parsed as unknown[];
+    problems.push(`${key(k)} must be a list of ${what}`);
+    return undefined;
+  }
+
+  function readDomains(): string[] {
+    const entries = list("domains", "domain names, e.g. pulumi config set --path 'domains[0]' example.com") ?? [];
+    const out: string[] = [];
+    for (const entry of entries) {
+      if (typeof entry !== "string" || !DOMAIN_RE.test(entry)) {
+        problems.push(
+          `${key("domains")} entry ${q(entry)} is not a domain name: lowercase letters, digits, - and dots, with at least one dot, optionally starting with "*." for a wildcard`,
+        );
+      } else if (out.includes(entry)) {
+        problems.push(`${key("domains")} lists ${q(entry)} twice`);
+      } else out.push(entry);
+    }
+    return out;
+  }
+
+  function readTls(domains: readonly string[]): TlsConfig {
+    const mode = oneOf<TlsMode>("tls", ["off", "acme", "files"], "off");
+    const hstsMaxAge = int("hstsMaxAge", 0, 63072000);
+    const tlsKeys = [
+      "acmeEmail",
+      "acmeDirectory",
+      "acmeChallenge",
+      "acmeDnsProvider",
+      "acmeDnsEnv",
+      "acmeDnsResolvers",
+      "acmeDnsPropagationCheck",
+      "acmeCaCertificate",
+      "tlsCertificate",
+      "tlsPrivateKey",
+      "hstsMaxAge",
+    ];
+    const misplaced = (allowed: string[]) => tlsKeys.filter((k) => !allowed.includes(k) && setToNonDefault(k));
+    const unused = (keys: string[]) => {
+      for (const k of keys) problems.push(`${key(k)} is set but ${key("tls")} is ${q(mode)}; it would be ignored`);
+    };
+    if (mode === "off") {
+      unused(misplaced([]));
+      return { mode };
+    }
+    if (domains.length === 0) {
       problems.push(
-        `${key("hetznerSshKeys")} must be a list of names or ids of SSH keys in the Hetzner project, e.g. pulumi config set --path 'hetznerSshKeys[0]' my-laptop`,
+        `${key("domains")} is required when ${key("tls")} is ${q(mode)}: the certificate must name them, e.g. pulumi config set --path 'domains[0]' example.com`,
+      );
+    }
+    if (mode === "files") {
+      unused(misplaced(["tlsCertificate", "tlsPrivateKey", "hstsMaxAge"]));
+      return { mode, ...readCertificateFiles(domains), hstsMaxAge };
+    }
+    unused(misplaced(tlsKeys.filter((k) => k.startsWith("acme") || k === "hstsMaxAge")));
+    const email = raw("acmeEmail");
+    if (email === undefined) {
+      problems.push(
+        `${key("acmeEmail")} is required when ${key("tls")} is "acme": the ACME account's contact, e.g. pulumi config set acmeEmail you@example.com`,
+      );
+    } else matches("acmeEmail", email, /^[^\s@"'`$\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, "an email address");
+    const dirValue = str("acmeDirectory");
+    let directory: string = dirValue;
+    if (dirValue in ACME_DIRECTORIES) directory = ACME_DIRECTORIES[dirValue as keyof typeof ACME_DIRECTORIES];
+    else if (!/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/.test(dirValue)) {
+      problems.push(
+        `${key("acmeDirectory")} must be one of ${Object.keys(ACME_DIRECTORIES).join(", ")} or the https:// URL of an RFC 8555 directory (got ${q(dirValue)})`,
+      );
+    }
+    const challenge = oneOf<AcmeChallenge>("acmeChallenge", ["http-01", "dns-01"], "http-01");
+    const wildcards = domains.filter((d) => d.startsWith("*."));
+    if (challenge === "http-01" && wildcards.length) {
+      problems.push(
+        `${key("domains")} ${wildcards.map(q).join(", ")} needs ${key("acmeChallenge")} "dns-01": ACME issues wildcard certificates over DNS-01 only`,
+      );
+    }
+    const providerValue = raw("acmeDnsProvider");
+    let dnsProvider: string | undefined;
+    if (challenge === "dns-01") {
+      if (providerValue === undefined) {
+        problems.push(
+          `${key("acmeDnsProvider")} is required when ${key("acmeChallenge")} is "dns-01": a lego DNS provider code such as hetzner or cloudflare (lego dnshelp lists them)`,
+        );
+      } else
+        dnsProvider = matches(
+          "acmeDnsProvider",
+          providerValue,
+          LEGO_PROVIDER_RE,
+          "a lego DNS provider code such as hetzner",
+        );
+    } else {
+      for (const k of ["acmeDnsProvider", "acmeDnsEnv", "acmeDnsResolvers", "acmeDnsPropagationCheck"]) {
+        if (setToNonDefault(k))
+          problems.push(`${key(k)} applies only when ${key("acmeChallenge")} is "dns-01" (it is ${q(challenge)})`);
+      }
+    }
+    const dnsEnvRaw = object("acmeDnsEnv");
+    if (Object.keys(dnsEnvRaw).length && !secretKeys.has("acmeDnsEnv"))
+      problems.push(
+        `${key("acmeDnsEnv")} must be set with --secret, or the DNS provider's credentials sit in Pulumi.<stack>.yaml in plain text: pulumi config set --secret --path 'acmeDnsEnv.NAME' value`,
+      );
+    const dnsResolvers: string[] = [];
+    for (const entry of list("acmeDnsResolvers", "host:port resolvers, e.g. 1.1.1.1:53") ?? []) {
+      if (typeof entry === "string" && RESOLVER_RE.test(entry)) dnsResolvers.push(entry);
+      else problems.push(`${key("acmeDnsResolvers")} entry ${q(entry)} is not a host:port resolver such as 1.1.1.1:53`);
+    }
+    const caCertificate = raw("acmeCaCertificate");
+    if (caCertificate !== undefined) pemCertificates("acmeCaCertificate", caCertificate);
+    return {
+      mode,
+      email: email ?? "",
+      directory,
+      challenge,
+      dnsProvider,
+      dnsEnv: Object.keys(dnsEnvRaw).length ? pulumi.secret(dnsEnvRaw) : undefined,
+      dnsResolvers,
+      dnsPropagationCheck: bool("acmeDnsPropagationCheck"),
+      caCertificate: caCertificate === undefined ? undefined : caCertificate.trim() + "\n",
+      hstsMaxAge,
+    };
+  }
+
+  /** Parses PEM certificates, with a problem naming the key when there are none or one is unreadable. */
+  function pemCertificates(k: string, text: string): crypto.X509Certificate[] {
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) {
+      problems.push(
+        `${key(k)} must hold PEM certificates (-----BEGIN CERTIFICATE-----), the file's text, not its path`,
       );
       return [];
     }
+    try {
+      return blocks.map((b) => new crypto.X509Certificate(b));
+    } catch (e) {
+      problems.push(`${key(k)} holds a certificate that cannot be read: ${(e as Error).message}`);
+      return [];
+    }
+  }
+
+  /** tls "files": the chain and key are checked here, before anything reaches the host. */
+  function readCertificateFiles(domains: readonly string[]): {
+    certificate: string;
+    privateKey: pulumi.Output<string>;
+  } {
+    const certText = raw("tlsCertificate");
+    const keyText = raw("tlsPrivateKey");
+    if (certText === undefined)
+      problems.push(
+        `${key("tlsCertificate")} is required when ${key("tls")} is "files": pulumi config set tlsCertificate -- < fullchain.pem`,
+      );
+    if (keyText === undefined)
+      problems.push(
+        `${key("tlsPrivateKey")} is required when ${key("tls")} is "files": pulumi config set --secret tlsPrivateKey -- < privkey.pem`,
+      );
+    else if (!secretKeys.has("tlsPrivateKey"))
+      problems.push(
+        `${key("tlsPrivateKey")} must be set with --secret, or it sits in Pulumi.<stack>.yaml in plain text: pulumi config set --secret tlsPrivateKey -- < privkey.pem`,
+      );
+    const certs = certText === undefined ? [] : pemCertificates("tlsCertificate", certText);
+    if (certs.length && keyText !== undefined) {
+      const leaf = certs[0];
+      let privateKey: crypto.KeyObject | undefined;
+      try {
+        privateKey = crypto.createPrivateKey(keyText);
+      } catch {
+        problems.push(`${key("tlsPrivateKey")} is not a PEM private key (the value is secret and not shown)`);
+      }
+      if (privateKey && !leaf.checkPrivateKey(privateKey))
+        problems.push(
+          `${key("tlsPrivateKey")} does not belong to ${key("tlsCertificate")}'s first certificate (${leaf.subject.replace(/\n/g, ", ")}); the leaf must come first`,
+        );
+      const notAfter = new Date(leaf.validTo);
+      if (notAfter.getTime() < Date.now())
+        problems.push(`${key("tlsCertificate")} expired on ${notAfter.toISOString().slice(0, 10)}`);
+      const uncovered = domains.filter((d) => !certificateCovers(leaf, d));
+      if (uncovered.length)
+        problems.push(
+          `${key("tlsCertificate")} does not cover ${uncovered.map(q).join(", ")} of ${key("domains")} (it names ${leaf.subjectAltName ?? "no subjectAltName"})`,
+        );
+    }
+    return {
+      certificate: certText === undefined ? "" : certs.length ? certText.trim() + "\n" : "",
+      privateKey: pulumi.secret(keyText === undefined ? "" : keyText.trim() + "\n"),
+    };
+  }
+
+  /** Names or ids of SSH keys already uploaded to the Hetzner project (fingerprints are unique there). */
+  function readHetznerSshKeys(): string[] {
+    const entries = list(
+      "hetznerSshKeys",
+      "names or ids of SSH keys in the Hetzner project, e.g. pulumi config set --path 'hetznerSshKeys[0]' my-laptop",
+    );
+    if (entries === undefined) return [];
     const out: string[] = [];
-    for (const entry of list as unknown[]) {
+    for (const entry of entries) {
       const value = typeof entry === "number" && Number.isSafeInteger(entry) && entry > 0 ? String(entry) : entry;
       // eslint-disable-next-line no-control-regex -- refusing control characters is the point
       if (typeof value !== "string" || !/^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$/.test(value)) {
@@ -614,6 +878,24 @@ export function unitArgsProblem(args: string): string | undefined {
 
 export function sha256File(file: string): string {
   return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** The site's public URL when it has a domain (a wildcard as www.), else undefined (use the host's address). */
+export function publicUrl(cfg: Pick<BluegreenConfig, "domains" | "tls">): string | undefined {
+  const name = cfg.domains.find((d) => !d.startsWith("*.")) ?? cfg.domains[0]?.replace(/^\*\./, "www.");
+  return name && `${cfg.tls.mode === "off" ? "http" : "https"}://${name}/`;
+}
+
+/** Whether a certificate's subjectAltName DNS names cover a domain (one wildcard label at the left). */
+export function certificateCovers(cert: crypto.X509Certificate, domain: string): boolean {
+  const names = (cert.subjectAltName ?? "")
+    .split(", ")
+    .filter((n) => n.startsWith("DNS:"))
+    .map((n) => n.slice(4).toLowerCase());
+  if (names.includes(domain)) return true;
+  if (domain.startsWith("*.")) return false;
+  const parent = domain.slice(domain.indexOf(".") + 1);
+  return names.includes(`*.${parent}`);
 }
 
 function isIp(v: string): boolean {

@@ -42,6 +42,20 @@ export const liveLink = `${layout.stateDir}/live`;
 /** Present while a slot listens on a loopback port rather than its unix socket (nginx passes a variable as the slot). */
 export const slotTcpFlag = (slot: Color | "$bluegreen_slot") => `${layout.stateDir}/slots/${slot}/tcp`;
 export const activeColorFile = `${layout.stateDir}/active`;
+/** HTTPS: the live certificate (chain and key in one file, read by nginx per handshake) and its records. */
+export const tlsDir = `${layout.stateDir}/tls`;
+/** A symlink to the newest installed certificate's directory; renamed, never rewritten in place. */
+export const tlsPem = `${tlsDir}/live/cert.pem`;
+/** While this file exists (a certificate is installed and tls is on), port 80 redirects to https. */
+export const httpsFlag = `${tlsDir}/https`;
+/** lego's --path: the ACME account key and the issued certificates, root only. */
+export const acmeDir = `${layout.stateDir}/acme`;
+/** HTTP-01 tokens lego writes (--http.webroot) and nginx serves under /.well-known/acme-challenge/. */
+export const acmeWebroot = `${layout.stateDir}/acme-webroot`;
+/** The renewal timer's settings (acme.conf) and the DNS provider's credentials (dns.env, 0600). */
+export const tlsConfDir = `${layout.envDir}/tls`;
+export const tlsRenewUnit = "bluegreen-tls-renew";
+
 /** While this file exists, public requests get the maintenance page. */
 export const maintenanceFlag = `${layout.stateDir}/maintenance`;
 
@@ -74,6 +88,12 @@ export function renderLayoutSh(o: LayoutShOptions = {}): string {
     BG_MAINTENANCE_FLAG: maintenanceFlag,
     BG_WWW_DIR: `${layout.stateDir}/www`,
     BG_AUDIT_LOG: layout.auditLog,
+    BG_TLS_DIR: tlsDir,
+    BG_TLS_PEM: tlsPem,
+    BG_HTTPS_FLAG: httpsFlag,
+    BG_ACME_DIR: acmeDir,
+    BG_ACME_WEBROOT: acmeWebroot,
+    BG_TLS_CONF_DIR: tlsConfDir,
     BG_ACCESS_LOG: layout.accessLog,
   };
   return [
@@ -81,6 +101,7 @@ export function renderLayoutSh(o: LayoutShOptions = {}): string {
     "# Generated from components/layout.ts; do not edit on the host.",
     ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
     `BG_APP_USER=${layout.appUser}`,
+    `BG_TLS_RENEW_UNIT=${tlsRenewUnit}`,
     // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
     `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
     `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,

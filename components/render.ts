@@ -1,15 +1,19 @@
 // Pure renderers for every text file bluegreen puts on a host. No Pulumi, no
 // I/O: tests compare their output with expected text.
 
+import { shellQuote } from "./shell";
 import {
+  acmeWebroot,
   activeColorFile,
   Color,
   COLORS,
+  httpsFlag,
   layout,
   liveLink,
   maintenanceFlag,
   slotSocket,
   slotTcpFlag,
+  tlsPem,
   unitName,
 } from "./layout";
 
@@ -17,7 +21,10 @@ export type LinkModeName = "socket" | "tcp";
 const MODES: readonly LinkModeName[] = ["socket", "tcp"];
 
 export interface NginxSiteOptions {
-  readonly serverName: string;
+  /** The site's domains; empty: any name (server_name _). */
+  readonly domains: readonly string[];
+  /** HTTPS on :443; undefined: plain HTTP only. */
+  readonly tls?: { readonly hstsMaxAge: number };
   /** 127.0.0.1 port of the preview listener (always the idle slot). */
   readonly previewPort: number;
   /** 127.0.0.1 port of the check listener: the live slot, never in maintenance. */
@@ -75,31 +82,36 @@ export function renderNginxSite(o: NginxSiteOptions): string {
     "# switch no new request reuses a connection to the old slot.",
     ...groups,
     "",
-    "server {",
-    "    listen 80 default_server;",
-    "    listen [::]:80 default_server;",
-    `    server_name ${o.serverName};`,
-    "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
-    ...slotSelection("live"),
-    "",
-    "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
-    "    # error_page applies to nginx's own 503 only, never to the app's.",
-    "    error_page 503 @bluegreen_maintenance;",
-    "    location / {",
-    `        if (-f ${maintenanceFlag}) {`,
-    "            return 503;",
-    "        }",
-    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
-    ...proxyDirectives("        "),
-    "    }",
-    "    location @bluegreen_maintenance {",
-    `        root ${layout.stateDir}/www;`,
-    `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
-    '        add_header Cache-Control "no-store" always;',
-    "        try_files /maintenance.html =503;",
-    "    }",
-    "}",
-    "",
+    ...(o.tls ? tlsPreamble() : []),
+    ...publicServer(
+      o,
+      ["listen 80 default_server;", "listen [::]:80 default_server;"],
+      [
+        "# ACME HTTP-01: lego writes tokens here and nginx serves them, never redirected, no reload.",
+        "location ^~ /.well-known/acme-challenge/ {",
+        `    root ${acmeWebroot};`,
+        "    default_type text/plain;",
+        "    try_files $uri =404;",
+        "}",
+      ],
+    ),
+    ...(o.tls
+      ? publicServer(
+          o,
+          ["listen 443 ssl http2 default_server;", "listen [::]:443 ssl http2 default_server;"],
+          [
+            "# Read per handshake, because the path is a variable: a renewed certificate needs no reload.",
+            "ssl_certificate $bluegreen_tls_pem;",
+            "ssl_certificate_key $bluegreen_tls_pem;",
+            "ssl_protocols TLSv1.2 TLSv1.3;",
+            `ssl_ciphers ${TLS12_CIPHERS};`,
+            "ssl_prefer_server_ciphers off;",
+            "ssl_session_cache shared:bluegreen_tls:10m;",
+            "ssl_session_timeout 1d;",
+            "ssl_session_tickets off;",
+          ],
+        )
+      : []),
     ...loopbackServer(
       "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
       o.checkPort,
@@ -113,6 +125,73 @@ export function renderNginxSite(o: NginxSiteOptions): string {
       "idle",
     ),
   ].join("\n");
+}
+
+/** Mozilla's "intermediate" TLS 1.2 suites without DHE (TLS 1.3 suites are not configurable here). */
+const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+function tlsPreamble(): string[] {
+  return [
+    "# The certificate and its key, one file. A map's value is a variable, so nginx opens the",
+    "# file at each TLS handshake: installing a renewed certificate is one rename, no reload.",
+    "map $ssl_server_name $bluegreen_tls_pem {",
+    `    default ${tlsPem};`,
+    "}",
+    "",
+  ];
+}
+
+/**
+ * A public server block (:80 or :443): the live slot, the maintenance page and,
+ * on :80, the redirect to https once a certificate is installed (a flag file,
+ * so the first certificate needs no reload either).
+ */
+function publicServer(o: NginxSiteOptions, listen: readonly string[], head: readonly string[]): string[] {
+  const https = listen[0].includes(" ssl");
+  const hsts =
+    https && o.tls && o.tls.hstsMaxAge > 0
+      ? [`add_header Strict-Transport-Security "max-age=${o.tls.hstsMaxAge}" always;`]
+      : [];
+  const redirect = https
+    ? []
+    : [`    if (-f ${httpsFlag}) {`, "        return 308 https://$host$request_uri;", "    }"];
+  return [
+    "server {",
+    ...listen.map((l) => `    ${l}`),
+    `    server_name ${o.domains.length ? o.domains.join(" ") : "_"};`,
+    "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
+    ...head.map((l) => `    ${l}`),
+    ...slotSelection("live"),
+    "",
+    "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
+    "    # error_page applies to nginx's own 503 only, never to the app's.",
+    "    error_page 503 @bluegreen_maintenance;",
+    "    location / {",
+    ...redirect.map((l) => `    ${l}`),
+    `        if (-f ${maintenanceFlag}) {`,
+    "            return 503;",
+    "        }",
+    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+    ...proxyDirectives("        "),
+    ...hsts.map((l) => `        ${l}`),
+    "    }",
+    "    location @bluegreen_maintenance {",
+    `        root ${layout.stateDir}/www;`,
+    `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
+    '        add_header Cache-Control "no-store" always;',
+    ...hsts.map((l) => `        ${l}`),
+    "        try_files /maintenance.html =503;",
+    "    }",
+    "}",
+    "",
+  ];
 }
 
 /**
@@ -249,16 +328,13 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
 }
 
 /**
- * What a slot's deploy step reads on stdin: its unit, its env file (which may
- * hold secrets) and, for an https artifact, the URL (which may hold a token).
- * Sections start with a line `#bluegreen-section NAME`; no section may contain
- * that line (env values are one line each and quoted, so they cannot).
+ * Several files on one stdin, which host scripts split with read_sections (lib.sh):
+ * a slot's unit, env file (may hold secrets) and artifact URL (may hold a token);
+ * the tls step's settings, credentials and certificate. Sections start with a line
+ * `#bluegreen-section NAME`; no section may contain that line. Undefined sections
+ * are left out.
  */
-export function renderSlotBundle(sections: {
-  readonly unit: string;
-  readonly env: string;
-  readonly sourceUrl?: string;
-}): string {
+export function renderBundle(sections: Readonly<Record<string, string | undefined>>): string {
   const out: string[] = [];
   for (const [name, text] of Object.entries(sections)) {
     if (text === undefined) continue;
@@ -342,4 +418,80 @@ export function renderToolsInstaller(files: readonly ToolFile[], finalStep: stri
   }
   out.push(`"$dir/${finalStep}"`, "");
   return out.join("\n");
+}
+
+export interface AcmeConfOptions {
+  readonly email: string;
+  readonly directory: string;
+  readonly challenge: "http-01" | "dns-01";
+  readonly domains: readonly string[];
+  readonly dnsProvider?: string;
+  readonly dnsResolvers: readonly string[];
+  readonly dnsPropagationCheck?: boolean;
+}
+
+/** acme.conf, sourced by tls-renew.sh: what to ask the ACME server for. Values are validated in config.ts. */
+export function renderAcmeConf(o: AcmeConfOptions): string {
+  const vars: Record<string, string> = {
+    ACME_EMAIL: o.email,
+    ACME_DIRECTORY: o.directory,
+    ACME_CHALLENGE: o.challenge,
+    ACME_DOMAINS: o.domains.join(" "),
+    ...(o.dnsProvider ? { ACME_DNS_PROVIDER: o.dnsProvider } : {}),
+    ...(o.dnsResolvers.length ? { ACME_DNS_RESOLVERS: o.dnsResolvers.join(" ") } : {}),
+    ...(o.dnsPropagationCheck === false ? { ACME_DNS_DISABLE_CP: "1" } : {}),
+  };
+  return (
+    MANAGED +
+    "\n" +
+    Object.entries(vars)
+      .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+      .join("")
+  );
+}
+
+/** The DNS provider's credentials as lego reads them from its environment (a 0600 file, sourced). */
+export function renderDnsEnv(env: Readonly<Record<string, string>>): string {
+  return Object.entries(env)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+    .join("");
+}
+
+/**
+ * The renewal service and its timer: twice a day at a random minute (Let's Encrypt
+ * asks clients not to renew on the hour), catching up after downtime. lego renews
+ * only within 30 days of expiry; a failure leaves the served certificate alone and
+ * shows in bluegreen-status, the audit log and `systemctl --failed`.
+ */
+export function renderTlsRenewUnits(): { service: string; timer: string } {
+  return {
+    service: [
+      MANAGED,
+      "[Unit]",
+      "Description=bluegreen: renew the site's certificate (lego), installed with no nginx reload",
+      "After=network-online.target nginx.service",
+      "Wants=network-online.target",
+      "",
+      "[Service]",
+      "Type=oneshot",
+      `ExecStart=${layout.toolsDir}/tls-renew.sh renew`,
+      "TimeoutStartSec=900",
+      "",
+    ].join("\n"),
+    timer: [
+      MANAGED,
+      "[Unit]",
+      "Description=bluegreen: renew the site's certificate twice a day",
+      "",
+      "[Timer]",
+      "OnCalendar=*-*-* 00,12:00:00",
+      "RandomizedDelaySec=12h",
+      "Persistent=true",
+      "",
+      "[Install]",
+      "WantedBy=timers.target",
+      "",
+    ].join("\n"),
+  };
 }

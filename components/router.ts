@@ -7,7 +7,10 @@ import { toolCommand } from "./shell";
 export interface RouterArgs {
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
-  readonly serverName: string;
+  /** Names the site answers to; empty: any. */
+  readonly domains: readonly string[];
+  /** Serve :443 too (the certificate comes from the Tls component); undefined: HTTP only. */
+  readonly tls?: { readonly hstsMaxAge: number };
   /** Loopback port of the preview listener, which always reaches the idle slot. */
   readonly previewPort: number;
   /** Loopback port of the check listener: the live slot, never in maintenance. */
@@ -47,7 +50,8 @@ export class Router extends pulumi.ComponentResource {
           args.sudo,
         ),
         stdin: renderNginxSite({
-          serverName: args.serverName,
+          domains: args.domains,
+          tls: args.tls,
           previewPort: args.previewPort,
           checkPort: args.checkPort,
           maintenanceRetryAfter: args.maintenanceRetryAfter,

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResolvedArtifact } from "./artifact";
 import { AppConfig, LinkMode } from "./config";
 import { Color, layout } from "./layout";
-import { renderSlotBundle, renderSlotEnv, renderSlotUnit, slotListen } from "./render";
+import { renderBundle, renderSlotEnv, renderSlotUnit, slotListen } from "./render";
 import { ShellVars, toolCommand } from "./shell";
 
 export interface SlotArgs {
@@ -66,7 +66,7 @@ export class Slot extends pulumi.ComponentResource {
     const unit = renderSlotUnit({ color, args: app.args, drainTimeoutSeconds: app.drainTimeoutSeconds });
     const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
     const bundle = (secrets: Record<string, string>) =>
-      renderSlotBundle({
+      renderBundle({
         unit,
         env: renderSlotEnv({
           color,

@@ -27,6 +27,7 @@ describe("program under mocks", function () {
       "command:remote:Command setup-tools",
       "command:remote:Command router-install",
       "command:remote:Command router-config",
+      "command:remote:Command tls-config",
       "command:remote:CopyToRemote blue-upload",
       "command:remote:CopyToRemote green-upload",
       "command:remote:Command maintenance-mode",
@@ -192,7 +193,23 @@ describe("program under mocks", function () {
       ],
       ["keepReleases", { keepReleases: 3 }, ["releases-prune"]],
       ["watchSeconds", { watchSeconds: 10 }, ["switch-link"]],
-      ["serverName", { serverName: "example.com" }, ["router-config"]],
+      ["domains (HTTP only)", { domains: ["example.com"] }, ["router-config", "tls-config"]],
+      // Only the site (:443 appears) and the tls step; no slot, no switch.
+      [
+        "tls acme",
+        { domains: ["example.com"], tls: "acme", acmeEmail: "ops@example.com" },
+        ["router-config", "tls-config"],
+      ],
+      [
+        "acmeDirectory, once on acme: the tls step alone",
+        { domains: ["example.com"], tls: "acme", acmeEmail: "ops@example.com", acmeDirectory: "letsencrypt-staging" },
+        ["router-config", "tls-config"],
+      ],
+      [
+        "hstsMaxAge: the site alone",
+        { domains: ["example.com"], tls: "acme", acmeEmail: "ops@example.com", hstsMaxAge: 600 },
+        ["router-config", "tls-config"],
+      ],
     ];
     for (const [what, change, expected] of cases) {
       it(`${what}: ${expected.join(", ")}`, async () => {
@@ -364,11 +381,11 @@ describe("program under mocks", function () {
 
     it("--secret on a key that lands in plain text is refused, naming the key and the keys that can be secret", async () => {
       await assert.rejects(
-        runProgram({ ...BASE_CONFIG, serverName: "example.com" }, { secretKeys: ["bluegreen:serverName"] }),
+        runProgram({ ...BASE_CONFIG, healthPath: "/ready" }, { secretKeys: ["bluegreen:healthPath"] }),
         {
           message:
-            "invalid bluegreen stack config:\n  - bluegreen:serverName is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
-            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, appSecrets, appEnv, blueArtifact, greenArtifact)",
+            "invalid bluegreen stack config:\n  - bluegreen:healthPath is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
+            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
         },
       );
     });

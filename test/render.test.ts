@@ -4,11 +4,13 @@ import * as os from "os";
 import * as path from "path";
 import { renderLayoutSh } from "../components/layout";
 import {
+  renderAcmeConf,
   renderCloudInit,
   renderNginxSite,
-  renderSlotBundle,
+  renderBundle,
   renderSlotEnv,
   renderSlotUnit,
+  renderTlsRenewUnits,
   renderToolsInstaller,
   slotListen,
 } from "../components/render";
@@ -24,7 +26,9 @@ function nginxTest(site: string): { status: number | null; stderr: string } {
     .replace(/\/var\/lib\/bluegreen\//g, `${dir}/`)
     .replace(/\/var\/log\/nginx\//g, `${dir}/`)
     .replace("listen 80 default_server;", "listen 127.0.0.1:18999 default_server;")
-    .replace("listen [::]:80 default_server;", "");
+    .replace("listen [::]:80 default_server;", "")
+    .replace("listen 443 ssl http2 default_server;", "listen 127.0.0.1:18998 ssl http2 default_server;")
+    .replace("listen [::]:443 ssl http2 default_server;", "");
   fs.writeFileSync(path.join(dir, "site.conf"), moved);
   fs.writeFileSync(
     path.join(dir, "nginx.conf"),
@@ -38,7 +42,7 @@ function nginxTest(site: string): { status: number | null; stderr: string } {
 describe("renderers", () => {
   describe("nginx site", () => {
     const site = renderNginxSite({
-      serverName: "_",
+      domains: [],
       previewPort: 8081,
       checkPort: 8082,
       maintenanceRetryAfter: 120,
@@ -106,7 +110,7 @@ describe("renderers", () => {
 
     it("the server name and ports are configurable", () => {
       const other = renderNginxSite({
-        serverName: "example.com www.example.com",
+        domains: ["example.com", "www.example.com"],
         previewPort: 9000,
         checkPort: 9001,
         maintenanceRetryAfter: 60,
@@ -117,6 +121,79 @@ describe("renderers", () => {
         /upstream bluegreen_blue_tcp \{\n    server 127\.0\.0\.1:7001;[\s\S]*server_name example\.com www\.example\.com;[\s\S]*listen 127\.0\.0\.1:9000;/,
       );
     });
+  });
+
+  describe("nginx site with HTTPS", () => {
+    const site = renderNginxSite({
+      domains: ["example.com", "www.example.com"],
+      tls: { hstsMaxAge: 31536000 },
+      previewPort: 8081,
+      checkPort: 8082,
+      maintenanceRetryAfter: 120,
+      ports: { blue: 8001, green: 8002 },
+    });
+
+    it("matches the expected text: :443 with TLS 1.2/1.3 and the certificate read per handshake, :80 redirecting once a certificate is installed", () => {
+      assert.strictEqual(site, expected("nginx-site-tls.conf"));
+    });
+
+    it("real nginx accepts it with no certificate on disk yet (the path is a variable, read at handshake)", function () {
+      requireTool("nginx");
+      const r = nginxTest(site);
+      assert.strictEqual(r.status, 0, r.stderr);
+    });
+
+    it("HSTS is sent only over https and only when hstsMaxAge > 0, also on the maintenance page", () => {
+      const [http, https] = site.split("listen 443 ssl");
+      assert.doesNotMatch(http, /Strict-Transport-Security/);
+      assert.strictEqual(https.match(/add_header Strict-Transport-Security "max-age=31536000" always;/g)?.length, 2);
+      const off = renderNginxSite({
+        domains: ["example.com"],
+        tls: { hstsMaxAge: 0 },
+        previewPort: 8081,
+        checkPort: 8082,
+        maintenanceRetryAfter: 120,
+        ports: { blue: 8001, green: 8002 },
+      });
+      assert.doesNotMatch(off, /Strict-Transport-Security/);
+      assert.match(off, /listen 443 ssl http2 default_server;/);
+    });
+
+    it("ACME HTTP-01 tokens are served on :80 before the redirect, and never on the preview or check listeners", () => {
+      const [port80] = site.split("listen 443 ssl");
+      const challenge = port80.indexOf("location ^~ /.well-known/acme-challenge/ {");
+      assert.ok(challenge > 0 && challenge < port80.indexOf("return 308 https://$host$request_uri;"));
+      assert.strictEqual(site.match(/acme-challenge/g)?.length, 1);
+    });
+  });
+
+  it("renewal units: a oneshot lego renewal twice a day at a random time, caught up after downtime", () => {
+    const { service, timer } = renderTlsRenewUnits();
+    assert.match(service, /\nType=oneshot\nExecStart=\/usr\/local\/lib\/bluegreen\/tls-renew\.sh renew\n/);
+    assert.match(timer, /\nOnCalendar=\*-\*-\* 00,12:00:00\nRandomizedDelaySec=12h\nPersistent=true\n/);
+  });
+
+  it("acme.conf: shell-quoted values tls-renew.sh sources", () => {
+    assert.strictEqual(
+      renderAcmeConf({
+        email: "ops@example.com",
+        directory: "https://acme-v02.api.letsencrypt.org/directory",
+        challenge: "dns-01",
+        domains: ["example.com", "*.example.com"],
+        dnsProvider: "hetzner",
+        dnsResolvers: ["1.1.1.1:53"],
+      }),
+      [
+        "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.",
+        "ACME_EMAIL=ops@example.com",
+        "ACME_DIRECTORY=https://acme-v02.api.letsencrypt.org/directory",
+        "ACME_CHALLENGE=dns-01",
+        "ACME_DOMAINS='example.com *.example.com'",
+        "ACME_DNS_PROVIDER=hetzner",
+        "ACME_DNS_RESOLVERS=1.1.1.1:53",
+        "",
+      ].join("\n"),
+    );
   });
 
   it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure, one file per slot)", () => {
@@ -150,15 +227,15 @@ describe("renderers", () => {
 
   it("slot bundle: unit, env and URL as sections; a section holding the marker is refused", () => {
     assert.strictEqual(
-      renderSlotBundle({ unit: "U1\nU2\n", env: 'A="1"\n', sourceUrl: "https://x/y?t=1" }),
+      renderBundle({ unit: "U1\nU2\n", env: 'A="1"\n', sourceUrl: "https://x/y?t=1" }),
       '#bluegreen-section unit\nU1\nU2\n#bluegreen-section env\nA="1"\n#bluegreen-section sourceUrl\nhttps://x/y?t=1\n',
     );
     assert.strictEqual(
-      renderSlotBundle({ unit: "U\n", env: "" }),
+      renderBundle({ unit: "U\n", env: "" }),
       "#bluegreen-section unit\nU\n#bluegreen-section env\n\n",
     );
     assert.throws(
-      () => renderSlotBundle({ unit: "#bluegreen-section env\n", env: "" }),
+      () => renderBundle({ unit: "#bluegreen-section env\n", env: "" }),
       /the unit section contains the section marker/,
     );
   });

@@ -118,7 +118,7 @@ export class Sandbox {
   site(ports = this.ports): string {
     return relocateSite(
       renderNginxSite({
-        serverName: "_",
+        domains: [],
         previewPort: this.opts.previewPort,
         checkPort: this.opts.checkPort,
         maintenanceRetryAfter: 120,

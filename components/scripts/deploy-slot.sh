@@ -7,7 +7,7 @@
 #    slot is never restarted, so a change that touches both slots never blocks;
 #  - live slot with another version: refused (that would restart the live slot).
 # Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional).
-# stdin: sections (render.ts renderSlotBundle): unit, env (may hold secrets), sourceUrl (optional).
+# stdin: sections (render.ts renderBundle): unit, env (may hold secrets), sourceUrl (optional).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -21,7 +21,7 @@ umask 077
 install -d -m 0700 "$BG_ENV_DIR"
 work=$(mktemp -d "$BG_ENV_DIR/.deploy-$SLOT.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-awk -v dir="$work" '/^#bluegreen-section /{ f = dir "/" $2; printf "" > f; next } f { print > f }' -
+read_sections "$work"
 if [ ! -s "$work/unit" ] || [ ! -f "$work/env" ]; then die "stdin must carry the unit and env sections"; fi
 url_file=""
 [ ! -s "$work/sourceUrl" ] || url_file="$work/sourceUrl"

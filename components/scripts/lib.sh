@@ -180,3 +180,72 @@ Versions are immutable here: give the new build a new version string."
   audit release "version=$version sha256=$sha" ok
   log "release $version stored (sha256 $sha)"
 }
+
+# read_sections DIR: splits stdin (render.ts renderBundle) into DIR/<section name> files.
+read_sections() {
+  awk -v dir="$1" '/^#bluegreen-section /{ f = dir "/" $2; printf "" > f; next } f { print > f }' -
+}
+
+# ---- HTTPS -------------------------------------------------------------------------------
+
+# nginx_group: the group nginx's workers run as; they open the certificate at each handshake.
+nginx_group() { if getent group www-data >/dev/null; then echo www-data; else echo nginx; fi; }
+
+# cert_field FILE FIELD: serial, enddate or subject of the first certificate in FILE.
+cert_field() { openssl x509 -noout "-$2" -in "$1" | sed 's/^[^=]*=//'; }
+
+# cert_names FILE: the certificate's DNS names, sorted, space-separated.
+cert_names() {
+  openssl x509 -noout -ext subjectAltName -in "$1" 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# tls_status KEY VALUE...: sets fields of the TLS status record bluegreen-status shows.
+tls_status() {
+  local f="$BG_TLS_DIR/status" tmp
+  install -d -m 0755 "$BG_TLS_DIR"
+  tmp=$(mktemp "$f.XXXXXX")
+  [ -f "$f" ] && cp "$f" "$tmp"
+  while [ $# -ge 2 ]; do
+    sed -i "/^$1=/d" "$tmp"
+    printf '%s=%s\n' "$1" "$2" >>"$tmp"
+    shift 2
+  done
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$f"
+}
+
+# tls_install CHAIN KEY SOURCE: makes CHAIN (leaf first) and KEY the served certificate with
+# one rename(2). nginx opens the file at each handshake, so nothing is reloaded and no
+# connection is closed; new handshakes get the new certificate.
+tls_install() {
+  local chain=$1 key=$2 source=$3 dir group keep
+  local leaf_pub key_pub
+  leaf_pub=$(openssl x509 -noout -pubkey -in "$chain" | openssl pkey -pubin -outform DER | sha256sum)
+  key_pub=$(openssl pkey -in "$key" -pubout -outform DER | sha256sum)
+  [ "$leaf_pub" = "$key_pub" ] || die "the private key does not belong to the certificate ($(cert_field "$chain" subject)); nothing was installed"
+  group=$(nginx_group)
+  install -d -m 0755 "$BG_TLS_DIR"
+  dir=$(mktemp -d "$BG_TLS_DIR/gen-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")
+  chmod 0750 "$dir"
+  chgrp "$group" "$dir"
+  (umask 0137 && cat "$chain" "$key" >"$dir/cert.pem")
+  chgrp "$group" "$dir/cert.pem"
+  atomic_link "$dir" "$BG_TLS_DIR/live"
+  : >"$BG_HTTPS_FLAG"
+  tls_status source "$source" serial "$(cert_field "$dir/cert.pem" serial)" \
+    not_after "$(date -u -d "$(cert_field "$dir/cert.pem" enddate)" +%Y-%m-%dT%H:%M:%SZ)" \
+    names "$(cert_names "$dir/cert.pem")" installed_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  # Keep the live certificate and the one before it.
+  keep=$(readlink "$BG_TLS_DIR/live")
+  find "$BG_TLS_DIR" -mindepth 1 -maxdepth 1 -type d -name 'gen-*' ! -path "$keep" -printf '%T@ %p\n' |
+    sort -rn | tail -n +2 | cut -d' ' -f2- | xargs -r rm -rf
+}
+
+# tls_served_serial SNI: the serial of the certificate nginx serves on 127.0.0.1:443 to a new handshake.
+tls_served_serial() {
+  timeout 10 openssl s_client -connect 127.0.0.1:443 -servername "$1" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+# tls_field KEY: a field of the TLS status record.
+tls_field() { field "$BG_TLS_DIR/status" "$1"; }

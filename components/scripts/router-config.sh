@@ -40,6 +40,9 @@ for c in blue green; do
   esac
 done
 
+# tls turned off: stop redirecting to :443 before the new site stops serving it.
+grep -q '^ *listen 443 ' "$new" || rm -f "$BG_HTTPS_FLAG"
+
 if cmp -s "$new" "$BG_NGINX_SITE"; then
   echo "nginx site unchanged"
   exit 0

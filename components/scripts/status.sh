@@ -35,6 +35,16 @@ for c in blue green; do
       "$(field "$(pending_dir "$c")/record" version)" "$(field "$(pending_dir "$c")/record" listen)" "$c"
   fi
 done
+tls_mode=$(tls_field mode)
+if [ "$tls_mode" = acme ] || [ "$tls_mode" = files ]; then
+  printf 'tls:         %s; serial %s for %s, expires %s\n' "$tls_mode" "$(tls_field serial)" "$(tls_field names)" "$(tls_field not_after)"
+  if [ "$tls_mode" = acme ]; then
+    result=$(tls_field last_result)
+    printf '             renewal %s at %s%s; next run %s\n' "${result:-none yet}" "$(tls_field last_attempt)" \
+      "$([ "$result" = failed ] && printf ' (%s); see %s' "$(tls_field last_error)" "$(dirname "$BG_AUDIT_LOG")/tls.log")" \
+      "$(systemctl show -p NextElapseUSecRealtime --value "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || echo unknown)"
+  fi
+fi
 printf 'releases:    %s\n' "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null)"
 printf 'logs:        journalctl -u bluegreen@blue -u bluegreen@green -f\n'
 printf 'last %s audit lines (%s):\n' "$LINES" "$BG_AUDIT_LOG"

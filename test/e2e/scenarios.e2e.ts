@@ -22,6 +22,8 @@ describe("e2e on a real VM (replayed program)", function () {
   let vm: Vm;
   let state: StateEntry[] = [];
   let config: Record<string, unknown>;
+  /** Keys set with --secret besides the usual ones (pulumi config set --secret). */
+  let secretKeys: string[] = [];
 
   const baseConfig = () => ({
     hostKind: "ssh",
@@ -43,12 +45,16 @@ describe("e2e on a real VM (replayed program)", function () {
   const secretValues = () => [
     ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
     ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
+    ...Object.values((config.acmeDnsEnv ?? {}) as Record<string, string>).filter((v) => v.startsWith("secret-")),
+    ...((config.tlsPrivateKey as string | undefined) ?? "")
+      .split("\n")
+      .filter((l) => l.length > 20 && !l.startsWith("-----")),
   ];
 
   /** `pulumi config set ...` then `pulumi up`, replayed. */
   async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
     config = { ...config, ...changes };
-    const result = await up(state, resourcesOf(await runProgram(config)));
+    const result = await up(state, resourcesOf(await runProgram(config, { secretKeys })));
     state = result.state;
     for (const step of result.steps) {
       for (const secret of secretValues())
@@ -107,6 +113,7 @@ describe("e2e on a real VM (replayed program)", function () {
       "create setup-tools",
       "create router-install",
       "create router-config",
+      "create tls-config",
       "create blue-upload",
       "create green-upload",
       "create maintenance-mode",
@@ -115,7 +122,7 @@ describe("e2e on a real VM (replayed program)", function () {
       "create switch-link",
       "create releases-prune",
     ]);
-    note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 11 steps`);
+    note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
     assert.strictEqual(publicAnswer(), "blue v1");
     // Only sshd and nginx listen on TCP; the app only on its unix sockets.
     const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
@@ -208,13 +215,13 @@ describe("e2e on a real VM (replayed program)", function () {
    * Benchmark), which would hide what the switch does.
    */
   let loadgenUploaded = false;
-  async function wholeUnderLoad(during: () => Promise<void>): Promise<GuestLoad> {
+  async function wholeUnderLoad(during: () => Promise<void>, url = "http://127.0.0.1/"): Promise<GuestLoad> {
     if (!loadgenUploaded) {
       await sftpPut(vm.connection, buildLoadgen(), "/tmp/loadgen");
       loadgenUploaded = true;
     }
     await inVm(
-      "chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -url http://127.0.0.1/ -c 64 -d 600s > /tmp/lg.json 2>&1 &)",
+      `chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -k -url ${url} -c 64 -d 600s > /tmp/lg.json 2>&1 &)`,
     );
     await new Promise((r) => setTimeout(r, 1000));
     let raw = "";
@@ -570,5 +577,149 @@ describe("e2e on a real VM (replayed program)", function () {
     // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
     assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
     assert.strictEqual(publicAnswer(), "blue v1");
+  });
+
+  // ---- HTTPS: pebble (a test ACME server) and pebble-challtestsrv (its DNS) run in the VM, so
+  // lego, nginx and the renewal timer are the real ones and nothing leaves the machine.
+  const ACME_DIR = "/root/acme-test";
+  const DOMAIN = "app.example.test";
+  /** The certificate serial a new TLS handshake on the VM's :443 gets for this name. */
+  const servedSerial = (name = DOMAIN) =>
+    inVm(
+      `openssl s_client -connect 127.0.0.1:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//'`,
+    );
+  /** An https request to the VM's nginx, verified against pebble's root. */
+  const httpsGet = (name = DOMAIN) =>
+    inVm(`curl -sS --max-time 10 --cacert ${ACME_DIR}/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`);
+  const nginxPids = () => inVm("pgrep -x nginx | sort | tr '\\n' ' '");
+
+  it("17. HTTPS over ACME HTTP-01 through nginx: issued, served with TLS 1.2+, port 80 redirects; no reload", async () => {
+    await sftpPut(vm.connection, `${__dirname}/pebble-in-vm.sh`, "/root/pebble-in-vm.sh");
+    await inVm(`bash /root/pebble-in-vm.sh ${ACME_DIR}`);
+    const r = await deploy({
+      domains: [DOMAIN],
+      tls: "acme",
+      acmeEmail: "ops@example.test",
+      acmeDirectory: "https://127.0.0.1:14000/dir",
+      acmeCaCertificate: await inVm(`cat ${ACME_DIR}/ca.pem`),
+    });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+    assert.match(
+      output(r, "tls-config"),
+      /certificate for app\.example\.test installed: serial [0-9A-F]+, expires \S+; nginx was not reloaded/,
+    );
+    assert.match(output(r, "tls-config"), /verified: a new TLS handshake on 127\.0\.0\.1:443 gets serial [0-9A-F]+/);
+    await inVm(`curl -fsS https://127.0.0.1:15000/roots/0 --cacert ${ACME_DIR}/ca.pem > ${ACME_DIR}/root.pem`);
+    assert.strictEqual(await httpsGet(), "blue v1");
+    assert.strictEqual(
+      await inVm(
+        `curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: ${DOMAIN}' 'http://127.0.0.1/a?b=1'`,
+      ),
+      `308 https://${DOMAIN}/a?b=1`,
+    );
+    // The challenge path is never redirected (lego's token files are gone by now: a 404, not a 308).
+    assert.strictEqual(
+      await inVm("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/.well-known/acme-challenge/x"),
+      "404",
+    );
+    assert.match(
+      await inVm(
+        "openssl s_client -connect 127.0.0.1:443 -tls1_2 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
+      ),
+      /^1$/,
+    );
+    assert.match(
+      await inVm(
+        "openssl s_client -connect 127.0.0.1:443 -tls1_1 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
+      ),
+      /^0$/,
+    );
+    assert.strictEqual(await inVm("systemctl is-enabled bluegreen-tls-renew.timer"), "enabled");
+    assert.strictEqual(
+      await inVm("stat -c '%a %U:%G' $(readlink -f /var/lib/bluegreen/tls/live/cert.pem)"),
+      "640 root:www-data",
+    );
+    assert.strictEqual(await inVm("stat -c '%a' /var/lib/bluegreen/acme"), "700");
+    const status = await inVm("/usr/local/sbin/bluegreen-status");
+    assert.match(
+      status,
+      /\ntls: {9}acme; serial [0-9A-F]+ for app\.example\.test, expires \S+\n {13}renewal ok at \S+; next run /,
+    );
+    // A second up with nothing changed issues nothing.
+    const again = await deploy({});
+    assert.deepStrictEqual(stepsOf(again), []);
+  });
+
+  it("18. forced renewals under HTTPS keep-alive load: 0 failed, the new certificate served, nginx never reloaded", async () => {
+    const before = await servedSerial();
+    const pids = await nginxPids();
+    const renewals = 4;
+    const load = await wholeUnderLoad(async () => {
+      for (let i = 0; i < renewals; i++) await inVm("/usr/local/lib/bluegreen/tls-renew.sh force");
+    }, "https://127.0.0.1/");
+    const after = await servedSerial();
+    note(
+      `TLS renewals under 64 keep-alive https conns (in-guest load): ${renewals} renewals, ${load.requests} requests, ${load.failed} failed; serial ${before} -> ${after}`,
+    );
+    assert.strictEqual(load.failed, 0, load.raw);
+    assert.notStrictEqual(after, before);
+    assert.strictEqual(await nginxPids(), pids, "nginx was reloaded or restarted");
+    assert.strictEqual(await httpsGet(), "blue v1");
+    assert.match(
+      await inVm("tail -n 1 /var/log/bluegreen/audit.log"),
+      /tls-force domains=app\.example\.test serial=[0-9A-F]+ result=ok/,
+    );
+  });
+
+  it("19. a wildcard over DNS-01 with a provider hook; the credentials never printed", async () => {
+    secretKeys = ["bluegreen:acmeDnsEnv"];
+    const r = await deploy({
+      domains: ["example.test", "*.example.test"],
+      acmeChallenge: "dns-01",
+      acmeDnsProvider: "exec",
+      acmeDnsEnv: {
+        EXEC_PATH: `${ACME_DIR}/fake-dns.sh`,
+        EXEC_POLLING_INTERVAL: "1",
+        EXEC_PROPAGATION_TIMEOUT: "30",
+        EXEC_SEQUENCE_INTERVAL: "0",
+        FAKE_DNS_TOKEN: "secret-dns-token-e2e",
+      },
+      acmeDnsResolvers: ["127.0.0.1:8053"],
+      acmeDnsPropagationCheck: false,
+    });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+    assert.strictEqual(await httpsGet("anything.example.test"), "blue v1");
+    assert.match(
+      await inVm("openssl x509 -noout -ext subjectAltName -in /var/lib/bluegreen/tls/live/cert.pem"),
+      /DNS:\*\.example\.test/,
+    );
+    assert.strictEqual(await inVm("stat -c '%a' /etc/bluegreen/tls/dns.env"), "600");
+    assert.ok(
+      !(await inVm("cat /var/log/bluegreen/tls.log /var/log/bluegreen/audit.log")).includes("secret-dns-token-e2e"),
+    );
+  });
+
+  it("20. tls off: port 80 serves the app again, nothing listens on 443, renewals stop", async () => {
+    secretKeys = [];
+    const r = await deploy({
+      domains: [],
+      tls: "off",
+      acmeEmail: undefined,
+      acmeDirectory: undefined,
+      acmeCaCertificate: undefined,
+      acmeChallenge: undefined,
+      acmeDnsProvider: undefined,
+      acmeDnsEnv: undefined,
+      acmeDnsResolvers: undefined,
+      acmeDnsPropagationCheck: undefined,
+    });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+    assert.strictEqual(publicAnswer(), "blue v1");
+    assert.strictEqual(await inVm("ss -ltnH 'sport = :443' | wc -l"), "0");
+    assert.strictEqual(await inVm("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
+    assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
   });
 });

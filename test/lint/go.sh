@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# gofmt and go vet for the demo app, as part of `npm test`.
+# gofmt and go vet for the Go code (the demo app and the in-VM load generator), as part of `npm test`.
 set -euo pipefail
-cd "$(dirname "$0")/../../app"
-unformatted=$(gofmt -l .)
-if [ -n "$unformatted" ]; then
-  echo "gofmt: these files need formatting (run gofmt -w app/):" >&2
-  echo "$unformatted" >&2
-  exit 1
-fi
-go vet ./...
+root="$(dirname "$0")/../.."
+for dir in app test/bench/loadgen; do
+  unformatted=$(cd "$root/$dir" && gofmt -l .)
+  if [ -n "$unformatted" ]; then
+    echo "gofmt: these files in $dir need formatting (run gofmt -w $dir):" >&2
+    echo "$unformatted" >&2
+    exit 1
+  fi
+  (cd "$root/$dir" && go vet ./...)
+done

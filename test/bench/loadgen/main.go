@@ -4,6 +4,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -24,9 +25,12 @@ func main() {
 	conns := flag.Int("c", 64, "keep-alive connections")
 	dur := flag.Duration("d", 30*time.Second, "how long at most; SIGTERM stops it sooner")
 	timeout := flag.Duration("timeout", 10*time.Second, "per request")
+	insecure := flag.Bool("k", false, "https: accept any certificate (the test CA is not in the system's store)")
 	flag.Parse()
 
-	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
+	// A custom TLS config keeps HTTP/1.1 keep-alive (like wrk): Go only tries HTTP/2 by default.
+	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: *insecure}}
 	client := &http.Client{Transport: tr, Timeout: *timeout}
 	var requests, ok, non2xx, resets, timeouts, otherErrs atomic.Int64
 	var mu sync.Mutex

@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 debootstrap --variant=minbase \
-  --include=systemd-sysv,openssh-server,iproute2,ifupdown,isc-dhcp-client,curl,ca-certificates,sudo,nginx,procps \
+  --include=systemd-sysv,openssh-server,iproute2,ifupdown,isc-dhcp-client,curl,ca-certificates,sudo,nginx,procps,openssl,lego,pebble \
   bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log"; exit 1; }
 
 mount -t proc proc "$rootfs/proc"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Issues or renews the site's certificate with lego, then installs it with one rename
+# (no nginx reload). Run by bluegreen-tls-renew.timer twice a day and by the tls step.
+# Usage: tls-renew.sh [renew|issue|force]
+#   renew (the timer): only when the certificate expires within 30 days;
+#   issue: a new certificate now (first issue, or the domains or directory changed);
+#   force: renew now even if not due.
+# Settings: $BG_TLS_CONF_DIR/acme.conf (written by tls-config.sh); DNS provider
+# credentials, if any, in dns.env (0600), read into lego's environment, never argv.
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+action=${1:-renew}
+case "$action" in renew | issue | force) ;; *) die "usage: tls-renew.sh [renew|issue|force]" ;; esac
+conf="$BG_TLS_CONF_DIR/acme.conf"
+[ -f "$conf" ] || die "tls is not acme on this host ($conf is missing)"
+# shellcheck source=/dev/null
+. "$conf"
+: "${ACME_EMAIL:?}" "${ACME_DIRECTORY:?}" "${ACME_CHALLENGE:?}" "${ACME_DOMAINS:?}"
+# Its own lock: a renewal never waits for, or blocks, a deploy or a switch.
+exec 8>"$BG_STATE_DIR/tls.lock"
+flock -w 600 8 || die "another certificate renewal has held $BG_STATE_DIR/tls.lock for over 600 s"
+
+if [ -f "$BG_TLS_CONF_DIR/dns.env" ]; then
+  set -a
+  # shellcheck source=/dev/null
+  . "$BG_TLS_CONF_DIR/dns.env"
+  set +a
+fi
+if [ -f "$BG_TLS_CONF_DIR/ca.pem" ]; then export LEGO_CA_CERTIFICATES="$BG_TLS_CONF_DIR/ca.pem"; fi
+
+read -r -a domains <<<"$ACME_DOMAINS"
+args=(--accept-tos --email "$ACME_EMAIL" --server "$ACME_DIRECTORY" --path "$BG_ACME_DIR" --key-type ec256)
+for d in "${domains[@]}"; do args+=(--domains "$d"); done
+if [ "$ACME_CHALLENGE" = http-01 ]; then
+  install -d -m 0755 "$BG_ACME_WEBROOT"
+  args+=(--http --http.webroot "$BG_ACME_WEBROOT")
+else
+  args+=(--dns "${ACME_DNS_PROVIDER:?}")
+  for r in ${ACME_DNS_RESOLVERS:-}; do args+=(--dns.resolvers "$r"); done
+  if [ "${ACME_DNS_DISABLE_CP:-}" = 1 ]; then args+=(--dns.disable-cp); fi
+fi
+case "$action" in
+  issue) args+=(run) ;;
+  renew) args+=(renew --days 30 --no-random-sleep) ;;
+  force) args+=(renew --days 36500 --no-random-sleep) ;;
+esac
+
+# lego names its files after the first domain, "*" as "_".
+base="$BG_ACME_DIR/certificates/${domains[0]/\*/_}"
+before=$(sha256sum "$base.crt" 2>/dev/null || true)
+install -d -m 0700 "$BG_ACME_DIR"
+install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")"
+log_file="$(dirname "$BG_AUDIT_LOG")/tls.log"
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+rc=0
+{ printf '\n== %s lego %s for %s\n' "$started" "$action" "$ACME_DOMAINS"; } >>"$log_file"
+timeout --kill-after=10 600 lego "${args[@]}" >>"$log_file" 2>&1 || rc=$?
+if [ "$rc" -ne 0 ]; then
+  reason=$(grep -v '^$' "$log_file" | tail -n 1 | cut -c1-300)
+  [ "$rc" -ne 124 ] || reason="lego did not finish within 600 s"
+  tls_status last_attempt "$started" last_result failed last_error "$reason"
+  audit "tls-$action" "domains=${ACME_DOMAINS// /,}" failed
+  die "certificate $action for $ACME_DOMAINS failed; the certificate served before stays in place. lego said:
+$(tail -n 15 "$log_file" | sed 's/^/  /')"
+fi
+after=$(sha256sum "$base.crt" 2>/dev/null || true)
+if [ "$before" = "$after" ] && [ -e "$BG_TLS_DIR/live" ]; then
+  tls_status last_attempt "$started" last_result not-due last_error ""
+  echo "certificate for $ACME_DOMAINS not due for renewal (expires $(tls_field not_after))"
+  exit 0
+fi
+tls_install "$base.crt" "$base.key" "acme $ACME_DIRECTORY"
+tls_status last_attempt "$started" last_result ok last_error "" directory "$ACME_DIRECTORY" domains "$ACME_DOMAINS"
+audit "tls-$action" "domains=${ACME_DOMAINS// /,} serial=$(tls_field serial)" ok
+echo "certificate for $ACME_DOMAINS installed: serial $(tls_field serial), expires $(tls_field not_after); nginx was not reloaded"
