@@ -40,10 +40,14 @@ else
   for r in ${ACME_DNS_RESOLVERS:-}; do args+=(--dns.resolvers "$r"); done
   if [ "${ACME_DNS_DISABLE_CP:-}" = 1 ]; then args+=(--dns.disable-cp); fi
 fi
+# Renewals keep the key: nginx opens the live file twice per handshake (certificate, then
+# key), so a renewal with a new key could pair one certificate with the other key for a
+# handshake that straddles the rename. A new key comes with `issue` (new names or directory).
+# --no-random-sleep: the timer already waits a random time (RandomizedDelaySec).
 case "$action" in
   issue) args+=(run) ;;
-  renew) args+=(renew --days 30 --no-random-sleep) ;;
-  force) args+=(renew --days 36500 --no-random-sleep) ;;
+  renew) args+=(renew --days 30 --reuse-key --no-random-sleep) ;;
+  force) args+=(renew --days 36500 --reuse-key --no-random-sleep) ;;
 esac
 
 # lego names its files after the first domain, "*" as "_".
