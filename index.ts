@@ -5,7 +5,7 @@ import { resolveArtifact } from "./components/artifact";
 import { loadConfig, publicUrl } from "./components/config";
 import { Host } from "./components/host";
 import { HostSetup } from "./components/hostSetup";
-import { COLORS } from "./components/layout";
+import { appLayout, COLORS } from "./components/layout";
 import { Maintenance } from "./components/maintenance";
 import { ReleaseRetention } from "./components/retention";
 import { Router } from "./components/router";
@@ -19,13 +19,16 @@ const artifacts = Object.fromEntries(
 ) as Record<(typeof COLORS)[number], ReturnType<typeof resolveArtifact>>;
 
 const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
-const on = { connection: host.connection, sudo: host.sudo };
+const layout = appLayout(cfg.appName);
+const on = { connection: host.connection, sudo: host.sudo, layout };
+const owner = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 
 const setup = new HostSetup("setup", on, { dependsOn: [host.ready] });
 const router = new Router(
   "router",
   {
     ...on,
+    owner,
     domains: cfg.domains,
     tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },
     previewPort: cfg.previewPort,
@@ -81,4 +84,4 @@ export const sshCommand = pulumi.interpolate`ssh${portFlag} ${login}`;
 /** Forwards the loopback-only preview listener (the idle slot) to this machine's same port. */
 export const previewTunnelCommand = pulumi.interpolate`ssh${portFlag} -N -L ${cfg.previewPort}:127.0.0.1:${cfg.previewPort} ${login}`;
 /** Live colour, versions, health, maintenance and the last audit lines, from the host. */
-export const statusCommand = pulumi.interpolate`ssh${portFlag} ${login} ${host.sudo ? "sudo -n " : ""}/usr/local/sbin/bluegreen-status`;
+export const statusCommand = pulumi.interpolate`ssh${portFlag} ${login} ${host.sudo ? "sudo -n " : ""}${layout.statusCommand}`;

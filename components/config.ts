@@ -134,6 +134,8 @@ export interface BluegreenConfig {
   readonly slots: Readonly<Record<Color, SlotConfig>>;
   readonly app: AppConfig;
   readonly previewPort: number;
+  /** The app's name on the host (its namespace, components/layout.ts). */
+  readonly appName: string;
   /** Names the public listener answers to and the certificate covers; empty: any name, plain HTTP only. */
   readonly domains: readonly string[];
   readonly tls: TlsConfig;
@@ -158,10 +160,11 @@ export const DEFAULTS = {
   hetznerProtect: true,
   blueArtifact: "build",
   greenArtifact: "build",
-  bluePort: 8001,
-  greenPort: 8002,
-  previewPort: 8081,
-  checkPort: 8082,
+  appName: "bluegreen",
+  bluePort: 0,
+  greenPort: 0,
+  previewPort: 0,
+  checkPort: 0,
   maintenance: false,
   maintenanceRetryAfter: 120,
   watchSeconds: 30,
@@ -350,6 +353,12 @@ export function loadConfig(
   };
 
   const active = oneOf<Color>("active", COLORS, "blue");
+  const appName = matches(
+    "appName",
+    str("appName"),
+    /^(?!apps$)[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/,
+    'a name of lowercase letters, digits and - (at most 24, not "apps"), e.g. shop',
+  );
   const linkMode = oneOf<LinkMode>("linkMode", ["socket", "tcp"], "socket");
   const problemsBeforeHost = problems.length;
   const hostKind = oneOf<HostKind>("hostKind", ["hetzner", "multipass", "ssh"], "multipass");
@@ -397,10 +406,10 @@ export function loadConfig(
   const arch = oneOf<Arch>("hostArch", ["amd64", "arm64"], archDefault);
 
   const ports = {
-    blue: int("bluePort", 1024, 65535),
-    green: int("greenPort", 1024, 65535),
-    preview: int("previewPort", 1024, 65535),
-    check: int("checkPort", 1024, 65535),
+    blue: port("bluePort", "blue"),
+    green: port("greenPort", "green"),
+    preview: port("previewPort", "preview"),
+    check: port("checkPort", "check"),
   };
   if (ports.blue === ports.green) {
     problems.push(
@@ -488,6 +497,7 @@ export function loadConfig(
     slots,
     app,
     previewPort: ports.preview,
+    appName,
     domains,
     tls,
   };
@@ -566,6 +576,14 @@ export function loadConfig(
     } catch {
       return true;
     }
+  }
+
+  /** A loopback port; 0 picks the app's automatic one (autoPorts). */
+  function port(k: ScalarKey, which: keyof ReturnType<typeof autoPorts>): number {
+    const n = int(k, 0, 65535);
+    if (n === 0) return autoPorts(appName)[which];
+    if (n < 1024) problems.push(`${key(k)} must be 0 (automatic) or from 1024 to 65535 (got ${n})`);
+    return n;
   }
 
   /** A config list as parsed JSON entries; undefined (with a problem) when it is not a list. */
@@ -878,6 +896,20 @@ export function unitArgsProblem(args: string): string | undefined {
 
 export function sha256File(file: string): string {
   return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/**
+ * The loopback ports an app gets when its port keys are 0: the historical ones for the
+ * app named bluegreen, otherwise four consecutive ports from its name's hash in
+ * 20001-29994. Two names can still meet (1 in 1000); the host refuses the second app's
+ * ports before anything changes, naming the key to set.
+ */
+export function autoPorts(app: string): { preview: number; check: number; blue: number; green: number } {
+  if (app === "bluegreen") return { preview: 8081, check: 8082, blue: 8001, green: 8002 };
+  let h = 0x811c9dc5;
+  for (const ch of app) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  const base = 20000 + (h % 1000) * 10;
+  return { preview: base + 1, check: base + 2, blue: base + 3, green: base + 4 };
 }
 
 /** The site's public URL when it has a domain (a wildcard as www.), else undefined (use the host's address). */

@@ -1,22 +1,24 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderLayoutSh } from "./layout";
+import { AppLayout, renderLayoutSh } from "./layout";
 import { renderToolsInstaller } from "./render";
 import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
 
 export interface HostSetupArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /** Run host steps through `sudo -n` (non-root SSH user). */
   readonly sudo: boolean;
 }
 
 /** The full text sent to the host to install bluegreen's tools. */
-export function toolsInstallerText(): string {
+export function toolsInstallerText(L: AppLayout): string {
   const files = [
-    { name: "layout.sh", text: renderLayoutSh() },
+    { name: "layout.sh", text: renderLayoutSh(L) },
     ...hostScriptNames().map((name) => ({ name, text: loadScript(name) })),
   ];
-  return renderToolsInstaller(files, "setup-host.sh");
+  return renderToolsInstaller(L, files, "setup-host.sh");
 }
 
 /**
@@ -35,7 +37,10 @@ export class HostSetup extends pulumi.ComponentResource {
       {
         connection: args.connection,
         create: stdinScriptCommand({}, args.sudo),
-        stdin: toolsInstallerText(),
+        stdin: toolsInstallerText(args.layout),
+        // Destroy: the router's delete step (app-remove.sh) has removed the app by then; this
+        // removes the tools even when that step never ran (a stack refused on its first up).
+        delete: `${args.sudo ? "sudo -n " : ""}rm -rf ${args.layout.toolsDir} ${args.layout.statusCommand}`,
         addPreviousOutputInEnv: false,
       },
       { parent: this },

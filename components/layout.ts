@@ -1,63 +1,113 @@
 // Where bluegreen keeps things on the host. The same names reach the host
 // scripts as layout.sh (rendered from this object), so there is one source.
+//
+// Several apps can share a host, one stack each. Every app has its own
+// namespace: "bluegreen" for the app named bluegreen (the default, and the
+// layout of hosts set up before apps had names), "bluegreen-<app>" for any
+// other. Units, sockets, state, locks, releases, env files, logs, tools and
+// the nginx site all live under that namespace; only nginx itself, the
+// http-level nginx file and the registry of claims are shared.
 
 export const COLORS = ["blue", "green"] as const;
 export type Color = (typeof COLORS)[number];
+export type LinkModeName = "socket" | "tcp";
 
 export const otherColor = (c: Color): Color => (c === "blue" ? "green" : "blue");
 
-export const layout = {
-  /** Host scripts, installed by the HostSetup component. */
-  toolsDir: "/usr/local/lib/bluegreen",
-  /** Persistent state: links, recorded active colour, per-slot records, lock. */
-  stateDir: "/var/lib/bluegreen",
-  /** Data directory both slots read and write (SQLite lives here). */
-  dataDir: "/var/lib/bluegreen/data",
-  /** One directory per version, written once. */
-  releasesDir: "/opt/bluegreen/releases",
-  /** Per-slot env files, mode 0600, read by systemd before it drops privileges. */
-  envDir: "/etc/bluegreen",
-  /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
-  runDir: "/run/bluegreen",
-  nginxSite: "/etc/nginx/conf.d/bluegreen.conf",
-  /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
-  unitDir: "/etc/systemd/system",
-  /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
-  uploadDir: "/var/tmp",
-  /** Every deploy, switch, rollback and maintenance change, one line each. */
-  auditLog: "/var/log/bluegreen/audit.log",
-  /** nginx's log of public requests; the post-switch watch reads it. */
-  accessLog: "/var/log/nginx/bluegreen.access.log",
-  appUser: "bluegreen",
+/** The app name of stacks that set none; its namespace is plain "bluegreen". */
+export const DEFAULT_APP = "bluegreen";
+
+/** What every app on a host shares. */
+export const shared = {
+  /** http-level nginx settings (log format, maps) and the include of every app's site. */
+  nginxCommon: "/etc/nginx/conf.d/bluegreen.conf",
+  /** One site per app, included by nginxCommon. */
+  nginxSitesDir: "/etc/nginx/bluegreen",
+  /** One claims file per app: its owner stack, domains and ports; checked for collisions. */
+  claimsDir: "/var/lib/bluegreen-apps",
+  /** Held only while the shared nginx files or the claims change (never across a switch). */
+  hostLock: "/var/lib/bluegreen-apps/.lock",
+  /** nginx's workers are in this group, so they can reach every app's socket. */
+  webGroup: "bluegreen",
 } as const;
 
-export const unitName = (c: Color) => `bluegreen@${c}`;
-export const slotSocket = (c: Color) => `${layout.runDir}/${c}/app.sock`;
-/**
- * The live pointer: a symlink to ${stateDir}/colors/<colour>, a directory holding one
- * file named after that colour. nginx tests `-f live/green` on every request, so
- * one rename(2) of this link moves every new request, with no reload.
- */
-export const liveLink = `${layout.stateDir}/live`;
-/** Present while a slot listens on a loopback port rather than its unix socket (nginx passes a variable as the slot). */
-export const slotTcpFlag = (slot: Color | "$bluegreen_slot") => `${layout.stateDir}/slots/${slot}/tcp`;
-export const activeColorFile = `${layout.stateDir}/active`;
-/** HTTPS: the live certificate (chain and key in one file, read by nginx per handshake) and its records. */
-export const tlsDir = `${layout.stateDir}/tls`;
-/** A symlink to the newest installed certificate's directory; renamed, never rewritten in place. */
-export const tlsPem = `${tlsDir}/live/cert.pem`;
-/** While this file exists (a certificate is installed and tls is on), port 80 redirects to https. */
-export const httpsFlag = `${tlsDir}/https`;
-/** lego's --path: the ACME account key and the issued certificates, root only. */
-export const acmeDir = `${layout.stateDir}/acme`;
-/** HTTP-01 tokens lego writes (--http.webroot) and nginx serves under /.well-known/acme-challenge/. */
-export const acmeWebroot = `${layout.stateDir}/acme-webroot`;
-/** The renewal timer's settings (acme.conf) and the DNS provider's credentials (dns.env, 0600). */
-export const tlsConfDir = `${layout.envDir}/tls`;
-export const tlsRenewUnit = "bluegreen-tls-renew";
+export type AppLayout = ReturnType<typeof appLayout>;
 
-/** While this file exists, public requests get the maintenance page. */
-export const maintenanceFlag = `${layout.stateDir}/maintenance`;
+/** The host paths and names of one app. */
+export function appLayout(app: string = DEFAULT_APP) {
+  const ns = app === DEFAULT_APP ? "bluegreen" : `bluegreen-${app}`;
+  const stateDir = `/var/lib/${ns}`;
+  const runDir = `/run/${ns}`;
+  const tlsDir = `${stateDir}/tls`;
+  const envDir = `/etc/${ns}`;
+  return {
+    app,
+    /** Prefix of everything this app owns on the host. */
+    ns,
+    /** The same, as an nginx identifier (upstream and variable names). */
+    nginxIdent: ns.replace(/-/g, "_"),
+    /** Host scripts, installed by the HostSetup component. */
+    toolsDir: `/usr/local/lib/${ns}`,
+    /** Persistent state: links, recorded active colour, per-slot records, lock. */
+    stateDir,
+    /** Data directory both slots read and write (SQLite lives here). */
+    dataDir: `${stateDir}/data`,
+    /** One directory per version, written once. */
+    releasesDir: `/opt/${ns}/releases`,
+    /** Per-slot env files, mode 0600, read by systemd before it drops privileges. */
+    envDir,
+    /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
+    runDir,
+    nginxSite: `${shared.nginxSitesDir}/${ns}.conf`,
+    /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
+    unitDir: "/etc/systemd/system",
+    /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
+    uploadDir: "/var/tmp",
+    /** Every deploy, switch, rollback and maintenance change, one line each. */
+    auditLog: `/var/log/${ns}/audit.log`,
+    /** nginx's log of public requests; the post-switch watch reads it. */
+    accessLog: `/var/log/nginx/${ns}.access.log`,
+    previewLog: `/var/log/nginx/${ns}.preview.log`,
+    /** The app's Unix user; its slots run as it. */
+    appUser: ns,
+    /** The app's claims on the shared host: owner stack, domains, ports. */
+    claimsFile: `${shared.claimsDir}/${ns}`,
+    /** bluegreen-status for this app. */
+    statusCommand: `/usr/local/sbin/${ns}-status`,
+    unitName: (c: Color) => `${ns}@${c}`,
+    slotSocket: (c: Color) => `${runDir}/${c}/app.sock`,
+    /** nginx's name for the upstream group of one slot listening one way. */
+    upstreamName: (c: Color | "${bluegreen_slot}", m: LinkModeName | "${bluegreen_mode}") =>
+      `${ns.replace(/-/g, "_")}_${c}_${m}`,
+    /**
+     * The live pointer: a symlink to ${stateDir}/colors/<colour>, a directory holding one
+     * file named after that colour. nginx tests `-f live/green` on every request, so
+     * one rename(2) of this link moves every new request, with no reload.
+     */
+    liveLink: `${stateDir}/live`,
+    /** Present while a slot listens on a loopback port rather than its unix socket. */
+    slotTcpFlag: (slot: Color | "$bluegreen_slot") => `${stateDir}/slots/${slot}/tcp`,
+    activeColorFile: `${stateDir}/active`,
+    /** While this file exists, public requests get the maintenance page. */
+    maintenanceFlag: `${stateDir}/maintenance`,
+    /** HTTPS: the live certificate (chain and key in one file, read by nginx per handshake) and its records. */
+    tlsDir,
+    /** A symlink to the newest installed certificate's directory; renamed, never rewritten in place. */
+    tlsPem: `${tlsDir}/live/cert.pem`,
+    /** While this file exists (a certificate is installed and tls is on), port 80 redirects to https. */
+    httpsFlag: `${tlsDir}/https`,
+    /** lego's --path: the ACME account key and the issued certificates, root only. */
+    acmeDir: `${stateDir}/acme`,
+    /** HTTP-01 tokens lego writes (--http.webroot) and nginx serves under /.well-known/acme-challenge/. */
+    acmeWebroot: `${stateDir}/acme-webroot`,
+    /** The renewal timer's settings (acme.conf) and the DNS provider's credentials (dns.env, 0600). */
+    tlsConfDir: `${envDir}/tls`,
+    tlsRenewUnit: `${ns}-tls-renew`,
+  };
+}
+
+/** The default app's layout: the one hosts had before apps had names. */
+export const layout = appLayout();
 
 export interface LayoutShOptions {
   /** Prefix for every path; tests run the host scripts in a temp dir. */
@@ -67,41 +117,49 @@ export interface LayoutShOptions {
   readonly nginxReload?: string;
 }
 
-/** layout.sh, sourced by every host script: the paths above plus how to drive nginx. */
-export function renderLayoutSh(o: LayoutShOptions = {}): string {
+/** layout.sh, sourced by every host script: the app's paths and names plus how to drive nginx. */
+export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): string {
   const root = o.root ?? "";
   const paths: Record<string, string> = {
-    BG_TOOLS_DIR: layout.toolsDir,
-    BG_STATE_DIR: layout.stateDir,
-    BG_DATA_DIR: layout.dataDir,
-    BG_RELEASES_DIR: layout.releasesDir,
-    BG_ENV_DIR: layout.envDir,
-    BG_RUN_DIR: layout.runDir,
-    BG_NGINX_SITE: layout.nginxSite,
-    BG_UNIT_DIR: layout.unitDir,
-    BG_UPLOAD_DIR: layout.uploadDir,
-    BG_LIVE_LINK: liveLink,
-    BG_ACTIVE_FILE: activeColorFile,
-    BG_SWITCH_INTENT: `${layout.stateDir}/switch.intent`,
-    BG_LOCK: `${layout.stateDir}/lock`,
-    BG_RELEASE_LOCK: `${layout.stateDir}/release.lock`,
-    BG_MAINTENANCE_FLAG: maintenanceFlag,
-    BG_WWW_DIR: `${layout.stateDir}/www`,
-    BG_AUDIT_LOG: layout.auditLog,
-    BG_TLS_DIR: tlsDir,
-    BG_TLS_PEM: tlsPem,
-    BG_HTTPS_FLAG: httpsFlag,
-    BG_ACME_DIR: acmeDir,
-    BG_ACME_WEBROOT: acmeWebroot,
-    BG_TLS_CONF_DIR: tlsConfDir,
-    BG_ACCESS_LOG: layout.accessLog,
+    BG_TOOLS_DIR: L.toolsDir,
+    BG_STATE_DIR: L.stateDir,
+    BG_DATA_DIR: L.dataDir,
+    BG_RELEASES_DIR: L.releasesDir,
+    BG_ENV_DIR: L.envDir,
+    BG_RUN_DIR: L.runDir,
+    BG_NGINX_SITE: L.nginxSite,
+    BG_NGINX_COMMON: shared.nginxCommon,
+    BG_CLAIMS_DIR: shared.claimsDir,
+    BG_CLAIMS_FILE: L.claimsFile,
+    BG_HOST_LOCK: shared.hostLock,
+    BG_UNIT_DIR: L.unitDir,
+    BG_UPLOAD_DIR: L.uploadDir,
+    BG_LIVE_LINK: L.liveLink,
+    BG_ACTIVE_FILE: L.activeColorFile,
+    BG_SWITCH_INTENT: `${L.stateDir}/switch.intent`,
+    BG_LOCK: `${L.stateDir}/lock`,
+    BG_RELEASE_LOCK: `${L.stateDir}/release.lock`,
+    BG_MAINTENANCE_FLAG: L.maintenanceFlag,
+    BG_WWW_DIR: `${L.stateDir}/www`,
+    BG_AUDIT_LOG: L.auditLog,
+    BG_ACCESS_LOG: L.accessLog,
+    BG_TLS_DIR: L.tlsDir,
+    BG_TLS_PEM: L.tlsPem,
+    BG_HTTPS_FLAG: L.httpsFlag,
+    BG_ACME_DIR: L.acmeDir,
+    BG_ACME_WEBROOT: L.acmeWebroot,
+    BG_TLS_CONF_DIR: L.tlsConfDir,
+    BG_STATUS_COMMAND: L.statusCommand,
   };
   return [
     "# shellcheck shell=bash disable=SC2034",
     "# Generated from components/layout.ts; do not edit on the host.",
+    `BG_APP=${L.app}`,
+    `BG_NS=${L.ns}`,
     ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
-    `BG_APP_USER=${layout.appUser}`,
-    `BG_TLS_RENEW_UNIT=${tlsRenewUnit}`,
+    `BG_APP_USER=${L.appUser}`,
+    `BG_WEB_GROUP=${shared.webGroup}`,
+    `BG_TLS_RENEW_UNIT=${L.tlsRenewUnit}`,
     // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
     `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
     `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,

@@ -1,9 +1,12 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { AppLayout } from "./layout";
 import { renderMaintenancePage } from "./render";
 import { toolCommand } from "./shell";
 
 export interface MaintenanceArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   /** true: public requests get a 503 maintenance page; false: they reach the live slot. */
@@ -26,7 +29,7 @@ export class Maintenance extends pulumi.ComponentResource {
       `${name}-mode`,
       {
         connection: args.connection,
-        create: toolCommand("maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
+        create: toolCommand(args.layout, "maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
         stdin: args.enabled ? renderMaintenancePage(args.retryAfterSeconds) : "",
         addPreviousOutputInEnv: false,
       },

@@ -2,26 +2,14 @@
 // I/O: tests compare their output with expected text.
 
 import { shellQuote } from "./shell";
-import {
-  acmeWebroot,
-  activeColorFile,
-  Color,
-  COLORS,
-  httpsFlag,
-  layout,
-  liveLink,
-  maintenanceFlag,
-  slotSocket,
-  slotTcpFlag,
-  tlsPem,
-  unitName,
-} from "./layout";
+import { AppLayout, Color, COLORS, LinkModeName, shared } from "./layout";
 
-export type LinkModeName = "socket" | "tcp";
+export type { LinkModeName } from "./layout";
 const MODES: readonly LinkModeName[] = ["socket", "tcp"];
 
 export interface NginxSiteOptions {
-  /** The site's domains; empty: any name (server_name _). */
+  readonly layout: AppLayout;
+  /** The site's domains; empty: any name (server_name _ and the default server). */
   readonly domains: readonly string[];
   /** HTTPS on :443; undefined: plain HTTP only. */
   readonly tls?: { readonly hstsMaxAge: number };
@@ -37,9 +25,6 @@ export interface NginxSiteOptions {
 
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
 
-/** nginx's name for the upstream group of one slot listening one way. */
-export const upstreamName = (color: Color, mode: LinkModeName) => `bluegreen_${color}_${mode}`;
-
 /**
  * The nginx site: a public listener on :80 for the live slot, a loopback check
  * listener (live slot, never in maintenance) and a loopback preview listener
@@ -48,23 +33,21 @@ export const upstreamName = (color: Color, mode: LinkModeName) => `bluegreen_${c
  * slot listens on tcp. The switch renames one symlink and nginx is never
  * reloaded; a slot changes how it listens only while it is idle.
  */
-export function renderNginxSite(o: NginxSiteOptions): string {
-  const groups = COLORS.flatMap((c) =>
-    MODES.flatMap((m) => [
-      `upstream ${upstreamName(c, m)} {`,
-      m === "socket" ? `    server unix:${slotSocket(c)};` : `    server 127.0.0.1:${o.ports[c]};`,
-      "    keepalive 32;",
-      "}",
-    ]),
-  );
+/**
+ * The http-level nginx file every app shares (conf.d/bluegreen.conf): the log
+ * format the post-switch watch reads, the request-id and upgrade maps, and the
+ * include of every app's site. The same text from every app stack.
+ */
+export function renderNginxCommon(): string {
   return [
     MANAGED,
+    "# Shared by every bluegreen app on this host; each app's site is in the include below.",
     "server_tokens off;",
     "",
     "# Starts with time, status and upstream status: the post-switch watch reads those three.",
     "log_format bluegreen '$msec $status $upstream_status [$time_iso8601] $remote_addr \"$request\" '",
     "                     '$body_bytes_sent rt=$request_time urt=$upstream_response_time '",
-    "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id';",
+    "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id host=$host';",
     "",
     "# Keep a caller's request id, or mint one.",
     "map $http_x_request_id $bluegreen_request_id {",
@@ -78,18 +61,38 @@ export function renderNginxSite(o: NginxSiteOptions): string {
     '    ""      "";',
     "}",
     "",
+    `include ${shared.nginxSitesDir}/*.conf;`,
+    "",
+  ].join("\n");
+}
+
+export function renderNginxSite(o: NginxSiteOptions): string {
+  const L = o.layout;
+  const groups = COLORS.flatMap((c) =>
+    MODES.flatMap((m) => [
+      `upstream ${L.upstreamName(c, m)} {`,
+      m === "socket" ? `    server unix:${L.slotSocket(c)};` : `    server 127.0.0.1:${o.ports[c]};`,
+      "    keepalive 32;",
+      "}",
+    ]),
+  );
+  // An app without domains answers every name the other apps do not claim.
+  const dflt = o.domains.length ? "" : " default_server";
+  return [
+    MANAGED,
+    `# App ${L.app}: its slots, its domains, its loopback preview and check listeners.`,
     "# One group per slot and way of listening, each with its own keep-alive pool: after a",
     "# switch no new request reuses a connection to the old slot.",
     ...groups,
     "",
-    ...(o.tls ? tlsPreamble() : []),
+    ...(o.tls ? tlsPreamble(L) : []),
     ...publicServer(
       o,
-      ["listen 80 default_server;", "listen [::]:80 default_server;"],
+      [`listen 80${dflt};`, `listen [::]:80${dflt};`],
       [
         "# ACME HTTP-01: lego writes tokens here and nginx serves them, never redirected, no reload.",
         "location ^~ /.well-known/acme-challenge/ {",
-        `    root ${acmeWebroot};`,
+        `    root ${L.acmeWebroot};`,
         "    default_type text/plain;",
         "    try_files $uri =404;",
         "}",
@@ -98,11 +101,11 @@ export function renderNginxSite(o: NginxSiteOptions): string {
     ...(o.tls
       ? publicServer(
           o,
-          ["listen 443 ssl http2 default_server;", "listen [::]:443 ssl http2 default_server;"],
+          [`listen 443 ssl http2${dflt};`, `listen [::]:443 ssl http2${dflt};`],
           [
             "# Read per handshake, because the path is a variable: a renewed certificate needs no reload.",
-            "ssl_certificate $bluegreen_tls_pem;",
-            "ssl_certificate_key $bluegreen_tls_pem;",
+            `ssl_certificate $${L.nginxIdent}_tls_pem;`,
+            `ssl_certificate_key $${L.nginxIdent}_tls_pem;`,
             "ssl_protocols TLSv1.2 TLSv1.3;",
             `ssl_ciphers ${TLS12_CIPHERS};`,
             "ssl_prefer_server_ciphers off;",
@@ -113,15 +116,17 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         )
       : []),
     ...loopbackServer(
+      L,
       "# Check: the live slot on loopback, never in maintenance; the switch verifies through it.",
       o.checkPort,
       "access_log off;",
       "live",
     ),
     ...loopbackServer(
+      L,
       "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
       o.previewPort,
-      "access_log /var/log/nginx/bluegreen.preview.log bluegreen;",
+      `access_log ${L.previewLog} bluegreen;`,
       "idle",
     ),
   ].join("\n");
@@ -137,12 +142,12 @@ const TLS12_CIPHERS = [
   "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
-function tlsPreamble(): string[] {
+function tlsPreamble(L: AppLayout): string[] {
   return [
     "# The certificate and its key, one file. A map's value is a variable, so nginx opens the",
     "# file at each TLS handshake: installing a renewed certificate is one rename, no reload.",
-    "map $ssl_server_name $bluegreen_tls_pem {",
-    `    default ${tlsPem};`,
+    `map $ssl_server_name $${L.nginxIdent}_tls_pem {`,
+    `    default ${L.tlsPem};`,
     "}",
     "",
   ];
@@ -154,6 +159,7 @@ function tlsPreamble(): string[] {
  * so the first certificate needs no reload either).
  */
 function publicServer(o: NginxSiteOptions, listen: readonly string[], head: readonly string[]): string[] {
+  const L = o.layout;
   const https = listen[0].includes(" ssl");
   const hsts =
     https && o.tls && o.tls.hstsMaxAge > 0
@@ -161,29 +167,29 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
       : [];
   const redirect = https
     ? []
-    : [`    if (-f ${httpsFlag}) {`, "        return 308 https://$host$request_uri;", "    }"];
+    : [`    if (-f ${L.httpsFlag}) {`, "        return 308 https://$host$request_uri;", "    }"];
   return [
     "server {",
     ...listen.map((l) => `    ${l}`),
     `    server_name ${o.domains.length ? o.domains.join(" ") : "_"};`,
-    "    access_log /var/log/nginx/bluegreen.access.log bluegreen;",
+    `    access_log ${L.accessLog} bluegreen;`,
     ...head.map((l) => `    ${l}`),
-    ...slotSelection("live"),
+    ...slotSelection(L, "live"),
     "",
     "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
     "    # error_page applies to nginx's own 503 only, never to the app's.",
     "    error_page 503 @bluegreen_maintenance;",
     "    location / {",
     ...redirect.map((l) => `    ${l}`),
-    `        if (-f ${maintenanceFlag}) {`,
+    `        if (-f ${L.maintenanceFlag}) {`,
     "            return 503;",
     "        }",
-    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+    `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
     ...proxyDirectives("        "),
     ...hsts.map((l) => `        ${l}`),
     "    }",
     "    location @bluegreen_maintenance {",
-    `        root ${layout.stateDir}/www;`,
+    `        root ${L.stateDir}/www;`,
     `        add_header Retry-After ${o.maintenanceRetryAfter} always;`,
     '        add_header Cache-Control "no-store" always;',
     ...hsts.map((l) => `        ${l}`),
@@ -199,31 +205,37 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
  * idle one), from the live link, and how that slot listens, from its tcp flag.
  * Both are stat(2) calls per request; server-level `if` with `set` is safe.
  */
-function slotSelection(which: "live" | "idle"): string[] {
+function slotSelection(L: AppLayout, which: "live" | "idle"): string[] {
   const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
   return [
     `    set $bluegreen_slot ${dflt};`,
-    `    if (-f ${liveLink}/green) {`,
+    `    if (-f ${L.liveLink}/green) {`,
     `        set $bluegreen_slot ${other};`,
     "    }",
     "    set $bluegreen_mode socket;",
-    `    if (-f ${slotTcpFlag("$bluegreen_slot")}) {`,
+    `    if (-f ${L.slotTcpFlag("$bluegreen_slot")}) {`,
     "        set $bluegreen_mode tcp;",
     "    }",
   ];
 }
 
 /** A server block on 127.0.0.1 that proxies everything to the live or the idle slot. */
-function loopbackServer(comment: string, port: number, accessLog: string, which: "live" | "idle"): string[] {
+function loopbackServer(
+  L: AppLayout,
+  comment: string,
+  port: number,
+  accessLog: string,
+  which: "live" | "idle",
+): string[] {
   return [
     comment,
     "server {",
     `    listen 127.0.0.1:${port};`,
     `    ${accessLog}`,
-    ...slotSelection(which),
+    ...slotSelection(L, which),
     "",
     "    location / {",
-    "        proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+    `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
     ...proxyDirectives("        "),
     "    }",
     "}",
@@ -263,14 +275,12 @@ export function renderMaintenancePage(retryAfterSeconds: number): string {
 }
 
 export interface SlotUnitOptions {
+  readonly layout: AppLayout;
   readonly color: Color;
   /** Arguments after the binary (validated in config.ts); systemd expands ${VAR} from the env file. */
   readonly args: string;
   readonly drainTimeoutSeconds: number;
 }
-
-/** Where a slot's own unit file goes; systemd prefers it to a template of the same name. */
-export const slotUnitPath = (c: Color) => `${layout.unitDir}/${unitName(c)}.service`;
 
 /**
  * A slot's own systemd unit, bluegreen@blue.service or bluegreen@green.service.
@@ -278,30 +288,34 @@ export const slotUnitPath = (c: Color) => `${layout.unitDir}/${unitName(c)}.serv
  * idle slot at once and the live one only when it is idle again.
  */
 export function renderSlotUnit(o: SlotUnitOptions): string {
+  const L = o.layout;
   return [
     MANAGED,
     "[Unit]",
-    `Description=bluegreen app slot ${o.color}`,
+    `Description=bluegreen app ${L.app === L.ns ? "" : `${L.app} `}slot ${o.color}`,
     "After=network-online.target",
     "Wants=network-online.target",
     "",
     "[Service]",
     "Type=simple",
-    `User=${layout.appUser}`,
-    `Group=${layout.appUser}`,
-    `EnvironmentFile=${layout.envDir}/${o.color}.env`,
-    `WorkingDirectory=${layout.dataDir}`,
-    `ExecStart=${layout.stateDir}/slots/${o.color}/current/app ${o.args}`,
+    // Every app runs as its own user in the shared web group, so nginx's workers (in that
+    // group) reach its socket, and its runtime directory (systemd sets owner and mode at
+    // each start) is User:webGroup 0750. Each app's data directory is 0700, its own.
+    `User=${L.appUser}`,
+    `Group=${shared.webGroup}`,
+    `EnvironmentFile=${L.envDir}/${o.color}.env`,
+    `WorkingDirectory=${L.dataDir}`,
+    `ExecStart=${L.stateDir}/slots/${o.color}/current/app ${o.args}`,
     "Restart=on-failure",
     "RestartSec=2",
     "KillSignal=SIGTERM",
     // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
     `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
     // The socket lives here; the directory is group-readable so nginx (in our group) can reach it.
-    `RuntimeDirectory=bluegreen/${o.color}`,
+    `RuntimeDirectory=${L.ns}/${o.color}`,
     "RuntimeDirectoryMode=0750",
     "UMask=0007",
-    `ReadWritePaths=${layout.dataDir}`,
+    `ReadWritePaths=${L.dataDir}`,
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     "ProtectHome=yes",
@@ -347,6 +361,7 @@ export function renderBundle(sections: Readonly<Record<string, string | undefine
 const SECTION = "#bluegreen-section";
 
 export interface SlotEnvOptions {
+  readonly layout: AppLayout;
   readonly color: Color;
   readonly version: string;
   readonly listen: string;
@@ -356,8 +371,8 @@ export interface SlotEnvOptions {
 }
 
 /** The slot's listen address: a unix socket, or a loopback port (never a public address). */
-export function slotListen(mode: LinkModeName, color: Color, port: number): string {
-  return mode === "socket" ? `unix:${slotSocket(color)}` : `127.0.0.1:${port}`;
+export function slotListen(L: AppLayout, mode: LinkModeName, color: Color, port: number): string {
+  return mode === "socket" ? `unix:${L.slotSocket(color)}` : `127.0.0.1:${port}`;
 }
 
 /** The per-slot systemd EnvironmentFile. Values are double-quoted with C escapes. */
@@ -366,8 +381,8 @@ export function renderSlotEnv(o: SlotEnvOptions): string {
     BLUEGREEN_COLOR: o.color,
     BLUEGREEN_VERSION: o.version,
     BLUEGREEN_LISTEN: o.listen,
-    BLUEGREEN_DATA_DIR: layout.dataDir,
-    BLUEGREEN_ACTIVE_FILE: activeColorFile,
+    BLUEGREEN_DATA_DIR: o.layout.dataDir,
+    BLUEGREEN_ACTIVE_FILE: o.layout.activeColorFile,
     BLUEGREEN_DRAIN_TIMEOUT: String(o.drainTimeoutSeconds),
     ...Object.fromEntries(Object.entries(o.appEnv).sort(([a], [b]) => (a < b ? -1 : 1))),
   };
@@ -395,12 +410,12 @@ export interface ToolFile {
  * A script that writes the host tools into place, each via a temporary file
  * renamed over the old one, so a running tool is never truncated.
  */
-export function renderToolsInstaller(files: readonly ToolFile[], finalStep: string): string {
+export function renderToolsInstaller(L: AppLayout, files: readonly ToolFile[], finalStep: string): string {
   const out = [
     "#!/usr/bin/env bash",
     "# Installs bluegreen's host tools. Generated by components/render.ts.",
     "set -euo pipefail",
-    `dir=${layout.toolsDir}`,
+    `dir=${L.toolsDir}`,
     'install -d -m 0755 "$dir"',
   ];
   for (const f of files) {
@@ -464,7 +479,7 @@ export function renderDnsEnv(env: Readonly<Record<string, string>>): string {
  * only within 30 days of expiry; a failure leaves the served certificate alone and
  * shows in bluegreen-status, the audit log and `systemctl --failed`.
  */
-export function renderTlsRenewUnits(): { service: string; timer: string } {
+export function renderTlsRenewUnits(L: AppLayout): { service: string; timer: string } {
   return {
     service: [
       MANAGED,
@@ -475,7 +490,7 @@ export function renderTlsRenewUnits(): { service: string; timer: string } {
       "",
       "[Service]",
       "Type=oneshot",
-      `ExecStart=${layout.toolsDir}/tls-renew.sh renew`,
+      `ExecStart=${L.toolsDir}/tls-renew.sh renew`,
       "TimeoutStartSec=900",
       "",
     ].join("\n"),

@@ -1,8 +1,11 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { AppLayout } from "./layout";
 import { toolCommand } from "./shell";
 
 export interface ReleaseRetentionArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   /** Releases kept on the host besides those in use. */
@@ -22,7 +25,12 @@ export class ReleaseRetention extends pulumi.ComponentResource {
       `${name}-prune`,
       {
         connection: args.connection,
-        create: toolCommand("prune.sh", { KEEP: args.keep, PROTECT: [...new Set(args.versions)].join(",") }, args.sudo),
+        create: toolCommand(
+          args.layout,
+          "prune.sh",
+          { KEEP: args.keep, PROTECT: [...new Set(args.versions)].join(",") },
+          args.sudo,
+        ),
         addPreviousOutputInEnv: false,
       },
       { parent: this },

@@ -1,13 +1,17 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { Color } from "./layout";
-import { renderNginxSite } from "./render";
+import { AppLayout, Color } from "./layout";
+import { renderBundle, renderNginxCommon, renderNginxSite } from "./render";
 import { toolCommand } from "./shell";
 
 export interface RouterArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
-  /** Names the site answers to; empty: any. */
+  /** The stack that owns this app (organization/project/stack): a second stack may not take its name. */
+  readonly owner: string;
+  /** Names the site answers to; empty: any name no other app claims. */
   readonly domains: readonly string[];
   /** Serve :443 too (the certificate comes from the Tls component); undefined: HTTP only. */
   readonly tls?: { readonly hstsMaxAge: number };
@@ -22,9 +26,13 @@ export interface RouterArgs {
 }
 
 /**
- * nginx, installed and configured idempotently. The site names neither a colour
+ * nginx, installed and configured idempotently, shared by every app on the host.
+ * This app's site routes its domains to its slots; the site names neither a colour
  * nor a link mode (each request reads the live link and the slot's tcp flag), so
- * switching traffic and changing linkMode never touch it.
+ * switching traffic and changing linkMode never touch it. Before anything is
+ * written, the app's claims (owner stack, domains, ports) are checked against
+ * every other app's on the host. Destroying the stack removes this app's site,
+ * units and state, and nothing of any other app.
  */
 export class Router extends pulumi.ComponentResource {
   public readonly config: command.remote.Command;
@@ -35,7 +43,7 @@ export class Router extends pulumi.ComponentResource {
       `${name}-install`,
       {
         connection: args.connection,
-        create: toolCommand("router-install.sh", {}, args.sudo),
+        create: toolCommand(args.layout, "router-install.sh", {}, args.sudo),
         addPreviousOutputInEnv: false,
       },
       { parent: this },
@@ -45,18 +53,30 @@ export class Router extends pulumi.ComponentResource {
       {
         connection: args.connection,
         create: toolCommand(
+          args.layout,
           "router-config.sh",
-          { BLUE_PORT: args.ports.blue, GREEN_PORT: args.ports.green },
+          {
+            OWNER: args.owner,
+            DOMAINS: args.domains.join(" "),
+            PORTS: [args.previewPort, args.checkPort, args.ports.blue, args.ports.green].join(" "),
+            BLUE_PORT: args.ports.blue,
+            GREEN_PORT: args.ports.green,
+          },
           args.sudo,
         ),
-        stdin: renderNginxSite({
-          domains: args.domains,
-          tls: args.tls,
-          previewPort: args.previewPort,
-          checkPort: args.checkPort,
-          maintenanceRetryAfter: args.maintenanceRetryAfter,
-          ports: args.ports,
+        stdin: renderBundle({
+          common: renderNginxCommon(),
+          site: renderNginxSite({
+            layout: args.layout,
+            domains: args.domains,
+            tls: args.tls,
+            previewPort: args.previewPort,
+            checkPort: args.checkPort,
+            maintenanceRetryAfter: args.maintenanceRetryAfter,
+            ports: args.ports,
+          }),
         }),
+        delete: toolCommand(args.layout, "app-remove.sh", { OWNER: args.owner }, args.sudo),
         addPreviousOutputInEnv: false,
       },
       { parent: this, dependsOn: [install] },

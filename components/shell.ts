@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { layout } from "./layout";
+import { AppLayout } from "./layout";
 
 const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
@@ -36,8 +36,8 @@ function envPrefix(vars: ShellVars): string {
  * `env K=V` prefix (not `environment`, which needs sshd AcceptEnv). Secrets
  * never go here: they travel on stdin.
  */
-export function toolCommand(tool: string, vars: ShellVars, sudo: boolean): string {
-  return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}${layout.toolsDir}/${tool}`;
+export function toolCommand(L: AppLayout, tool: string, vars: ShellVars, sudo: boolean): string {
+  return `${sudo ? "sudo -n " : ""}${envPrefix(vars)}${L.toolsDir}/${tool}`;
 }
 
 /** A command line that runs a script sent on stdin (used before the tools are installed). */

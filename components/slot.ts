@@ -2,11 +2,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ResolvedArtifact } from "./artifact";
 import { AppConfig, LinkMode } from "./config";
-import { Color, layout } from "./layout";
+import { AppLayout, Color } from "./layout";
 import { renderBundle, renderSlotEnv, renderSlotUnit, slotListen } from "./render";
 import { ShellVars, toolCommand } from "./shell";
 
 export interface SlotArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   /** The host's address; a new host gets the artifact uploaded again. */
@@ -21,7 +23,7 @@ export interface SlotArgs {
 }
 
 /** Where an uploaded artifact waits on the host: named by its hash, kept across reboots until pruned. */
-export const uploadPath = (sha256: string) => `${layout.uploadDir}/bluegreen-upload-${sha256.slice(0, 16)}`;
+export const uploadPath = (L: AppLayout, sha256: string) => `${L.uploadDir}/${L.ns}-upload-${sha256.slice(0, 16)}`;
 
 /**
  * One colour of the app: its artifact on the host, and one deploy step that
@@ -39,7 +41,7 @@ export class Slot extends pulumi.ComponentResource {
     const { color, version, artifact, app } = args;
     this.version = version;
 
-    const listen = slotListen(args.mode, color, args.port);
+    const listen = slotListen(args.layout, args.mode, color, args.port);
     const vars: ShellVars = {
       SLOT: color,
       VERSION: version,
@@ -50,7 +52,7 @@ export class Slot extends pulumi.ComponentResource {
     };
     let upload: pulumi.Resource | undefined;
     if (artifact.kind === "file") {
-      vars.SOURCE_FILE = uploadPath(artifact.sha256);
+      vars.SOURCE_FILE = uploadPath(args.layout, artifact.sha256);
       upload = new command.remote.CopyToRemote(
         `${name}-upload`,
         {
@@ -63,12 +65,18 @@ export class Slot extends pulumi.ComponentResource {
       );
     }
 
-    const unit = renderSlotUnit({ color, args: app.args, drainTimeoutSeconds: app.drainTimeoutSeconds });
+    const unit = renderSlotUnit({
+      layout: args.layout,
+      color,
+      args: app.args,
+      drainTimeoutSeconds: app.drainTimeoutSeconds,
+    });
     const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
     const bundle = (secrets: Record<string, string>) =>
       renderBundle({
         unit,
         env: renderSlotEnv({
+          layout: args.layout,
           color,
           version,
           listen,
@@ -87,8 +95,8 @@ export class Slot extends pulumi.ComponentResource {
       `${name}-service`,
       {
         connection: args.connection,
-        create: toolCommand("deploy-slot.sh", vars, args.sudo),
-        delete: toolCommand("stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
+        create: toolCommand(args.layout, "deploy-slot.sh", vars, args.sudo),
+        delete: toolCommand(args.layout, "stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
         stdin,
         addPreviousOutputInEnv: false,
       },

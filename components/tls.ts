@@ -1,10 +1,13 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { AppLayout } from "./layout";
 import { TlsConfig } from "./config";
 import { renderAcmeConf, renderBundle, renderDnsEnv, renderTlsRenewUnits } from "./render";
 import { toolCommand } from "./shell";
 
 export interface TlsArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   readonly domains: readonly string[];
@@ -28,8 +31,13 @@ export class Tls extends pulumi.ComponentResource {
       `${name}-config`,
       {
         connection: args.connection,
-        create: toolCommand("tls-config.sh", { MODE: args.tls.mode, DOMAINS: args.domains.join(" ") }, args.sudo),
-        stdin: tlsStdin(args.domains, args.tls),
+        create: toolCommand(
+          args.layout,
+          "tls-config.sh",
+          { MODE: args.tls.mode, DOMAINS: args.domains.join(" ") },
+          args.sudo,
+        ),
+        stdin: tlsStdin(args.layout, args.domains, args.tls),
         addPreviousOutputInEnv: false,
       },
       { parent: this },
@@ -39,14 +47,14 @@ export class Tls extends pulumi.ComponentResource {
 }
 
 /** What the tls step reads on stdin; a secret whenever it carries credentials or a key. */
-export function tlsStdin(domains: readonly string[], tls: TlsConfig): pulumi.Input<string> {
+export function tlsStdin(L: AppLayout, domains: readonly string[], tls: TlsConfig): pulumi.Input<string> {
   switch (tls.mode) {
     case "off":
       return "";
     case "files":
       return pulumi.secret(tls.privateKey).apply((key) => renderBundle({ certificate: tls.certificate, key }));
     case "acme": {
-      const units = renderTlsRenewUnits();
+      const units = renderTlsRenewUnits(L);
       const sections = (dnsEnv?: string) =>
         renderBundle({
           acme: renderAcmeConf({ ...tls, domains }),

@@ -1,10 +1,12 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { RollbackConfig } from "./config";
-import { Color } from "./layout";
+import { AppLayout, Color } from "./layout";
 import { toolCommand } from "./shell";
 
 export interface TrafficSwitchArgs {
+  /** Where this app lives on the host (components/layout.ts). */
+  readonly layout: AppLayout;
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   /** The slot that should receive live traffic. */
@@ -35,6 +37,7 @@ export class TrafficSwitch extends pulumi.ComponentResource {
       {
         connection: args.connection,
         create: toolCommand(
+          args.layout,
           "switch.sh",
           {
             TARGET: args.active,

@@ -85,7 +85,11 @@ describe("config validation", () => {
   it("bad port", () => {
     rejects(
       { ...BASE_CONFIG, bluePort: "80" },
-      'bluegreen:bluePort must be a whole number from 1024 to 65535 (got "80")',
+      "bluegreen:bluePort must be 0 (automatic) or from 1024 to 65535 (got 80)",
+    );
+    rejects(
+      { ...BASE_CONFIG, bluePort: "70000" },
+      'bluegreen:bluePort must be a whole number from 0 to 65535 (got "70000")',
     );
     rejects({ ...BASE_CONFIG, sshPort: "ssh" }, 'bluegreen:sshPort must be a whole number from 1 to 65535 (got "ssh")');
   });

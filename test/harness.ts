@@ -114,6 +114,8 @@ export interface RunOptions {
    * own messages on config the engine would already refuse.
    */
   readonly skipConfigValidation?: boolean;
+  /** The stack's name (default dev): an app's owner on a shared host is organization/project/stack. */
+  readonly stack?: string;
   /** Further keys the stack holds encrypted (`pulumi config set --secret`), besides the usual secret ones. */
   readonly secretKeys?: readonly string[];
 }
@@ -138,8 +140,9 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
       },
     },
     "bluegreen",
-    "dev",
+    opts.stack ?? "dev",
     false,
+    "organization",
   );
   pulumi.runtime.setAllConfig(
     all,

@@ -167,7 +167,7 @@ describe("program under mocks", function () {
     assert.strictEqual(commandText(run, "switch-link"), commandText(blue, "switch-link"));
     assert.strictEqual(
       commandText(run, "router-config"),
-      "env BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh",
+      "env OWNER=organization/bluegreen/dev DOMAINS='' PORTS='8081 8082 9001 9002' BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh",
     );
   });
 
@@ -247,6 +247,53 @@ describe("program under mocks", function () {
     assert.strictEqual(ready.create, "env EXPECTED_ARCH=amd64 bash -s");
     assert.strictEqual(ready.connection.dialErrorLimit, 150);
     assert.match(ready.stdin, /cloud-init status --wait/);
+  });
+
+  describe("several apps on one host: appName", () => {
+    let shop: Run;
+    before(async () => {
+      shop = await runProgram({ ...BASE_CONFIG, appName: "shop", domains: ["shop.example.com"] });
+    });
+
+    it("every host step runs the app's own tools, with its own ports from its name", () => {
+      for (const r of shop.resources.filter((x) => x.type === "command:remote:Command" && x.name !== "host-ready")) {
+        const create = String(plain(r.inputs).create);
+        assert.ok(create.includes("/usr/local/lib/bluegreen-shop/") || create === "bash -s", `${r.name}: ${create}`);
+      }
+      assert.strictEqual(
+        commandText(shop, "router-config"),
+        "env OWNER=organization/bluegreen/dev DOMAINS=shop.example.com PORTS='28571 28572 28573 28574' BLUE_PORT=28573 GREEN_PORT=28574 /usr/local/lib/bluegreen-shop/router-config.sh",
+      );
+      assert.match(
+        plain(find(shop, "blue-service").inputs).create,
+        / LISTEN=unix:\/run\/bluegreen-shop\/blue\/app\.sock /,
+      );
+      assert.match(plain(find(shop, "setup-tools").inputs).stdin, /\nBG_NS=bluegreen-shop\n/);
+    });
+
+    it("destroying the stack removes this app only: the router config's delete step", () => {
+      assert.strictEqual(
+        plain(find(shop, "router-config").inputs).delete,
+        "env OWNER=organization/bluegreen/dev /usr/local/lib/bluegreen-shop/app-remove.sh",
+      );
+      assert.strictEqual(
+        plain(find(blue, "router-config").inputs).delete,
+        "env OWNER=organization/bluegreen/dev /usr/local/lib/bluegreen/app-remove.sh",
+      );
+    });
+
+    it("outputs point at the app: its URL and status command", () => {
+      assert.strictEqual(shop.outputs.url, "http://shop.example.com/");
+      assert.strictEqual(shop.outputs.statusCommand, "ssh root@203.0.113.10 /usr/local/sbin/bluegreen-shop-status");
+      assert.strictEqual(shop.outputs.previewTunnelCommand, "ssh -N -L 28571:127.0.0.1:28571 root@203.0.113.10");
+    });
+
+    it("a bad app name is refused before anything else", async () => {
+      await assert.rejects(runProgram({ ...BASE_CONFIG, appName: "Shop_1" }), {
+        message:
+          'invalid bluegreen stack config:\n  - bluegreen:appName must be a name of lowercase letters, digits and - (at most 24, not "apps"), e.g. shop (got "Shop_1")',
+      });
+    });
   });
 
   describe("multipass host", () => {

@@ -2,10 +2,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderLayoutSh } from "../components/layout";
+import { appLayout, layout, renderLayoutSh } from "../components/layout";
 import {
   renderAcmeConf,
   renderCloudInit,
+  renderNginxCommon,
   renderNginxSite,
   renderBundle,
   renderSlotEnv,
@@ -19,20 +20,23 @@ import { requireTool, run } from "./tools";
 
 const expected = (f: string) => fs.readFileSync(path.join(ROOT, "test", "expected", f), "utf8");
 
-/** Runs `nginx -t` on the site inside a minimal main config, with host paths moved into a temp dir. */
-function nginxTest(site: string): { status: number | null; stderr: string } {
+/** Runs `nginx -t` on the shared http-level file and these sites, with host paths moved into a temp dir. */
+function nginxTest(...sites: string[]): { status: number | null; stderr: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nginx-t-"));
-  const moved = site
-    .replace(/\/var\/lib\/bluegreen\//g, `${dir}/`)
-    .replace(/\/var\/log\/nginx\//g, `${dir}/`)
-    .replace("listen 80 default_server;", "listen 127.0.0.1:18999 default_server;")
-    .replace("listen [::]:80 default_server;", "")
-    .replace("listen 443 ssl http2 default_server;", "listen 127.0.0.1:18998 ssl http2 default_server;")
-    .replace("listen [::]:443 ssl http2 default_server;", "");
-  fs.writeFileSync(path.join(dir, "site.conf"), moved);
+  const move = (text: string) =>
+    text
+      .replace(/\/var\/lib\/bluegreen/g, `${dir}/var-lib-bluegreen`)
+      .replace(/\/var\/log\/nginx\//g, `${dir}/`)
+      .replace(/\/etc\/nginx\/bluegreen\//g, `${dir}/sites/`)
+      .replace(/listen 80( default_server)?;/g, "listen 127.0.0.1:18999$1;")
+      .replace(/listen 443 ssl http2( default_server)?;/g, "listen 127.0.0.1:18998 ssl http2$1;")
+      .replace(/ *listen \[::\]:(80|443)[^;]*;\n/g, "");
+  fs.mkdirSync(path.join(dir, "sites"));
+  sites.forEach((site, i) => fs.writeFileSync(path.join(dir, "sites", `app${i}.conf`), move(site)));
+  fs.writeFileSync(path.join(dir, "common.conf"), move(renderNginxCommon()));
   fs.writeFileSync(
     path.join(dir, "nginx.conf"),
-    `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {} http { include ${dir}/site.conf; }\n`,
+    `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {} http { include ${dir}/common.conf; }\n`,
   );
   const r = run("nginx", ["-t", "-c", path.join(dir, "nginx.conf")]);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -42,6 +46,7 @@ function nginxTest(site: string): { status: number | null; stderr: string } {
 describe("renderers", () => {
   describe("nginx site", () => {
     const site = renderNginxSite({
+      layout,
       domains: [],
       previewPort: 8081,
       checkPort: 8082,
@@ -110,6 +115,7 @@ describe("renderers", () => {
 
     it("the server name and ports are configurable", () => {
       const other = renderNginxSite({
+        layout,
         domains: ["example.com", "www.example.com"],
         previewPort: 9000,
         checkPort: 9001,
@@ -123,8 +129,61 @@ describe("renderers", () => {
     });
   });
 
+  describe("several apps on one nginx", () => {
+    const shop = appLayout("shop");
+    const shopSite = renderNginxSite({
+      layout: shop,
+      domains: ["shop.example.com"],
+      tls: { hstsMaxAge: 0 },
+      previewPort: 20011,
+      checkPort: 20012,
+      maintenanceRetryAfter: 60,
+      ports: { blue: 20013, green: 20014 },
+    });
+    const mainSite = renderNginxSite({
+      layout,
+      domains: [],
+      tls: { hstsMaxAge: 0 },
+      previewPort: 8081,
+      checkPort: 8082,
+      maintenanceRetryAfter: 120,
+      ports: { blue: 8001, green: 8002 },
+    });
+
+    it("the shared http-level file matches the expected text and includes every app's site", () => {
+      assert.strictEqual(renderNginxCommon(), expected("nginx-common.conf"));
+    });
+
+    it("a named app has its own upstreams, paths, certificate variable and logs, and is not the default server", () => {
+      assert.match(
+        shopSite,
+        /^upstream bluegreen_shop_blue_socket \{\n    server unix:\/run\/bluegreen-shop\/blue\/app\.sock;/m,
+      );
+      assert.match(shopSite, /proxy_pass http:\/\/bluegreen_shop_\$\{bluegreen_slot\}_\$\{bluegreen_mode\};/);
+      assert.match(shopSite, /if \(-f \/var\/lib\/bluegreen-shop\/live\/green\)/);
+      assert.match(shopSite, /ssl_certificate \$bluegreen_shop_tls_pem;/);
+      assert.match(shopSite, /access_log \/var\/log\/nginx\/bluegreen-shop\.access\.log bluegreen;/);
+      assert.match(shopSite, /\n    listen 80;\n    listen \[::\]:80;\n    server_name shop\.example\.com;/);
+      assert.doesNotMatch(shopSite, /default_server|\/var\/lib\/bluegreen\/|bluegreen_blue_/);
+    });
+
+    it("real nginx accepts two apps' sites side by side on :80 and :443 (nginx -t)", function () {
+      requireTool("nginx");
+      const r = nginxTest(mainSite, shopSite);
+      assert.strictEqual(r.status, 0, r.stderr);
+    });
+
+    it("a named app's unit runs as its own user in the shared web group (nginx reaches its socket), from its own paths", () => {
+      const unit = renderSlotUnit({ layout: shop, color: "blue", args: "", drainTimeoutSeconds: 25 });
+      assert.match(unit, /\nUser=bluegreen-shop\nGroup=bluegreen\nEnvironmentFile=\/etc\/bluegreen-shop\/blue\.env\n/);
+      assert.match(unit, /\nRuntimeDirectory=bluegreen-shop\/blue\n/);
+      assert.match(unit, /\nReadWritePaths=\/var\/lib\/bluegreen-shop\/data\n/);
+    });
+  });
+
   describe("nginx site with HTTPS", () => {
     const site = renderNginxSite({
+      layout,
       domains: ["example.com", "www.example.com"],
       tls: { hstsMaxAge: 31536000 },
       previewPort: 8081,
@@ -148,6 +207,7 @@ describe("renderers", () => {
       assert.doesNotMatch(http, /Strict-Transport-Security/);
       assert.strictEqual(https.match(/add_header Strict-Transport-Security "max-age=31536000" always;/g)?.length, 2);
       const off = renderNginxSite({
+        layout,
         domains: ["example.com"],
         tls: { hstsMaxAge: 0 },
         previewPort: 8081,
@@ -156,7 +216,7 @@ describe("renderers", () => {
         ports: { blue: 8001, green: 8002 },
       });
       assert.doesNotMatch(off, /Strict-Transport-Security/);
-      assert.match(off, /listen 443 ssl http2 default_server;/);
+      assert.match(off, /listen 443 ssl http2;/);
     });
 
     it("ACME HTTP-01 tokens are served on :80 before the redirect, and never on the preview or check listeners", () => {
@@ -168,7 +228,7 @@ describe("renderers", () => {
   });
 
   it("renewal units: a oneshot lego renewal twice a day at a random time, caught up after downtime", () => {
-    const { service, timer } = renderTlsRenewUnits();
+    const { service, timer } = renderTlsRenewUnits(layout);
     assert.match(service, /\nType=oneshot\nExecStart=\/usr\/local\/lib\/bluegreen\/tls-renew\.sh renew\n/);
     assert.match(timer, /\nOnCalendar=\*-\*-\* 00,12:00:00\nRandomizedDelaySec=12h\nPersistent=true\n/);
   });
@@ -199,6 +259,7 @@ describe("renderers", () => {
   it("systemd unit: matches the expected text (hardened, unprivileged, restart on failure, one file per slot)", () => {
     assert.strictEqual(
       renderSlotUnit({
+        layout,
         color: "green",
         args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}",
         drainTimeoutSeconds: 25,
@@ -208,13 +269,17 @@ describe("renderers", () => {
   });
 
   it("systemd unit: stop timeout follows the drain timeout", () => {
-    assert.match(renderSlotUnit({ color: "blue", args: "", drainTimeoutSeconds: 100 }), /\nTimeoutStopSec=105\n/);
+    assert.match(
+      renderSlotUnit({ layout, color: "blue", args: "", drainTimeoutSeconds: 100 }),
+      /\nTimeoutStopSec=105\n/,
+    );
   });
 
   it("systemd unit: real systemd-analyze verify accepts it", function () {
     requireTool("systemd-analyze", "apt-get install -y systemd");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-unit-"));
     const unit = renderSlotUnit({
+      layout,
       color: "blue",
       args: "--listen ${BLUEGREEN_LISTEN} --name 'a b'",
       drainTimeoutSeconds: 25,
@@ -242,9 +307,10 @@ describe("renderers", () => {
 
   it("env file: bluegreen's variables first, app env sorted, values quoted with C escapes", () => {
     const text = renderSlotEnv({
+      layout,
       color: "green",
       version: "v2",
-      listen: slotListen("socket", "green", 8002),
+      listen: slotListen(layout, "socket", "green", 8002),
       drainTimeoutSeconds: 25,
       appEnv: { ZED: 'say "hi"', ALPHA: "C:\\path", HOME_REF: "$HOME" },
     });
@@ -266,7 +332,7 @@ describe("renderers", () => {
   });
 
   it("tcp listen addresses are loopback", () => {
-    assert.strictEqual(slotListen("tcp", "blue", 8001), "127.0.0.1:8001");
+    assert.strictEqual(slotListen(layout, "tcp", "blue", 8001), "127.0.0.1:8001");
   });
 
   it("cloud-init installs the key for the default user", () => {
@@ -286,7 +352,7 @@ describe("renderers", () => {
 
   describe("tools installer", () => {
     it("writes each file through a temporary name, then runs the final step", () => {
-      const text = renderToolsInstaller([{ name: "a.sh", text: "echo a" }], "a.sh");
+      const text = renderToolsInstaller(layout, [{ name: "a.sh", text: "echo a" }], "a.sh");
       assert.strictEqual(
         text,
         [
@@ -308,10 +374,13 @@ describe("renderers", () => {
 
     it("refuses a file that contains its own heredoc marker, or an odd name", () => {
       assert.throws(
-        () => renderToolsInstaller([{ name: "a.sh", text: "x\nBLUEGREEN_TOOL_A_SH\n" }], "a.sh"),
+        () => renderToolsInstaller(layout, [{ name: "a.sh", text: "x\nBLUEGREEN_TOOL_A_SH\n" }], "a.sh"),
         /contains its heredoc marker/,
       );
-      assert.throws(() => renderToolsInstaller([{ name: "../a.sh", text: "" }], "a.sh"), /not a plain script name/);
+      assert.throws(
+        () => renderToolsInstaller(layout, [{ name: "../a.sh", text: "" }], "a.sh"),
+        /not a plain script name/,
+      );
     });
   });
 });

@@ -6,8 +6,8 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Color, COLORS, layout, renderLayoutSh } from "../components/layout";
-import { LinkModeName, renderNginxSite, slotListen } from "../components/render";
+import { Color, COLORS, layout, renderLayoutSh, shared } from "../components/layout";
+import { LinkModeName, renderBundle, renderNginxCommon, renderNginxSite, slotListen } from "../components/render";
 import { loadScript } from "../components/shell";
 import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
@@ -29,6 +29,7 @@ export function relocateSite(site: string, root: string, httpPort: number): stri
     .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
     .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
     .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
+    .replace(/\/etc\/nginx\/bluegreen\//g, `${root}/etc/nginx/bluegreen/`)
     .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
     .replace("    listen [::]:80 default_server;\n", "");
 }
@@ -74,6 +75,7 @@ export class Sandbox {
       layout.toolsDir,
       `${layout.stateDir}/slots`,
       "/etc/nginx/conf.d",
+      "/etc/nginx/bluegreen",
       "/var/log/nginx",
       "log",
       "faults",
@@ -86,7 +88,7 @@ export class Sandbox {
     const nginx = `nginx -q -c ${this.nginxConf}`;
     fs.writeFileSync(
       at(`${layout.toolsDir}/layout.sh`),
-      renderLayoutSh({
+      renderLayoutSh(layout, {
         root: this.root,
         nginxTest: `nginx -t -q -c ${this.nginxConf}`,
         nginxReload: `${nginx} -s reload`,
@@ -104,7 +106,7 @@ export class Sandbox {
         `pid ${this.root}/nginx.pid;`,
         `error_log ${this.root}/log/error.log;`,
         "events { worker_connections 4096; }",
-        `http { include ${this.root}${layout.nginxSite}; }`,
+        `http { include ${this.root}${shared.nginxCommon}; }`,
         "",
       ].join("\n"),
     );
@@ -118,6 +120,7 @@ export class Sandbox {
   site(ports = this.ports): string {
     return relocateSite(
       renderNginxSite({
+        layout,
         domains: [],
         previewPort: this.opts.previewPort,
         checkPort: this.opts.checkPort,
@@ -131,22 +134,36 @@ export class Sandbox {
 
   /** Writes the site through router-config.sh, then starts nginx. */
   configureAndStartNginx(): ToolResult {
-    const site = this.site();
     // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
-    fs.writeFileSync(path.join(this.root, layout.nginxSite), "");
+    fs.writeFileSync(path.join(this.root, shared.nginxCommon), "");
     const start = run("nginx", ["-q", "-c", this.nginxConf]);
     if (start.status !== 0) throw new Error(`nginx did not start: ${start.stderr}`);
+    return this.routerConfig();
+  }
+
+  /** router-config.sh as the Router component runs it, for this sandbox's app. */
+  routerConfig(ports = this.ports, env: { OWNER?: string; DOMAINS?: string } = {}): ToolResult {
+    const o = this.opts;
     return this.tool(
       "router-config.sh",
-      { BLUE_PORT: String(this.ports.blue), GREEN_PORT: String(this.ports.green) },
-      site,
+      {
+        OWNER: env.OWNER ?? "organization/bluegreen/sandbox",
+        DOMAINS: env.DOMAINS ?? "",
+        PORTS: `${o.previewPort} ${o.checkPort} ${ports.blue} ${ports.green}`,
+        BLUE_PORT: String(ports.blue),
+        GREEN_PORT: String(ports.green),
+      },
+      renderBundle({ common: relocateSite(renderNginxCommon(), this.root, o.httpPort), site: this.site(ports) }),
     );
   }
 
   /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address and tcp flag recorded. */
   async startSlot(color: Color, version: string, mode: LinkModeName = this.opts.mode): Promise<void> {
     this.slots.get(color)?.kill("SIGKILL");
-    const listen = slotListen(mode, color, this.ports[color]).replace(layout.runDir, `${this.root}${layout.runDir}`);
+    const listen = slotListen(layout, mode, color, this.ports[color]).replace(
+      layout.runDir,
+      `${this.root}${layout.runDir}`,
+    );
     const args = [
       "--listen",
       listen,

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { toolsInstallerText } from "../components/hostSetup";
-import { renderLayoutSh } from "../components/layout";
+import { layout, renderLayoutSh } from "../components/layout";
 import { hostScriptNames } from "../components/shell";
 import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
@@ -48,8 +48,8 @@ describe("shell scripts", () => {
   it("all scripts, the generated layout.sh and the tools installer pass bash -n and shellcheck", () => {
     requireTool("shellcheck");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-sh-"));
-    fs.writeFileSync(path.join(dir, "layout.sh"), renderLayoutSh());
-    fs.writeFileSync(path.join(dir, "install-tools.sh"), toolsInstallerText());
+    fs.writeFileSync(path.join(dir, "layout.sh"), renderLayoutSh(layout));
+    fs.writeFileSync(path.join(dir, "install-tools.sh"), toolsInstallerText(layout));
     const files = [
       ...executables,
       path.join(SCRIPTS, "lib.sh"),
@@ -70,7 +70,7 @@ describe("shell scripts", () => {
   });
 
   it("the tools installer carries every host script and layout.sh, and ends by setting up the host", () => {
-    const text = toolsInstallerText();
+    const text = toolsInstallerText(layout);
     for (const name of ["layout.sh", ...hostScriptNames()]) assert.ok(text.includes(`"$dir/${name}"`), name);
     assert.ok(!text.includes("local-multipass-launch.sh"), "local scripts stay local");
     assert.ok(text.endsWith('"$dir/setup-host.sh"\n'));

@@ -317,13 +317,9 @@ describe("switch against a real nginx (local sandbox)", function () {
 
     it("a port change that would cut nginx off from the live tcp slot is refused before anything changes", () => {
       assert.strictEqual(host.switchTo("green").status, 0);
-      const site = host.at("/etc/nginx/conf.d/bluegreen.conf");
+      const site = host.at("/etc/nginx/bluegreen/bluegreen.conf");
       const old = fs.readFileSync(site, "utf8");
-      const r = host.tool(
-        "router-config.sh",
-        { BLUE_PORT: "18291", GREEN_PORT: "18299" },
-        host.site({ blue: 18291, green: 18299 }),
-      );
+      const r = host.routerConfig({ blue: 18291, green: 18299 });
       assert.strictEqual(r.status, 1);
       assert.strictEqual(
         r.stderr,
@@ -333,11 +329,7 @@ describe("switch against a real nginx (local sandbox)", function () {
       assert.strictEqual(fs.readFileSync(site, "utf8"), old);
       assert.strictEqual(host.servedColor(), "green");
       // The idle slot's port may change: its upstream is only reached through the preview listener.
-      const ok = host.tool(
-        "router-config.sh",
-        { BLUE_PORT: "18293", GREEN_PORT: "18292" },
-        host.site({ blue: 18293, green: 18292 }),
-      );
+      const ok = host.routerConfig({ blue: 18293, green: 18292 });
       assert.strictEqual(ok.status, 0, ok.stderr);
       assert.strictEqual(host.servedColor(), "green");
     });

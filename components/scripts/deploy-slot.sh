@@ -14,7 +14,7 @@ set -euo pipefail
 : "${SLOT:?}" "${VERSION:?}" "${SHA256:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
 SOURCE_FILE=${SOURCE_FILE:-}
 check_color "$SLOT"
-unit="bluegreen@$SLOT"
+unit="$BG_NS@$SLOT"
 started=$(now_ms)
 
 umask 077

@@ -78,7 +78,7 @@ slot_ready() {
 }
 
 journal_tail() {
-  journalctl -u "bluegreen@$1" -n "${2:-25}" --no-pager -o short-iso 2>&1 | sed 's/^/    /' || true
+  journalctl -u "$BG_NS@$1" -n "${2:-25}" --no-pager -o short-iso 2>&1 | sed 's/^/    /' || true
 }
 
 # recorded KEY COLOR: a field of the slot's last successful deploy record.
@@ -100,9 +100,9 @@ with_deadline() {
 wait_ready() {
   local deadline=$(($(date +%s) + $3))
   until slot_ready "$1" "$2"; do
-    if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "bluegreen@$1"; then
-      die "slot $1 ($(field "$(slot_dir "$1")/current.record" version)) did not become ready: GET $2 on $(cat "$(slot_dir "$1")/listen") gave no 2xx within $3 s (unit $(systemctl is-active "bluegreen@$1" 2>/dev/null || true)).
-Last journal lines of bluegreen@$1:
+    if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "$BG_NS@$1"; then
+      die "slot $1 ($(field "$(slot_dir "$1")/current.record" version)) did not become ready: GET $2 on $(cat "$(slot_dir "$1")/listen") gave no 2xx within $3 s (unit $(systemctl is-active "$BG_NS@$1" 2>/dev/null || true)).
+Last journal lines of $BG_NS@$1:
 $(journal_tail "$1")"
     fi
     sleep 0.5
@@ -121,14 +121,14 @@ slot_apply() {
   install -d -m 0755 "$sdir"
   cp "$src/record" "$sdir/current.record"
   install -m 0600 -o root -g root "$src/env" "$BG_ENV_DIR/$slot.env"
-  install -m 0644 "$src/unit" "$BG_UNIT_DIR/bluegreen@$slot.service"
+  install -m 0644 "$src/unit" "$BG_UNIT_DIR/$BG_NS@$slot.service"
   with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
   atomic_link "$BG_RELEASES_DIR/$version" "$sdir/current"
   printf '%s\n' "$listen" >"$sdir/listen"
   # Restart first, then tell nginx how the slot listens: only the preview listener reaches an idle slot.
-  systemctl enable -q "bluegreen@$slot"
+  systemctl enable -q "$BG_NS@$slot"
   # restart drains the old process (SIGTERM) before the new one starts.
-  with_deadline 900 "restarting bluegreen@$slot" systemctl restart "bluegreen@$slot"
+  with_deadline 900 "restarting $BG_NS@$slot" systemctl restart "$BG_NS@$slot"
   case "$listen" in unix:*) rm -f "$sdir/tcp" ;; *) : >"$sdir/tcp" ;; esac
   wait_ready "$slot" "$(field "$src/record" health_path)" "$(field "$src/record" health_timeout)"
   cp "$src/record" "$sdir/deployed"
@@ -249,3 +249,54 @@ tls_served_serial() {
 
 # tls_field KEY: a field of the TLS status record.
 tls_field() { field "$BG_TLS_DIR/status" "$1"; }
+
+# ---- Apps sharing a host -------------------------------------------------------------------
+
+# check_claims OWNER DOMAINS PORTS: refuses, before anything changes, an app name another stack
+# owns, a domain another app serves, a second catch-all app (no domains) and a port in use.
+# PORTS is "preview check blue green" in that order. Caller holds the host lock.
+check_claims() {
+  local owner=$1 domains=$2 ports=$3 f app d p i
+  local keys=(previewPort checkPort bluePort greenPort) names
+  # Split without globbing: a wildcard domain is "*.example.com".
+  read -r -a names <<<"$domains"
+  for f in "$BG_CLAIMS_DIR"/*; do
+    [ -f "$f" ] || continue
+    app=$(field "$f" app)
+    if [ "$(basename "$f")" = "$BG_NS" ]; then
+      [ "$(field "$f" owner)" = "$owner" ] ||
+        die "app '$BG_APP' already exists on this host, deployed by stack $(field "$f" owner); stack $owner cannot take it over. Choose another name: pulumi config set appName NAME. Nothing was changed."
+      continue
+    fi
+    if [ "$(field "$f" owner)" = "$owner" ]; then
+      die "stack $owner already deploys app '$app' on this host, so it cannot also be '$BG_APP': an app is not renamed in place. Set appName back to $app, or destroy that app first (pulumi destroy), then deploy this name. Nothing was changed."
+    fi
+    for d in "${names[@]}"; do
+      if grep -qxF "domain=$d" "$f"; then
+        die "domain $d is already served by app '$app' (stack $(field "$f" owner)) on this host. Nothing was changed."
+      fi
+    done
+    if [ -z "$domains" ] && [ "$(field "$f" catchall)" = yes ]; then
+      die "app '$app' (stack $(field "$f" owner)) already answers every name on this host, having no domains; give this app its domains: pulumi config set --path 'domains[0]' example.com. Nothing was changed."
+    fi
+    i=0
+    for p in $ports; do
+      if grep -qxF "port=$p" "$f"; then
+        die "bluegreen:${keys[$i]} $p is already used by app '$app' (stack $(field "$f" owner)) on this host; choose a free one: pulumi config set ${keys[$i]} PORT. Nothing was changed."
+      fi
+      i=$((i + 1))
+    done
+  done
+}
+
+# write_claims OWNER DOMAINS PORTS: records this app's claims (one rename).
+write_claims() {
+  local d p names
+  read -r -a names <<<"$2"
+  {
+    printf 'app=%s\nowner=%s\ncatchall=%s\n' "$BG_APP" "$1" "$([ -z "$2" ] && echo yes || echo no)"
+    for d in "${names[@]}"; do printf 'domain=%s\n' "$d"; done
+    for p in $3; do printf 'port=%s\n' "$p"; done
+  } >"$BG_CLAIMS_FILE.new"
+  mv -f "$BG_CLAIMS_FILE.new" "$BG_CLAIMS_FILE"
+}

@@ -31,7 +31,7 @@ while read -r r; do
   if [ "$kept" -gt "$KEEP" ]; then
     sha=$(cat "$r/sha256" 2>/dev/null || true)
     rm -rf "$r"
-    [ -z "$sha" ] || rm -f "$BG_UPLOAD_DIR/bluegreen-upload-${sha:0:16}"
+    [ -z "$sha" ] || rm -f "$BG_UPLOAD_DIR/$BG_NS-upload-${sha:0:16}"
     removed="$removed $name"
   fi
 done < <(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)

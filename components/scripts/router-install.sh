@@ -15,11 +15,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   with_deadline 900 "apt-get install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# nginx's workers join the app group so they may connect to the 0660 sockets.
+# nginx's workers join the web group so they may connect to every app's 0660 sockets.
 # Workers pick up supplementary groups only when nginx starts, hence the restart.
 restart=no
-if ! id -nG www-data | tr ' ' '\n' | grep -qx "$BG_APP_USER"; then
-  usermod -aG "$BG_APP_USER" www-data
+if ! id -nG www-data | tr ' ' '\n' | grep -qx "$BG_WEB_GROUP"; then
+  usermod -aG "$BG_WEB_GROUP" www-data
   restart=yes
 fi
 # Our site is the default server; the distro's would shadow it.

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Creates the app user and bluegreen's directories. Idempotent; runs after the tools are installed.
+# Creates the app's user and directories. Idempotent; runs after the tools are installed.
+# Every app has its own user (its slots run as it, and only it enters its data directory);
+# slots run in the shared web group, through which nginx's workers reach their sockets.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
+getent group "$BG_WEB_GROUP" >/dev/null || groupadd --system "$BG_WEB_GROUP"
 getent group "$BG_APP_USER" >/dev/null || groupadd --system "$BG_APP_USER"
 id -u "$BG_APP_USER" >/dev/null 2>&1 ||
   useradd --system --gid "$BG_APP_USER" --home-dir "$BG_DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$BG_APP_USER"
 
 install -d -m 0755 "$BG_STATE_DIR" "$BG_STATE_DIR/slots" "$BG_RELEASES_DIR"
-install -d -m 0750 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
+# 0700: every app's slots share the web group, so only the owner may enter its data.
+install -d -m 0700 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
 install -d -m 0700 "$BG_ENV_DIR"
 install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")" "$BG_WWW_DIR"
 touch "$BG_LOCK" "$BG_RELEASE_LOCK" "$BG_AUDIT_LOG"
 # Operators' read-only view of the host: live colour, versions, health, audit tail.
-ln -sfn "$BG_TOOLS_DIR/status.sh" /usr/local/sbin/bluegreen-status
-echo "host ready for bluegreen: user $BG_APP_USER, state in $BG_STATE_DIR"
+ln -sfn "$BG_TOOLS_DIR/status.sh" "$BG_STATUS_COMMAND"
+echo "host ready for app $BG_APP: user $BG_APP_USER, state in $BG_STATE_DIR"

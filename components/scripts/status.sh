@@ -24,7 +24,7 @@ else
   printf 'maintenance: off\n'
 fi
 for c in blue green; do
-  unit="bluegreen@$c"
+  unit="$BG_NS@$c"
   ready=no
   if slot_ready "$c" "$HEALTH_PATH"; then ready=yes; fi
   printf '%-6s       %-10s unit %-9s ready %-3s pid %-7s on %s\n' "$c:" "$(recorded version "$c" | grep . || echo none)" \
@@ -46,6 +46,6 @@ if [ "$tls_mode" = acme ] || [ "$tls_mode" = files ]; then
   fi
 fi
 printf 'releases:    %s\n' "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null)"
-printf 'logs:        journalctl -u bluegreen@blue -u bluegreen@green -f\n'
+printf 'logs:        journalctl -u %s@blue -u %s@green -f\n' "$BG_NS" "$BG_NS"
 printf 'last %s audit lines (%s):\n' "$LINES" "$BG_AUDIT_LOG"
 tail -n "$LINES" "$BG_AUDIT_LOG" 2>/dev/null | sed 's/^/  /' || true

@@ -13,6 +13,6 @@ if [ "$running" != "$VERSION" ]; then
   echo "slot $SLOT now runs ${running:-nothing}, not $VERSION; leaving it running"
   exit 0
 fi
-systemctl disable -q --now "bluegreen@$SLOT" || true
+systemctl disable -q --now "$BG_NS@$SLOT" || true
 rm -f "$(slot_dir "$SLOT")/deployed"
 echo "slot $SLOT ($VERSION) stopped"

@@ -52,7 +52,7 @@ catch_up() {
 gate() {
   if ! slot_ready "$TARGET" "$HEALTH_PATH"; then
     die_audited switch "from=${1:-none} to=$TARGET version=$(recorded version "$TARGET" | grep . || echo none)" refused "refusing to switch to $TARGET: it is not ready (GET $HEALTH_PATH on the slot gave no 2xx). Traffic stays on ${on_link:-the current slot}.
-Last journal lines of bluegreen@$TARGET:
+Last journal lines of $BG_NS@$TARGET:
 $(journal_tail "$TARGET")"
   fi
 }
@@ -128,7 +128,7 @@ check_errors() {
     put_back
     die_audited rollback "from=$TARGET to=$from errors=$errors responses=$total" rolled-back \
       "switch to $TARGET rolled back: $errors of $total responses since the switch were 5xx, $(($(now_ms) - moved_ms)) ms after it (limit: ${ERROR_PERCENT}% and at least $MIN_ERRORS). Traffic is back on $from ($(recorded version "$from")).
-Last journal lines of bluegreen@$TARGET:
+Last journal lines of $BG_NS@$TARGET:
 $(journal_tail "$TARGET")
 Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $from: pulumi config set active $from"
   fi

@@ -10,6 +10,9 @@
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
+# lego writes HTTP-01 tokens into the webroot with the process umask; nginx's workers must
+# read them (a caller's umask 077 made them 404s). lego keeps its own files 0600/0700.
+umask 022
 action=${1:-renew}
 case "$action" in renew | issue | force) ;; *) die "usage: tls-renew.sh [renew|issue|force]" ;; esac
 conf="$BG_TLS_CONF_DIR/acme.conf"
@@ -33,7 +36,7 @@ read -r -a domains <<<"$ACME_DOMAINS"
 args=(--accept-tos --email "$ACME_EMAIL" --server "$ACME_DIRECTORY" --path "$BG_ACME_DIR" --key-type ec256)
 for d in "${domains[@]}"; do args+=(--domains "$d"); done
 if [ "$ACME_CHALLENGE" = http-01 ]; then
-  install -d -m 0755 "$BG_ACME_WEBROOT"
+  install -d -m 0755 "$BG_ACME_WEBROOT" "$BG_ACME_WEBROOT/.well-known" "$BG_ACME_WEBROOT/.well-known/acme-challenge"
   args+=(--http --http.webroot "$BG_ACME_WEBROOT")
 else
   args+=(--dns "${ACME_DNS_PROVIDER:?}")

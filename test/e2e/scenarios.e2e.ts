@@ -216,26 +216,42 @@ describe("e2e on a real VM (replayed program)", function () {
    */
   let loadgenUploaded = false;
   async function wholeUnderLoad(during: () => Promise<void>, url = "http://127.0.0.1/"): Promise<GuestLoad> {
+    return (await guestLoads([{ url }], during))[0];
+  }
+
+  /** One in-guest load generator per target (64 connections each), all for the whole of `during`. */
+  async function guestLoads(
+    targets: readonly { url: string; host?: string }[],
+    during: () => Promise<void>,
+  ): Promise<GuestLoad[]> {
     if (!loadgenUploaded) {
       await sftpPut(vm.connection, buildLoadgen(), "/tmp/loadgen");
       loadgenUploaded = true;
     }
-    await inVm(
-      `chmod +x /tmp/loadgen; rm -f /tmp/lg.json; (nohup /tmp/loadgen -k -url ${url} -c 64 -d 600s > /tmp/lg.json 2>&1 &)`,
+    const start = targets.map(
+      (t, i) =>
+        `rm -f /tmp/lg${i}.json; (nohup /tmp/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c 64 -d 600s > /tmp/lg${i}.json 2>&1 &)`,
     );
+    await inVm(`chmod +x /tmp/loadgen; ${start.join("; ")}`);
     await new Promise((r) => setTimeout(r, 1000));
-    let raw = "";
+    const raws: string[] = [];
     try {
       await during();
       await new Promise((r) => setTimeout(r, 1000));
     } finally {
       // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
-      raw = await inVm(
-        "pkill -TERM -x loadgen; for i in $(seq 50); do grep -q requests /tmp/lg.json && break; sleep 0.2; done; cat /tmp/lg.json",
-      );
+      await inVm("pkill -TERM -x loadgen || true");
+      for (let i = 0; i < targets.length; i++)
+        raws.push(
+          await inVm(
+            `for i in $(seq 50); do grep -q requests /tmp/lg${i}.json && break; sleep 0.2; done; cat /tmp/lg${i}.json`,
+          ),
+        );
     }
-    const g = JSON.parse(raw);
-    return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, raw };
+    return raws.map((raw) => {
+      const g = JSON.parse(raw);
+      return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, raw };
+    });
   }
 
   it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
@@ -721,5 +737,111 @@ describe("e2e on a real VM (replayed program)", function () {
     assert.strictEqual(await inVm("ss -ltnH 'sport = :443' | wc -l"), "0");
     assert.strictEqual(await inVm("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
     assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
+  });
+
+  // ---- Several apps on one host: "shop" is a second stack (its own state and config) on the same VM.
+  const SHOP = "shop.example.test";
+  let shopState: StateEntry[] = [];
+  let shopConfig: Record<string, unknown> = {};
+  async function deployShop(changes: Record<string, unknown>): Promise<UpResult> {
+    shopConfig = { ...shopConfig, ...changes };
+    const result = await up(shopState, resourcesOf(await runProgram(shopConfig, { stack: "shop" })));
+    shopState = result.state;
+    return result;
+  }
+  /** What the app behind a Host header answers on the VM's port 80. */
+  const answerFor = (host: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${host}' http://127.0.0.1/`);
+  const nginxMaster = () => inVm("cat /run/nginx.pid");
+
+  it("21. a second app, its own stack, beside the first: its own units, site, ports and user; the first untouched", async () => {
+    const pids = { blue: await mainPid("blue"), green: await mainPid("green") };
+    const master = await nginxMaster();
+    shopConfig = { ...baseConfig(), appName: "shop", domains: [SHOP] };
+    let r: UpResult | undefined;
+    const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
+      r = await deployShop({});
+    });
+    assert.strictEqual(r!.error, undefined, r!.error);
+    note(
+      `second app's first up (its site added: one nginx reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed`,
+    );
+    assert.strictEqual(await answerFor(SHOP), "blue v1");
+    assert.strictEqual(publicAnswer(), "blue v1");
+    assert.strictEqual(await nginxMaster(), master, "nginx was restarted");
+    assert.deepStrictEqual({ blue: await mainPid("blue"), green: await mainPid("green") }, pids);
+    assert.strictEqual(
+      await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green | tr '\\n' ' '"),
+      "active active",
+    );
+    assert.strictEqual(
+      await inVm(`ps -o user= -p $(systemctl show -p MainPID --value bluegreen-shop@blue)`),
+      "bluegreen-shop",
+    );
+    // The first app's data is not the second app's to read.
+    assert.match(
+      await inVm("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
+      /Permission denied/,
+    );
+    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
+    assert.match(await inVm("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
+  });
+
+  it("22. each app switches under load; the other app's load sees 0 failed requests and keeps its colour", async () => {
+    const [main, shop] = await guestLoads(
+      [{ url: "http://127.0.0.1/" }, { url: "http://127.0.0.1/", host: SHOP }],
+      async () => {
+        const s = await deployShop({ active: "green" });
+        assert.strictEqual(s.error, undefined, s.error);
+        assert.deepStrictEqual(stepsOf(s), ["update switch-link"]);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        const m = await deploy({ active: "green" });
+        assert.strictEqual(m.error, undefined, m.error);
+        assert.strictEqual(await answerFor(SHOP), "green v1");
+      },
+    );
+    note(
+      `two apps switching in turn under 64 keep-alive conns each: first app ${main.requests} requests, ${main.failed} failed; second app ${shop.requests} requests, ${shop.failed} failed`,
+    );
+    assert.strictEqual(main.failed, 0, main.raw);
+    assert.strictEqual(shop.failed, 0, shop.raw);
+    assert.strictEqual(publicAnswer(), "green v1");
+    assert.strictEqual(await answerFor(SHOP), "green v1");
+    // Each switch held only its own app's lock and wrote only its own audit log.
+    assert.match(await inVm("tail -n 3 /var/log/bluegreen-shop/audit.log"), /switch from=blue to=green/);
+    assert.doesNotMatch(await inVm("cat /var/log/bluegreen/audit.log"), /shop/);
+  });
+
+  it("23. the same domain from a third stack is refused before anything changes; destroying the second app leaves the first serving", async () => {
+    const intruder = { ...baseConfig(), appName: "intruder", domains: [SHOP] };
+    const refused = await up([], resourcesOf(await runProgram(intruder, { stack: "intruder" })));
+    assert.match(
+      refused.error ?? "",
+      /domain shop\.example\.test is already served by app 'shop' \(stack organization\/bluegreen\/shop\) on this host\. Nothing was changed\./,
+    );
+    assert.strictEqual(await inVm("ls /etc/nginx/bluegreen | tr '\\n' ' '"), "bluegreen-shop.conf bluegreen.conf");
+    // Its destroy removes the tools its first steps installed.
+    assert.strictEqual((await up(refused.state, [])).error, undefined);
+    assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-intruder && echo left || echo gone"), "gone");
+
+    let d: UpResult | undefined;
+    const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
+      d = await up(shopState, []);
+    });
+    assert.strictEqual(d!.error, undefined, d!.error);
+    shopState = d!.state;
+    note(
+      `second app destroyed (its site removed: one nginx reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed`,
+    );
+    assert.strictEqual(publicAnswer(), "green v1");
+    assert.strictEqual(await answerFor(SHOP), "green v1", "the remaining app is the catch-all");
+    assert.strictEqual(await inVm("ls /etc/nginx/bluegreen | tr '\\n' ' '"), "bluegreen.conf");
+    assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c bluegreen-shop || true"), "0");
+    assert.strictEqual(
+      await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green || true"),
+      "inactive\ninactive",
+    );
+    assert.strictEqual(await inVm("ls /var/lib/bluegreen-shop"), "data");
+    assert.strictEqual(await inVm("ls /var/lib/bluegreen-apps"), "bluegreen");
+    assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
   });
 });

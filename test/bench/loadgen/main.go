@@ -26,6 +26,7 @@ func main() {
 	dur := flag.Duration("d", 30*time.Second, "how long at most; SIGTERM stops it sooner")
 	timeout := flag.Duration("timeout", 10*time.Second, "per request")
 	insecure := flag.Bool("k", false, "https: accept any certificate (the test CA is not in the system's store)")
+	host := flag.String("host", "", "Host header (and TLS server name) to send; empty: the URL's")
 	flag.Parse()
 
 	// A custom TLS config keeps HTTP/1.1 keep-alive (like wrk): Go only tries HTTP/2 by default.
@@ -47,7 +48,14 @@ func main() {
 			defer wg.Done()
 			for !stopped.Load() {
 				requests.Add(1)
-				resp, err := client.Get(*url)
+				req, err := http.NewRequest("GET", *url, nil)
+				if err != nil {
+					panic(err)
+				}
+				if *host != "" {
+					req.Host = *host
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					var ne net.Error
 					switch {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Delete step of the router config (`pulumi destroy` of this app's stack): removes this
+# app, and nothing of any other app on the host. By then the slots' own delete steps have
+# stopped them. Removes the site (one nginx reload), the claims, the units and the renewal
+# timer, the releases, state, env files and tools. Keeps the data directory and the audit
+# log (say where), and the app's user, which owns the data.
+# Input: OWNER (the stack being destroyed).
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+: "${OWNER:?}"
+take_lock "$BG_LOCK" 300
+install -d -m 0755 "$BG_CLAIMS_DIR"
+exec 7>"$BG_HOST_LOCK"
+flock -w 120 7 || die "another app's nginx change has held $BG_HOST_LOCK for over 120 s"
+if [ -f "$BG_CLAIMS_FILE" ] && [ "$(field "$BG_CLAIMS_FILE" owner)" != "$OWNER" ]; then
+  die "app '$BG_APP' on this host belongs to stack $(field "$BG_CLAIMS_FILE" owner), not $OWNER; it was left as it is"
+fi
+
+for c in blue green; do
+  systemctl disable -q --now "$BG_NS@$c" 2>/dev/null || true
+  rm -f "$BG_UNIT_DIR/$BG_NS@$c.service"
+done
+systemctl disable -q --now "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || true
+rm -f "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.timer" "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.service"
+with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
+
+if [ -f "$BG_NGINX_SITE" ]; then
+  mv -f "$BG_NGINX_SITE" "$BG_NGINX_SITE.removed"
+  if ! out=$(nginx_test 2>&1); then
+    mv -f "$BG_NGINX_SITE.removed" "$BG_NGINX_SITE"
+    die "nginx rejected the host's config without this app's site, so it was put back:
+$out"
+  fi
+  rm -f "$BG_NGINX_SITE.removed"
+  nginx_reload
+fi
+rm -f "$BG_CLAIMS_FILE"
+
+audit remove "app=$BG_APP owner=$OWNER" ok
+rm -rf "$BG_RELEASES_DIR" "$BG_ENV_DIR" "$BG_RUN_DIR" "$BG_STATUS_COMMAND"
+find "$BG_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name data -exec rm -rf {} +
+rm -f "$BG_UPLOAD_DIR/$BG_NS-upload-"*
+echo "app $BG_APP removed from this host; kept: its data in $BG_DATA_DIR, its audit log $BG_AUDIT_LOG and user $BG_APP_USER"
+# Last, the tools (this script included: bash has it open already).
+rm -rf "$BG_TOOLS_DIR"
