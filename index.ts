@@ -21,14 +21,13 @@ const artifacts = Object.fromEntries(
 const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
 const layout = appLayout(cfg.appName);
 const on = { connection: host.connection, sudo: host.sudo, layout };
-const owner = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 
 const setup = new HostSetup("setup", on, { dependsOn: [host.ready] });
 const router = new Router(
   "router",
   {
     ...on,
-    owner,
+    owner: setup.owner,
     domains: cfg.domains,
     tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },
     previewPort: cfg.previewPort,

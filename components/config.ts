@@ -356,8 +356,8 @@ export function loadConfig(
   const appName = matches(
     "appName",
     str("appName"),
-    /^(?!apps$)[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/,
-    'a name of lowercase letters, digits and - (at most 24, not "apps"), e.g. shop',
+    /^(?!apps$)[a-z]([a-z0-9-]{0,20}[a-z0-9])?$/,
+    'a name of lowercase letters, digits and - (at most 22: its Unix user is bluegreen-NAME; not "apps"), e.g. shop',
   );
   const linkMode = oneOf<LinkMode>("linkMode", ["socket", "tcp"], "socket");
   const problemsBeforeHost = problems.length;

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { AppLayout, renderLayoutSh } from "./layout";
 import { renderToolsInstaller } from "./render";
 import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
@@ -29,18 +30,33 @@ export function toolsInstallerText(L: AppLayout): string {
 export class HostSetup extends pulumi.ComponentResource {
   /** The last setup step; everything that runs a host tool depends on it. */
   public readonly done: command.remote.Command;
+  /**
+   * Who owns this app on a shared host: organization/project/stack plus a random id made
+   * once per stack. The id tells apart two stacks of the same name on different backends
+   * (a self-managed backend's organization is always "organization").
+   */
+  public readonly owner: pulumi.Output<string>;
 
   constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:HostSetup", name, {}, opts);
+    const id = new random.RandomId(`${name}-owner`, { byteLength: 6 }, { parent: this });
+    this.owner = pulumi.interpolate`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}/${id.hex}`;
+    const L = args.layout;
+    const sudo = args.sudo ? "sudo -n " : "";
     this.done = new command.remote.Command(
       `${name}-tools`,
       {
         connection: args.connection,
-        create: stdinScriptCommand({}, args.sudo),
-        stdin: toolsInstallerText(args.layout),
+        // The installer refuses, before writing anything, an app another stack owns here.
+        create: this.owner.apply((owner) => stdinScriptCommand({ OWNER: owner }, args.sudo)),
+        stdin: toolsInstallerText(L),
         // Destroy: the router's delete step (app-remove.sh) has removed the app by then; this
-        // removes the tools even when that step never ran (a stack refused on its first up).
-        delete: `${args.sudo ? "sudo -n " : ""}rm -rf ${args.layout.toolsDir} ${args.layout.statusCommand}`,
+        // removes the tools even when that step never ran (a stack refused on its first up),
+        // and never those of an app another stack owns.
+        delete: this.owner.apply(
+          (owner) =>
+            `${sudo}sh -c 'if [ ! -f ${L.claimsFile} ] || grep -qxF owner=${owner} ${L.claimsFile}; then rm -rf ${L.toolsDir} ${L.statusCommand}; fi'`,
+        ),
         addPreviousOutputInEnv: false,
       },
       { parent: this },

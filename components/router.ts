@@ -10,7 +10,7 @@ export interface RouterArgs {
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
   /** The stack that owns this app (organization/project/stack): a second stack may not take its name. */
-  readonly owner: string;
+  readonly owner: pulumi.Input<string>;
   /** Names the site answers to; empty: any name no other app claims. */
   readonly domains: readonly string[];
   /** Serve :443 too (the certificate comes from the Tls component); undefined: HTTP only. */
@@ -52,17 +52,19 @@ export class Router extends pulumi.ComponentResource {
       `${name}-config`,
       {
         connection: args.connection,
-        create: toolCommand(
-          args.layout,
-          "router-config.sh",
-          {
-            OWNER: args.owner,
-            DOMAINS: args.domains.join(" "),
-            PORTS: [args.previewPort, args.checkPort, args.ports.blue, args.ports.green].join(" "),
-            BLUE_PORT: args.ports.blue,
-            GREEN_PORT: args.ports.green,
-          },
-          args.sudo,
+        create: pulumi.output(args.owner).apply((owner) =>
+          toolCommand(
+            args.layout,
+            "router-config.sh",
+            {
+              OWNER: owner,
+              DOMAINS: args.domains.join(" "),
+              PORTS: [args.previewPort, args.checkPort, args.ports.blue, args.ports.green].join(" "),
+              BLUE_PORT: args.ports.blue,
+              GREEN_PORT: args.ports.green,
+            },
+            args.sudo,
+          ),
         ),
         stdin: renderBundle({
           common: renderNginxCommon(),
@@ -76,7 +78,13 @@ export class Router extends pulumi.ComponentResource {
             ports: args.ports,
           }),
         }),
-        delete: toolCommand(args.layout, "app-remove.sh", { OWNER: args.owner }, args.sudo),
+        // Gone tools mean the app was removed already (a retried destroy): nothing to do.
+        delete: pulumi
+          .output(args.owner)
+          .apply(
+            (owner) =>
+              `if [ -x ${args.layout.toolsDir}/app-remove.sh ]; then ${toolCommand(args.layout, "app-remove.sh", { OWNER: owner }, args.sudo)}; fi`,
+          ),
         addPreviousOutputInEnv: false,
       },
       { parent: this, dependsOn: [install] },

@@ -35,7 +35,9 @@ describe("apps sharing a host: claims are checked before anything changes (local
     assert.strictEqual(r.status, 1);
     assert.strictEqual(
       r.stderr,
-      "bluegreen: error: app 'bluegreen' already exists on this host, deployed by stack organization/bluegreen/sandbox; stack organization/bluegreen/intruder cannot take it over. Choose another name: pulumi config set appName NAME. Nothing was changed.\n",
+      "bluegreen: error: app 'bluegreen' already exists on this host, deployed by organization/bluegreen/sandbox; organization/bluegreen/intruder cannot take it over. Choose another name: pulumi config set appName NAME. (If this stack is its owner under a new name or backend, delete " +
+        host.at("/var/lib/bluegreen-apps/bluegreen") +
+        " on the host.) Nothing was changed.\n",
     );
     assert.strictEqual(site(), before);
   });

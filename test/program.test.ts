@@ -24,6 +24,7 @@ describe("program under mocks", function () {
     const custom = blue.resources.filter((r) => !r.type.startsWith("bluegreen:")).map((r) => `${r.type} ${r.name}`);
     assert.deepStrictEqual(custom, [
       "command:remote:Command host-ready",
+      "random:index/randomId:RandomId setup-owner",
       "command:remote:Command setup-tools",
       "command:remote:Command router-install",
       "command:remote:Command router-config",
@@ -167,7 +168,7 @@ describe("program under mocks", function () {
     assert.strictEqual(commandText(run, "switch-link"), commandText(blue, "switch-link"));
     assert.strictEqual(
       commandText(run, "router-config"),
-      "env OWNER=organization/bluegreen/dev DOMAINS='' PORTS='8081 8082 9001 9002' BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh",
+      "env OWNER=organization/bluegreen/dev/a1b2c3 DOMAINS='' PORTS='8081 8082 9001 9002' BLUE_PORT=9001 GREEN_PORT=9002 /usr/local/lib/bluegreen/router-config.sh",
     );
   });
 
@@ -258,11 +259,14 @@ describe("program under mocks", function () {
     it("every host step runs the app's own tools, with its own ports from its name", () => {
       for (const r of shop.resources.filter((x) => x.type === "command:remote:Command" && x.name !== "host-ready")) {
         const create = String(plain(r.inputs).create);
-        assert.ok(create.includes("/usr/local/lib/bluegreen-shop/") || create === "bash -s", `${r.name}: ${create}`);
+        assert.ok(
+          create.includes("/usr/local/lib/bluegreen-shop/") || create.endsWith(" bash -s"),
+          `${r.name}: ${create}`,
+        );
       }
       assert.strictEqual(
         commandText(shop, "router-config"),
-        "env OWNER=organization/bluegreen/dev DOMAINS=shop.example.com PORTS='28571 28572 28573 28574' BLUE_PORT=28573 GREEN_PORT=28574 /usr/local/lib/bluegreen-shop/router-config.sh",
+        "env OWNER=organization/bluegreen/dev/a1b2c3 DOMAINS=shop.example.com PORTS='28571 28572 28573 28574' BLUE_PORT=28573 GREEN_PORT=28574 /usr/local/lib/bluegreen-shop/router-config.sh",
       );
       assert.match(
         plain(find(shop, "blue-service").inputs).create,
@@ -274,11 +278,12 @@ describe("program under mocks", function () {
     it("destroying the stack removes this app only: the router config's delete step", () => {
       assert.strictEqual(
         plain(find(shop, "router-config").inputs).delete,
-        "env OWNER=organization/bluegreen/dev /usr/local/lib/bluegreen-shop/app-remove.sh",
+        "if [ -x /usr/local/lib/bluegreen-shop/app-remove.sh ]; then env OWNER=organization/bluegreen/dev/a1b2c3 /usr/local/lib/bluegreen-shop/app-remove.sh; fi",
       );
+      // The tools go too, unless another stack owns an app of this name here.
       assert.strictEqual(
-        plain(find(blue, "router-config").inputs).delete,
-        "env OWNER=organization/bluegreen/dev /usr/local/lib/bluegreen/app-remove.sh",
+        plain(find(shop, "setup-tools").inputs).delete,
+        "sh -c 'if [ ! -f /var/lib/bluegreen-apps/bluegreen-shop ] || grep -qxF owner=organization/bluegreen/dev/a1b2c3 /var/lib/bluegreen-apps/bluegreen-shop; then rm -rf /usr/local/lib/bluegreen-shop /usr/local/sbin/bluegreen-shop-status; fi'",
       );
     });
 
@@ -291,7 +296,7 @@ describe("program under mocks", function () {
     it("a bad app name is refused before anything else", async () => {
       await assert.rejects(runProgram({ ...BASE_CONFIG, appName: "Shop_1" }), {
         message:
-          'invalid bluegreen stack config:\n  - bluegreen:appName must be a name of lowercase letters, digits and - (at most 24, not "apps"), e.g. shop (got "Shop_1")',
+          'invalid bluegreen stack config:\n  - bluegreen:appName must be a name of lowercase letters, digits and - (at most 22: its Unix user is bluegreen-NAME; not "apps"), e.g. shop (got "Shop_1")',
       });
     });
   });
@@ -312,7 +317,7 @@ describe("program under mocks", function () {
       assert.strictEqual(vm.delete, "multipass delete --purge bluegreen");
       assert.strictEqual(run.outputs.ip, "10.12.0.5");
       assert.strictEqual(plain(find(run, "host-ready").inputs).connection.user, "ubuntu");
-      assert.match(commandText(run, "setup-tools"), /^sudo -n bash -s$/);
+      assert.match(commandText(run, "setup-tools"), /^sudo -n env OWNER=organization\/bluegreen\/dev\/a1b2c3 bash -s$/);
     });
   });
 

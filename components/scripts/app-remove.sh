@@ -17,14 +17,7 @@ if [ -f "$BG_CLAIMS_FILE" ] && [ "$(field "$BG_CLAIMS_FILE" owner)" != "$OWNER" 
   die "app '$BG_APP' on this host belongs to stack $(field "$BG_CLAIMS_FILE" owner), not $OWNER; it was left as it is"
 fi
 
-for c in blue green; do
-  systemctl disable -q --now "$BG_NS@$c" 2>/dev/null || true
-  rm -f "$BG_UNIT_DIR/$BG_NS@$c.service"
-done
-systemctl disable -q --now "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || true
-rm -f "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.timer" "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.service"
-with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
-
+# The site goes first (nothing routes here any more), then the processes.
 if [ -f "$BG_NGINX_SITE" ]; then
   mv -f "$BG_NGINX_SITE" "$BG_NGINX_SITE.removed"
   if ! out=$(nginx_test 2>&1); then
@@ -35,12 +28,22 @@ $out"
   rm -f "$BG_NGINX_SITE.removed"
   nginx_reload
 fi
+
+systemctl disable -q --now "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || true
+systemctl stop "$BG_TLS_RENEW_UNIT.service" 2>/dev/null || true
+for c in blue green; do
+  systemctl disable -q --now "$BG_NS@$c" 2>/dev/null || true
+  rm -f "$BG_UNIT_DIR/$BG_NS@$c.service"
+done
+rm -f "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.timer" "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.service"
+with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
 rm -f "$BG_CLAIMS_FILE"
 
 audit remove "app=$BG_APP owner=$OWNER" ok
 rm -rf "$BG_RELEASES_DIR" "$BG_ENV_DIR" "$BG_RUN_DIR" "$BG_STATUS_COMMAND"
 find "$BG_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name data -exec rm -rf {} +
-rm -f "$BG_UPLOAD_DIR/$BG_NS-upload-"*
+# Exactly 16 hex digits: app "x" must not match app "x-upload"'s files.
+find "$BG_UPLOAD_DIR" -maxdepth 1 -regextype posix-extended -regex ".*/$BG_NS-upload-[0-9a-f]{16}" -delete
 echo "app $BG_APP removed from this host; kept: its data in $BG_DATA_DIR, its audit log $BG_AUDIT_LOG and user $BG_APP_USER"
 # Last, the tools (this script included: bash has it open already).
 rm -rf "$BG_TOOLS_DIR"

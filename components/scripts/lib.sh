@@ -265,7 +265,7 @@ check_claims() {
     app=$(field "$f" app)
     if [ "$(basename "$f")" = "$BG_NS" ]; then
       [ "$(field "$f" owner)" = "$owner" ] ||
-        die "app '$BG_APP' already exists on this host, deployed by stack $(field "$f" owner); stack $owner cannot take it over. Choose another name: pulumi config set appName NAME. Nothing was changed."
+        die "app '$BG_APP' already exists on this host, deployed by $(field "$f" owner); $owner cannot take it over. Choose another name: pulumi config set appName NAME. (If this stack is its owner under a new name or backend, delete $f on the host.) Nothing was changed."
       continue
     fi
     if [ "$(field "$f" owner)" = "$owner" ]; then

@@ -17,9 +17,15 @@ trap 'rm -rf "$work"' EXIT
 read_sections "$work"
 
 timer="$BG_TLS_RENEW_UNIT.timer"
+# A renewal in flight (the timer's) finishes first, so it cannot install over what this
+# step does; tls-renew.sh, called from here, knows the lock is held.
+exec 8>"$BG_STATE_DIR/tls.lock"
+flock -w 660 8 || die "a certificate renewal has held $BG_STATE_DIR/tls.lock for over 660 s"
+export BG_TLS_LOCKED=1
 stop_renewals() {
   if [ -f "$BG_UNIT_DIR/$timer" ]; then
     systemctl disable -q --now "$timer" 2>/dev/null || true
+    systemctl stop "$BG_TLS_RENEW_UNIT.service" 2>/dev/null || true
     rm -f "$BG_UNIT_DIR/$timer" "$BG_UNIT_DIR/$BG_TLS_RENEW_UNIT.service"
     with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
   fi
@@ -90,7 +96,7 @@ esac
 if [ "$MODE" != off ]; then
   sni=${DOMAINS%% *}
   sni=${sni/\*/check}
-  served=$(tls_served_serial "$sni")
+  served=$(tls_served_serial "$sni" || true)
   [ "$served" = "$(tls_field serial)" ] ||
     die "nginx serves certificate serial '${served:-none}' on :443, not the installed $(tls_field serial); see: nginx -T | grep ssl_certificate"
   echo "verified: a new TLS handshake on 127.0.0.1:443 gets serial $served"

@@ -20,16 +20,30 @@ conf="$BG_TLS_CONF_DIR/acme.conf"
 # shellcheck source=/dev/null
 . "$conf"
 : "${ACME_EMAIL:?}" "${ACME_DIRECTORY:?}" "${ACME_CHALLENGE:?}" "${ACME_DOMAINS:?}"
-# Its own lock: a renewal never waits for, or blocks, a deploy or a switch.
-exec 8>"$BG_STATE_DIR/tls.lock"
-flock -w 600 8 || die "another certificate renewal has held $BG_STATE_DIR/tls.lock for over 600 s"
+# Its own lock: a renewal never waits for, or blocks, a deploy or a switch. tls-config.sh
+# holds it already when it calls this (BG_TLS_LOCKED), so the two never interleave.
+if [ -z "${BG_TLS_LOCKED:-}" ]; then
+  exec 8>"$BG_STATE_DIR/tls.lock"
+  flock -w 600 8 || die "another certificate renewal has held $BG_STATE_DIR/tls.lock for over 600 s"
+fi
 
+secrets=()
 if [ -f "$BG_TLS_CONF_DIR/dns.env" ]; then
   set -a
   # shellcheck source=/dev/null
   . "$BG_TLS_CONF_DIR/dns.env"
   set +a
+  while IFS= read -r name; do
+    [ -z "${!name:-}" ] || secrets+=("${!name}")
+  done < <(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$BG_TLS_CONF_DIR/dns.env")
 fi
+# scrub TEXT: TEXT with every DNS credential value replaced (some lego providers print
+# their request URL, token included, in errors).
+scrub() {
+  local text=$1 v
+  for v in "${secrets[@]}"; do text=${text//"$v"/[secret]}; done
+  printf '%s' "$text"
+}
 if [ -f "$BG_TLS_CONF_DIR/ca.pem" ]; then export LEGO_CA_CERTIFICATES="$BG_TLS_CONF_DIR/ca.pem"; fi
 
 read -r -a domains <<<"$ACME_DOMAINS"
@@ -40,7 +54,8 @@ if [ "$ACME_CHALLENGE" = http-01 ]; then
   args+=(--http --http.webroot "$BG_ACME_WEBROOT")
 else
   args+=(--dns "${ACME_DNS_PROVIDER:?}")
-  for r in ${ACME_DNS_RESOLVERS:-}; do args+=(--dns.resolvers "$r"); done
+  read -r -a resolvers <<<"${ACME_DNS_RESOLVERS:-}"
+  for r in "${resolvers[@]}"; do args+=(--dns.resolvers "$r"); done
   if [ "${ACME_DNS_DISABLE_CP:-}" = 1 ]; then args+=(--dns.disable-cp); fi
 fi
 # Renewals keep the key: nginx opens the live file twice per handshake (certificate, then
@@ -61,15 +76,19 @@ install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")"
 log_file="$(dirname "$BG_AUDIT_LOG")/tls.log"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 rc=0
-{ printf '\n== %s lego %s for %s\n' "$started" "$action" "$ACME_DOMAINS"; } >>"$log_file"
-timeout --kill-after=10 600 lego "${args[@]}" >>"$log_file" 2>&1 || rc=$?
+run_log=$(mktemp)
+trap 'rm -f "$run_log"' EXIT
+timeout --kill-after=10 600 lego "${args[@]}" >"$run_log" 2>&1 || rc=$?
+# The log keeps lego's words without the credentials, root only.
+(umask 077 && { printf '\n== %s lego %s for %s (exit %s)\n' "$started" "$action" "$ACME_DOMAINS" "$rc"; scrub "$(cat "$run_log")"; echo; } >>"$log_file")
+chmod 0600 "$log_file"
 if [ "$rc" -ne 0 ]; then
-  reason=$(grep -v '^$' "$log_file" | tail -n 1 | cut -c1-300)
+  reason=$(scrub "$(grep -v '^$' "$run_log" | tail -n 1 | cut -c1-300)")
   [ "$rc" -ne 124 ] || reason="lego did not finish within 600 s"
   tls_status last_attempt "$started" last_result failed last_error "$reason"
   audit "tls-$action" "domains=${ACME_DOMAINS// /,}" failed
   die "certificate $action for $ACME_DOMAINS failed; the certificate served before stays in place. lego said:
-$(tail -n 15 "$log_file" | sed 's/^/  /')"
+$(scrub "$(tail -n 15 "$run_log")" | sed 's/^/  /')"
 fi
 after=$(sha256sum "$base.crt" 2>/dev/null || true)
 if [ "$before" = "$after" ] && [ -e "$BG_TLS_DIR/live" ]; then
