@@ -1,6 +1,7 @@
 // Pure renderers for every text file bluegreen puts on a host. No Pulumi, no
 // I/O: tests compare their output with expected text.
 
+import * as crypto from "crypto";
 import { shellQuote } from "./shell";
 import { AppLayout, Color, COLORS, LinkModeName, shared } from "./layout";
 
@@ -78,7 +79,7 @@ export function renderNginxSite(o: NginxSiteOptions): string {
   );
   // An app without domains answers every name the other apps do not claim.
   const dflt = o.domains.length ? "" : " default_server";
-  return [
+  const text = [
     MANAGED,
     `# App ${L.app}: its slots, its domains, its loopback preview and check listeners.`,
     "# One group per slot and way of listening, each with its own keep-alive pool: after a",
@@ -121,6 +122,13 @@ export function renderNginxSite(o: NginxSiteOptions): string {
       o.checkPort,
       "access_log off;",
       "live",
+      [
+        "# Which site nginx has loaded: router-config.sh waits for this after a reload, because",
+        "# a reload can fail after nginx -t passed (a port taken, say) and nginx keeps the old one.",
+        `location = ${SITE_MARKER_PATH} {`,
+        `    return 200 "${SITE_HASH_PLACEHOLDER}";`,
+        "}",
+      ],
     ),
     ...loopbackServer(
       L,
@@ -130,7 +138,14 @@ export function renderNginxSite(o: NginxSiteOptions): string {
       "idle",
     ),
   ].join("\n");
+  return text.replace(SITE_HASH_PLACEHOLDER, siteHash(text));
 }
+
+/** The path on the check listener that answers the loaded site's hash. */
+export const SITE_MARKER_PATH = "/.bluegreen/site";
+const SITE_HASH_PLACEHOLDER = "@SITE_HASH@";
+/** The hash a site answers on SITE_MARKER_PATH: of its own text with the placeholder in place. */
+const siteHash = (text: string) => crypto.createHash("sha256").update(text).digest("hex").slice(0, 16);
 
 /** Mozilla's "intermediate" TLS 1.2 suites without DHE (TLS 1.3 suites are not configurable here). */
 const TLS12_CIPHERS = [
@@ -226,6 +241,7 @@ function loopbackServer(
   port: number,
   accessLog: string,
   which: "live" | "idle",
+  extra: readonly string[] = [],
 ): string[] {
   return [
     comment,
@@ -234,6 +250,7 @@ function loopbackServer(
     `    ${accessLog}`,
     ...slotSelection(L, which),
     "",
+    ...extra.map((l) => `    ${l}`),
     "    location / {",
     `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
     ...proxyDirectives("        "),

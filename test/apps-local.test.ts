@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as fs from "fs";
+import * as net from "net";
 import { Sandbox } from "./sandbox";
 
 // Several apps on one host: router-config.sh checks this app's claims against every
@@ -66,6 +67,26 @@ describe("apps sharing a host: claims are checked before anything changes (local
       r.stderr,
       "bluegreen: error: stack organization/bluegreen/sandbox already deploys app 'shop' on this host, so it cannot also be 'bluegreen': an app is not renamed in place. Set appName back to shop, or destroy that app first (pulumi destroy), then deploy this name. Nothing was changed.\n",
     );
+  });
+
+  it("a reload nginx -t accepted but could not apply (a port someone holds) fails the step and puts the old site back", async () => {
+    fs.rmSync(claims("bluegreen-shop"), { force: true });
+    const before = site();
+    const squatter = net.createServer().listen(18159, "127.0.0.1");
+    await new Promise((r) => squatter.once("listening", r));
+    try {
+      const r = host.routerConfig(undefined, {}, 18159);
+      assert.strictEqual(r.status, 1);
+      assert.match(
+        r.stderr,
+        /bluegreen: error: nginx accepted the new site \(nginx -t\) but did not load it within 15 s, so it keeps serving the previous one, whose files were put back\./,
+      );
+      assert.strictEqual(site(), before);
+      assert.strictEqual(host.servedColor(), "blue");
+      assert.strictEqual(host.previewColor(), "green");
+    } finally {
+      squatter.close();
+    }
   });
 
   it("a second app without domains (a second catch-all) is refused", () => {

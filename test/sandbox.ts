@@ -117,12 +117,12 @@ export class Sandbox {
   }
 
   /** The site as the program renders it, relocated under the sandbox. */
-  site(ports = this.ports): string {
+  site(ports = this.ports, previewPort = this.opts.previewPort): string {
     return relocateSite(
       renderNginxSite({
         layout,
         domains: [],
-        previewPort: this.opts.previewPort,
+        previewPort,
         checkPort: this.opts.checkPort,
         maintenanceRetryAfter: 120,
         ports,
@@ -142,8 +142,12 @@ export class Sandbox {
   }
 
   /** router-config.sh as the Router component runs it, for this sandbox's app. */
-  routerConfig(ports = this.ports, env: { OWNER?: string; DOMAINS?: string } = {}): ToolResult {
-    const o = this.opts;
+  routerConfig(
+    ports = this.ports,
+    env: { OWNER?: string; DOMAINS?: string } = {},
+    previewPort = this.opts.previewPort,
+  ): ToolResult {
+    const o = { ...this.opts, previewPort };
     return this.tool(
       "router-config.sh",
       {
@@ -153,7 +157,10 @@ export class Sandbox {
         BLUE_PORT: String(ports.blue),
         GREEN_PORT: String(ports.green),
       },
-      renderBundle({ common: relocateSite(renderNginxCommon(), this.root, o.httpPort), site: this.site(ports) }),
+      renderBundle({
+        common: relocateSite(renderNginxCommon(), this.root, o.httpPort),
+        site: this.site(ports, previewPort),
+      }),
     );
   }
 

@@ -231,7 +231,6 @@ tls_install() {
   (umask 0137 && cat "$chain" "$key" >"$dir/cert.pem")
   chgrp "$group" "$dir/cert.pem"
   atomic_link "$dir" "$BG_TLS_DIR/live"
-  : >"$BG_HTTPS_FLAG"
   tls_status source "$source" serial "$(cert_field "$dir/cert.pem" serial)" \
     not_after "$(date -u -d "$(cert_field "$dir/cert.pem" enddate)" +%Y-%m-%dT%H:%M:%SZ)" \
     names "$(cert_names "$dir/cert.pem")" installed_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -239,6 +238,20 @@ tls_install() {
   keep=$(readlink "$BG_TLS_DIR/live")
   find "$BG_TLS_DIR" -mindepth 1 -maxdepth 1 -type d -name 'gen-*' ! -path "$keep" -printf '%T@ %p\n' |
     sort -rn | tail -n +2 | cut -d' ' -f2- | xargs -r rm -rf
+}
+
+# cert_covers PEM DOMAINS: the certificate in PEM names every domain (a wildcard covers one label).
+cert_covers() {
+  local names d list
+  [ -f "$1" ] || return 1
+  names=" $(cert_names "$1") "
+  read -r -a list <<<"$2"
+  for d in "${list[@]}"; do
+    case "$names" in *" $d "*) continue ;; esac
+    case "$d" in \*.*) return 1 ;; esac
+    case "$names" in *" *.${d#*.} "*) continue ;; esac
+    return 1
+  done
 }
 
 # tls_served_serial SNI: the serial of the certificate nginx serves on 127.0.0.1:443 to a new handshake.

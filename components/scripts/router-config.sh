@@ -7,7 +7,10 @@
 # live tcp slot is refused too.
 # The site names no colour and no link mode: each request reads the live link and the
 # slot's tcp flag, so only a change of domains, ports, TLS or Retry-After reloads nginx.
-# Input: OWNER (org/project/stack), DOMAINS (space-separated), PORTS ("preview check blue
+# After the reload it waits until nginx answers the new site's hash on the check listener:
+# a reload can fail after nginx -t passed (a port someone else holds), and nginx then keeps
+# the old config; the old files are put back so the disk says what nginx serves.
+# Input: OWNER (org/project/stack/id), DOMAINS (space-separated), PORTS ("preview check blue
 # green"), BLUE_PORT, GREEN_PORT; stdin: sections common and site (render.ts).
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -58,8 +61,14 @@ for c in blue green; do
   esac
 done
 
-# tls turned off: stop redirecting to :443 before the new site stops serving it.
-grep -q '^ *listen 443 ' "$work/site" || rm -f "$BG_HTTPS_FLAG"
+# Port 80 redirects to https only while the served certificate covers every domain and the
+# site serves :443: tls turned off, or a new domain (the tls step issues for it and puts the
+# redirect back once a handshake gets the new certificate).
+had_https=no
+[ ! -f "$BG_HTTPS_FLAG" ] || had_https=yes
+https_ok=yes
+if ! grep -q '^ *listen 443 ' "$work/site" || ! cert_covers "$BG_TLS_PEM" "$DOMAINS"; then https_ok=no; fi
+[ "$https_ok" = yes ] || [ ! -f "$BG_HTTPS_FLAG" ] || { rm -f "$BG_HTTPS_FLAG" && log "port 80 stops redirecting to https until the certificate covers: $DOMAINS"; }
 
 if cmp -s "$work/site" "$BG_NGINX_SITE" && cmp -s "$work/common" "$BG_NGINX_COMMON"; then
   write_claims "$OWNER" "$DOMAINS" "$PORTS"
@@ -78,9 +87,26 @@ if ! out=$(nginx_test 2>&1); then
     [ "$f" = site ] || target=$BG_NGINX_COMMON
     if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$target"; else rm -f "$target"; fi
   done
+  [ "$had_https" = no ] || : >"$BG_HTTPS_FLAG"
   die "nginx rejected the new site, so the previous one was restored and nginx keeps serving:
 $out"
 fi
-write_claims "$OWNER" "$DOMAINS" "$PORTS"
 nginx_reload
-echo "nginx site updated and reloaded"
+want=$(sed -n 's|^ *return 200 "\([0-9a-f]\{16\}\)";$|\1|p' "$BG_NGINX_SITE" | head -n 1)
+check_port=$(echo "$PORTS" | cut -d' ' -f2)
+deadline=$(($(date +%s) + 15))
+until [ "$(curl -s --max-time 2 "http://127.0.0.1:$check_port/.bluegreen/site" || true)" = "$want" ]; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    for f in site common; do
+      target=$BG_NGINX_SITE
+      [ "$f" = site ] || target=$BG_NGINX_COMMON
+      if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$target"; else rm -f "$target"; fi
+    done
+    [ "$had_https" = no ] || : >"$BG_HTTPS_FLAG"
+    die "nginx accepted the new site (nginx -t) but did not load it within 15 s, so it keeps serving the previous one, whose files were put back. nginx's error log says:
+$(tail -n 5 "${BG_NGINX_ERROR_LOG:-/var/log/nginx/error.log}" 2>/dev/null | sed 's/^/  /')"
+  fi
+  sleep 0.2
+done
+write_claims "$OWNER" "$DOMAINS" "$PORTS"
+echo "nginx site updated and reloaded (verified: nginx serves it)"

@@ -100,4 +100,6 @@ if [ "$MODE" != off ]; then
   [ "$served" = "$(tls_field serial)" ] ||
     die "nginx serves certificate serial '${served:-none}' on :443, not the installed $(tls_field serial); see: nginx -T | grep ssl_certificate"
   echo "verified: a new TLS handshake on 127.0.0.1:443 gets serial $served"
+  # Only now may port 80 send clients to https.
+  : >"$BG_HTTPS_FLAG"
 fi
