@@ -12,7 +12,7 @@ import { Color, COLORS } from "./layout";
 export const PROJECT = "bluegreen";
 
 export type LinkMode = "socket" | "tcp";
-export type HostKind = "hetzner" | "multipass" | "ssh";
+export type HostKind = "hetzner" | "multipass" | "ssh" | "stack";
 export type Arch = "amd64" | "arm64";
 
 export type Artifact =
@@ -51,7 +51,9 @@ export type HostConfig =
       readonly disk: string;
       readonly image: string;
     }
-  | { readonly kind: "ssh"; readonly address: string };
+  | { readonly kind: "ssh"; readonly address: string }
+  /** The host another stack created: its `ip` output, read through a StackReference. */
+  | { readonly kind: "stack"; readonly stack: string };
 
 export interface SshConfig {
   readonly user: string;
@@ -361,7 +363,7 @@ export function loadConfig(
   );
   const linkMode = oneOf<LinkMode>("linkMode", ["socket", "tcp"], "socket");
   const problemsBeforeHost = problems.length;
-  const hostKind = oneOf<HostKind>("hostKind", ["hetzner", "multipass", "ssh"], "multipass");
+  const hostKind = oneOf<HostKind>("hostKind", ["hetzner", "multipass", "ssh", "stack"], "multipass");
   // An unknown kind is one problem; checking the fallback kind's keys would invent more.
   const hostKindKnown = problems.length === problemsBeforeHost;
 
@@ -381,7 +383,7 @@ export function loadConfig(
   }
   const publicKey = raw("sshPublicKey");
   if (publicKey !== undefined) matches("sshPublicKey", publicKey.trim(), PUBLIC_KEY_RE, "an OpenSSH public key line");
-  else if (hostKindKnown && hostKind !== "ssh") {
+  else if (hostKindKnown && hostKind !== "ssh" && hostKind !== "stack") {
     if (host.kind !== "hetzner") {
       problems.push(
         `${key("sshPublicKey")} is required when ${key("hostKind")} is ${q(hostKind)}: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"`,
@@ -552,6 +554,21 @@ export function loadConfig(
           disk: matches("multipassDisk", str("multipassDisk"), /^[1-9][0-9]*[KMG]$/, "a size such as 8G"),
           image: matches("multipassImage", str("multipassImage"), /^[a-z0-9.:-]+$/, "a multipass image such as 24.04"),
         };
+      case "stack": {
+        const stack = raw("hostStack");
+        if (stack === undefined) {
+          problems.push(
+            `${key("hostStack")} is required when ${key("hostKind")} is "stack": the stack that created the host, e.g. pulumi config set hostStack organization/bluegreen/prod`,
+          );
+        } else
+          matches(
+            "hostStack",
+            stack,
+            /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/,
+            "a stack name: NAME, PROJECT/NAME or ORG/PROJECT/NAME",
+          );
+        return { kind, stack: stack ?? "" };
+      }
       case "ssh": {
         const address = raw("sshHost");
         if (address === undefined) {

@@ -158,6 +158,12 @@ export class Host extends pulumi.ComponentResource {
       case "ssh":
         ip = pulumi.output(host.address);
         break;
+      case "stack":
+        // Another app's stack made the host (hetzner or multipass); this app attaches to it.
+        ip = new pulumi.StackReference(`${name}-stack`, { name: host.stack }, self).requireOutput(
+          "ip",
+        ) as pulumi.Output<string>;
+        break;
     }
     this.ip = ip;
     this.sudo = ssh.user !== "root";

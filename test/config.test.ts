@@ -48,7 +48,7 @@ describe("config validation", () => {
   it("unknown host kind", () => {
     rejects(
       { ...BASE_CONFIG, hostKind: "aws" },
-      'bluegreen:hostKind must be one of hetzner, multipass, ssh (got "aws")',
+      'bluegreen:hostKind must be one of hetzner, multipass, ssh, stack (got "aws")',
     );
   });
 

@@ -48,6 +48,9 @@ function mockState(type: string, inputs: Record<string, unknown>): Record<string
   switch (type) {
     case "hcloud:index/server:Server":
       return { ...inputs, ipv4Address: "198.51.100.7", ipv6Address: "2001:db8::7" };
+    case "pulumi:pulumi:StackReference":
+      // The stack that created the host (hostKind stack) exports its address as `ip`.
+      return { ...inputs, outputs: { ip: "203.0.113.20" }, secretOutputNames: [] };
     case "random:index/randomId:RandomId":
       return { ...inputs, hex: "a1b2c3" };
     case "command:local:Command":

@@ -293,6 +293,26 @@ describe("program under mocks", function () {
       assert.strictEqual(shop.outputs.previewTunnelCommand, "ssh -N -L 28571:127.0.0.1:28571 root@203.0.113.10");
     });
 
+    it("hostKind stack: attaches to the host another stack created, read through a StackReference", async () => {
+      const attached = await runProgram({
+        ...BASE_CONFIG,
+        sshHost: undefined,
+        hostKind: "stack",
+        hostStack: "organization/bluegreen/prod",
+        appName: "shop",
+        domains: ["shop.example.com"],
+      });
+      const ref = find(attached, "host-stack");
+      assert.strictEqual(ref.type, "pulumi:pulumi:StackReference");
+      assert.strictEqual(plain(ref.inputs).name, "organization/bluegreen/prod");
+      assert.strictEqual(plain(find(attached, "router-config").inputs).connection.host, "203.0.113.20");
+      assert.ok(!attached.resources.some((r) => r.type.startsWith("hcloud:") || r.type === "command:local:Command"));
+      await assert.rejects(runProgram({ ...BASE_CONFIG, sshHost: undefined, hostKind: "stack" }), {
+        message:
+          'invalid bluegreen stack config:\n  - bluegreen:hostStack is required when bluegreen:hostKind is "stack": the stack that created the host, e.g. pulumi config set hostStack organization/bluegreen/prod',
+      });
+    });
+
     it("a bad app name is refused before anything else", async () => {
       await assert.rejects(runProgram({ ...BASE_CONFIG, appName: "Shop_1" }), {
         message:
