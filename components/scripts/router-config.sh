@@ -75,19 +75,22 @@ if cmp -s "$work/site" "$BG_NGINX_SITE" && cmp -s "$work/common" "$BG_NGINX_COMM
   echo "nginx site unchanged"
   exit 0
 fi
-for f in site common; do
-  target=$BG_NGINX_SITE
-  [ "$f" = site ] || target=$BG_NGINX_COMMON
-  if [ -f "$target" ]; then cp -p "$target" "$work/$f.old"; fi
-  install -m 0644 "$work/$f" "$target"
-done
-if ! out=$(nginx_test 2>&1); then
+# target_of NAME: where the site or the common section goes.
+target_of() { if [ "$1" = site ]; then echo "$BG_NGINX_SITE"; else echo "$BG_NGINX_COMMON"; fi; }
+# put_back: the files nginx still serves go back on disk (and the redirect with them).
+put_back() {
+  local f
   for f in site common; do
-    target=$BG_NGINX_SITE
-    [ "$f" = site ] || target=$BG_NGINX_COMMON
-    if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$target"; else rm -f "$target"; fi
+    if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$(target_of "$f")"; else rm -f "$(target_of "$f")"; fi
   done
   [ "$had_https" = no ] || : >"$BG_HTTPS_FLAG"
+}
+for f in site common; do
+  if [ -f "$(target_of "$f")" ]; then cp -p "$(target_of "$f")" "$work/$f.old"; fi
+  install -m 0644 "$work/$f" "$(target_of "$f")"
+done
+if ! out=$(nginx_test 2>&1); then
+  put_back
   die "nginx rejected the new site, so the previous one was restored and nginx keeps serving:
 $out"
 fi
@@ -97,12 +100,7 @@ check_port=$(echo "$PORTS" | cut -d' ' -f2)
 deadline=$(($(date +%s) + 15))
 until [ "$(curl -s --max-time 2 "http://127.0.0.1:$check_port/.bluegreen/site" || true)" = "$want" ]; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    for f in site common; do
-      target=$BG_NGINX_SITE
-      [ "$f" = site ] || target=$BG_NGINX_COMMON
-      if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$target"; else rm -f "$target"; fi
-    done
-    [ "$had_https" = no ] || : >"$BG_HTTPS_FLAG"
+    put_back
     die "nginx accepted the new site (nginx -t) but did not load it within 15 s, so it keeps serving the previous one, whose files were put back. nginx's error log says:
 $(tail -n 5 "${BG_NGINX_ERROR_LOG:-/var/log/nginx/error.log}" 2>/dev/null | sed 's/^/  /')"
   fi
