@@ -39,10 +39,18 @@ const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on
  * format the post-switch watch reads, the request-id and upgrade maps, and the
  * include of every app's site. The same text from every app stack.
  */
+/**
+ * The shared file's version. Apps on one host may run different bluegreen releases;
+ * router-config.sh never replaces a newer shared file with an older one (a newer site
+ * may need what it defines). Raise it whenever renderNginxCommon's output changes.
+ */
+export const NGINX_COMMON_VERSION = 1;
+
 export function renderNginxCommon(): string {
   return [
     MANAGED,
     "# Shared by every bluegreen app on this host; each app's site is in the include below.",
+    `# bluegreen-common ${NGINX_COMMON_VERSION}`,
     "server_tokens off;",
     "",
     "# Starts with time, status and upstream status: the post-switch watch reads those three.",

@@ -89,6 +89,19 @@ describe("apps sharing a host: claims are checked before anything changes (local
     }
   });
 
+  it("the shared nginx file of a newer bluegreen (another app's) is never replaced by an older one", () => {
+    const common = host.at("/etc/nginx/conf.d/bluegreen.conf");
+    const ours = fs.readFileSync(common, "utf8");
+    const newer = ours.replace(/^# bluegreen-common \d+$/m, "# bluegreen-common 99");
+    assert.notStrictEqual(newer, ours);
+    fs.writeFileSync(common, newer);
+    const r = host.routerConfig();
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.match(r.stderr, /keeping the host's shared nginx file \(version 99, newer than this app's bluegreen\)/);
+    assert.strictEqual(fs.readFileSync(common, "utf8"), newer);
+    fs.writeFileSync(common, ours);
+  });
+
   it("a second app without domains (a second catch-all) is refused", () => {
     other(SHOP.replace("catchall=no\ndomain=shop.example.com\n", "catchall=yes\n"));
     const r = host.routerConfig();

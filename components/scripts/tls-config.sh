@@ -82,9 +82,14 @@ case "$MODE" in
     . "$BG_TLS_CONF_DIR/acme.conf"
     live="$BG_TLS_DIR/live/cert.pem"
     want=$(tr ' ' '\n' <<<"$ACME_DOMAINS" | sort | tr '\n' ' ' | sed 's/ $//')
-    if [ -f "$live" ] && [ -f "$BG_HTTPS_FLAG" ] && [ "$(tls_field source)" = "acme $ACME_DIRECTORY" ] &&
-      [ "$(cert_names "$live")" = "$want" ] && openssl x509 -checkend $((30 * 86400)) -noout -in "$live" >/dev/null; then
-      echo "tls: acme; certificate for $ACME_DOMAINS valid until $(tls_field not_after); renewals: $timer"
+    # A new order (and key) only for new names or another directory: Let's Encrypt allows
+    # 5 duplicate certificates a week, and a renewal keeps the key (see tls-renew.sh).
+    if [ -f "$live" ] && [ "$(tls_field source)" = "acme $ACME_DIRECTORY" ] && [ "$(cert_names "$live")" = "$want" ]; then
+      if openssl x509 -checkend $((30 * 86400)) -noout -in "$live" >/dev/null; then
+        echo "tls: acme; certificate for $ACME_DOMAINS valid until $(tls_field not_after); renewals: $timer"
+      else
+        "$BG_TOOLS_DIR/tls-renew.sh" renew
+      fi
     else
       "$BG_TOOLS_DIR/tls-renew.sh" issue
     fi
