@@ -89,6 +89,15 @@ describe("apps sharing a host: claims are checked before anything changes (local
     }
   });
 
+  it("a host without the shared nginx file yet (a fresh host) gets it", () => {
+    const common = host.at("/etc/nginx/conf.d/bluegreen.conf");
+    const ours = fs.readFileSync(common, "utf8");
+    fs.rmSync(common);
+    const r = host.routerConfig();
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(fs.readFileSync(common, "utf8"), ours);
+  });
+
   it("the shared nginx file of a newer bluegreen (another app's) is never replaced by an older one", () => {
     const common = host.at("/etc/nginx/conf.d/bluegreen.conf");
     const ours = fs.readFileSync(common, "utf8");

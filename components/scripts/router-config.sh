@@ -62,7 +62,7 @@ for c in blue green; do
 done
 
 # The shared http-level file: never replace a newer one (another app's newer bluegreen) with ours.
-common_version() { sed -n 's/^# bluegreen-common \([0-9][0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1; }
+common_version() { { sed -n 's/^# bluegreen-common \([0-9][0-9]*\)$/\1/p' "$1" 2>/dev/null || true; } | head -n 1; }
 have_version=$(common_version "$BG_NGINX_COMMON")
 if [ -n "$have_version" ] && [ "$have_version" -gt "$(common_version "$work/common")" ]; then
   log "keeping the host's shared nginx file (version $have_version, newer than this app's bluegreen)"
