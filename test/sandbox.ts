@@ -253,7 +253,16 @@ export class Sandbox {
 
   stop(): void {
     for (const child of this.slots.values()) child.kill("SIGKILL");
-    run("nginx", ["-q", "-c", this.nginxConf, "-s", "stop"]);
+    // By the master's PID, not `nginx -s stop`: that parses the config first, and a test may
+    // have left it unloadable (a missing include), which left nginx running on our ports.
+    const pid = Number(fs.readFileSync(path.join(this.root, "nginx.pid"), { encoding: "utf8", flag: "a+" }).trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
     fs.rmSync(this.root, { recursive: true, force: true });
   }
 }
