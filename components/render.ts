@@ -27,25 +27,17 @@ export interface NginxSiteOptions {
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
 
 /**
- * The nginx site: a public listener on :80 for the live slot, a loopback check
- * listener (live slot, never in maintenance) and a loopback preview listener
- * (idle slot). No colour is written here: each request picks its upstream group
- * from two file tests, whether the live link points at green and whether that
- * slot listens on tcp. The switch renames one symlink and nginx is never
- * reloaded; a slot changes how it listens only while it is idle.
- */
-/**
- * The http-level nginx file every app shares (conf.d/bluegreen.conf): the log
- * format the post-switch watch reads, the request-id and upgrade maps, and the
- * include of every app's site. The same text from every app stack.
- */
-/**
  * The shared file's version. Apps on one host may run different bluegreen releases;
  * router-config.sh never replaces a newer shared file with an older one (a newer site
  * may need what it defines). Raise it whenever renderNginxCommon's output changes.
  */
 export const NGINX_COMMON_VERSION = 1;
 
+/**
+ * The http-level nginx file every app shares (conf.d/bluegreen.conf): the log
+ * format the post-switch watch reads, the request-id and upgrade maps, and the
+ * include of every app's site. The same text from every app stack.
+ */
 export function renderNginxCommon(): string {
   return [
     MANAGED,
@@ -75,6 +67,14 @@ export function renderNginxCommon(): string {
   ].join("\n");
 }
 
+/**
+ * The nginx site: a public listener on :80 for the live slot, a loopback check
+ * listener (live slot, never in maintenance) and a loopback preview listener
+ * (idle slot). No colour is written here: each request picks its upstream group
+ * from two file tests, whether the live link points at green and whether that
+ * slot listens on tcp. The switch renames one symlink and nginx is never
+ * reloaded; a slot changes how it listens only while it is idle.
+ */
 export function renderNginxSite(o: NginxSiteOptions): string {
   const L = o.layout;
   const groups = COLORS.flatMap((c) =>
