@@ -1,9 +1,10 @@
 // bluegreen: a host, nginx, two slots and a switch. This file only composes;
 // config is validated in components/config.ts before anything is created.
 import * as pulumi from "@pulumi/pulumi";
-import { resolveArtifact } from "./components/artifact";
+import { resolveArtifacts } from "./components/artifact";
 import { loadConfig, publicUrl } from "./components/config";
 import { Host } from "./components/host";
+import { HostPackages } from "./components/hostPackages";
 import { HostSetup } from "./components/hostSetup";
 import { appLayout, COLORS } from "./components/layout";
 import { Maintenance } from "./components/maintenance";
@@ -14,9 +15,7 @@ import { Tls } from "./components/tls";
 import { TrafficSwitch } from "./components/trafficSwitch";
 
 const cfg = loadConfig();
-const artifacts = Object.fromEntries(
-  COLORS.map((c) => [c, resolveArtifact(c, cfg.slots[c].version, cfg.slots[c].artifact, cfg.arch)]),
-) as Record<(typeof COLORS)[number], ReturnType<typeof resolveArtifact>>;
+const artifacts = resolveArtifacts(cfg);
 
 const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
 const layout = appLayout(cfg.appName);
@@ -38,6 +37,10 @@ const router = new Router(
   { dependsOn: [setup] },
 );
 new Tls("tls", { ...on, domains: cfg.domains, tls: cfg.tls }, { dependsOn: [router] });
+// Only with hostPackages: a stack without them keeps the resources it always had.
+const packages = cfg.hostPackages.length
+  ? [new HostPackages("packages", { ...on, packages: cfg.hostPackages }, { dependsOn: [setup] })]
+  : [];
 const slots = COLORS.map(
   (color) =>
     new Slot(
@@ -51,13 +54,22 @@ const slots = COLORS.map(
         mode: cfg.linkMode,
         port: cfg.slots[color].port,
         app: cfg.app,
+        bundleMaxMegabytes: cfg.bundleMaxMegabytes,
       },
-      { dependsOn: [router] },
+      { dependsOn: [router, ...packages] },
     ),
 );
 new TrafficSwitch(
   "switch",
-  { ...on, active: cfg.active, healthPath: cfg.app.healthPath, checkPort: cfg.checkPort, rollback: cfg.rollback },
+  {
+    ...on,
+    active: cfg.active,
+    healthPath: cfg.app.healthPath,
+    checkPort: cfg.checkPort,
+    rollback: cfg.rollback,
+    hooks: cfg.app.hooks,
+    secretNames: cfg.app.secretNames,
+  },
   { dependsOn: slots },
 );
 new ReleaseRetention(

@@ -1,7 +1,8 @@
-import { execFileSync } from "child_process";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
-import { Arch, Artifact, ConfigError, sha256File } from "./config";
-import { Color } from "./layout";
+import { Arch, Artifact, BluegreenConfig, ConfigError, isGzip, sha256File } from "./config";
+import { Color, COLORS } from "./layout";
 
 export type ResolvedArtifact = Exclude<Artifact, { kind: "build" }>;
 
@@ -10,30 +11,104 @@ export function buildOutputPath(projectDir: string, version: string, arch: Arch)
   return path.join(projectDir, "dist", "releases", version, `app-linux-${arch}`);
 }
 
+export interface BuildOptions {
+  /** Shell text run with bash in the project directory (config key buildCommand). */
+  readonly command: string;
+  readonly projectDir: string;
+}
+
+/** Builds already resolved in this run, by output path: blue and green of one version build once. */
+const built = new Map<string, ResolvedArtifact>();
+
 /**
- * Turns a "build" artifact into a file by building the demo app in app/ for
- * this version. The build is reproducible, so an unchanged source gives the
- * same sha256 and nothing is uploaded again.
+ * Turns a "build" artifact into a file by running buildCommand for this version.
+ *
+ * A version is built once per machine: its output and sha256 stay in
+ * dist/releases/VERSION/, and a later run (for instance the one that deploys the
+ * next version to the other slot) reuses them instead of building the old version
+ * from newer source. The first build of a version runs twice and the two outputs
+ * must be identical: the host stores each version once and refuses the same version
+ * with another sha256, so a non-reproducible build would otherwise fail only later,
+ * on the machine that rebuilds it.
  */
 export function resolveArtifact(
   color: Color,
   version: string,
   artifact: Artifact,
   arch: Arch,
-  projectDir = process.cwd(),
+  build: BuildOptions,
 ): ResolvedArtifact {
   if (artifact.kind !== "build") return artifact;
-  const out = buildOutputPath(projectDir, version, arch);
-  try {
-    execFileSync("bash", [path.join(projectDir, "app", "build.sh"), version, arch, out], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-  } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
-    throw new ConfigError([
-      `bluegreen:${color}Artifact is "build" but building app/ for ${version} (linux/${arch}) failed: ${stderr}. ` +
-        `Install Go, or set ${color}Artifact to a file path or an https URL with ${color}Sha256`,
-    ]);
+  const out = buildOutputPath(build.projectDir, version, arch);
+  const done = built.get(out);
+  if (done) return done;
+  const record = `${out}.sha256`;
+  const k = `bluegreen:${color}Artifact`;
+  let sha: string;
+  if (fs.existsSync(out) && fs.existsSync(record)) {
+    sha = fs.readFileSync(record, "utf8").trim();
+    const actual = sha256File(out);
+    if (actual !== sha)
+      throw new ConfigError([
+        `${k}: ${path.relative(build.projectDir, out)} (built earlier for ${version}) has sha256 ${actual}, but its build recorded ${sha}; ` +
+          `delete dist/releases/${version}/ to build it again`,
+      ]);
+  } else {
+    runBuild(k, version, arch, out, build);
+    const first = sha256File(out);
+    runBuild(k, version, arch, `${out}.check`, build);
+    const second = sha256File(`${out}.check`);
+    fs.rmSync(`${out}.check`, { force: true });
+    if (first !== second) {
+      fs.rmSync(out, { force: true });
+      throw new ConfigError([
+        `${k} is "build", but bluegreen:buildCommand is not reproducible: two builds of ${version} from the same source gave sha256 ${first} and ${second}. ` +
+          `The host stores each version once and refuses ${version} with another sha256, so this build would fail on the next machine or run that builds ${version} again. ` +
+          `Make the output depend on the source only: for a tarball, tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner | gzip -n; ` +
+          `for Go, -trimpath -buildvcs=false; set SOURCE_DATE_EPOCH for tools that stamp the time`,
+      ]);
+    }
+    sha = first;
+    fs.writeFileSync(record, `${sha}\n`);
   }
-  return { kind: "file", path: out, sha256: sha256File(out) };
+  const resolved: ResolvedArtifact = { kind: "file", path: out, sha256: sha, bundle: isGzip(out) };
+  built.set(out, resolved);
+  return resolved;
+}
+
+function runBuild(k: string, version: string, arch: Arch, out: string, build: BuildOptions): void {
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.rmSync(out, { force: true });
+  const r = spawnSync("bash", ["-c", build.command], {
+    cwd: build.projectDir,
+    env: { ...process.env, BLUEGREEN_VERSION: version, BLUEGREEN_ARCH: arch, BLUEGREEN_OUT: out },
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+  });
+  const why = r.error ? r.error.message : (r.stderr || "").trim().split("\n").slice(-15).join("\n");
+  if (r.status !== 0)
+    throw new ConfigError([
+      `${k} is "build", but bluegreen:buildCommand failed for ${version} (linux/${arch}) with exit ${r.status ?? r.signal}: ${why || "(no output)"}`,
+    ]);
+  if (!fs.existsSync(out) || !fs.statSync(out).isFile())
+    throw new ConfigError([
+      `${k} is "build", but bluegreen:buildCommand exited 0 without writing $BLUEGREEN_OUT (${out}): it must write the executable or the .tar.gz bundle there`,
+    ]);
+}
+
+/** Both slots' artifacts, built where needed; a bundle needs appCommand to say how it starts. */
+export function resolveArtifacts(
+  cfg: Pick<BluegreenConfig, "slots" | "arch" | "app" | "buildCommand">,
+  projectDir = process.cwd(),
+): Record<Color, ResolvedArtifact> {
+  const out = {} as Record<Color, ResolvedArtifact>;
+  for (const c of COLORS) {
+    const s = cfg.slots[c];
+    out[c] = resolveArtifact(c, s.version, s.artifact, cfg.arch, { command: cfg.buildCommand, projectDir });
+    if (out[c].bundle && !cfg.app.command && s.artifact.kind === "build")
+      throw new ConfigError([
+        `bluegreen:appCommand is required: bluegreen:buildCommand made a .tar.gz bundle for ${s.version} (${c}), and appCommand says how a release starts, run from its directory, e.g. pulumi config set appCommand "node server.js"`,
+      ]);
+  }
+  return out;
 }

@@ -16,12 +16,21 @@ export type HostKind = "hetzner" | "multipass" | "ssh" | "stack";
 export type Arch = "amd64" | "arm64";
 
 export type Artifact =
-  /** Build the demo app in app/ for this version (needs Go where pulumi runs). */
+  /** Run buildCommand for this version where pulumi runs (by default: build the demo app in app/). */
   | { readonly kind: "build" }
   /** A local file uploaded over SFTP; sha256 computed here and checked on the host. */
-  | { readonly kind: "file"; readonly path: string; readonly sha256: string }
+  | { readonly kind: "file"; readonly path: string; readonly sha256: string; readonly bundle: boolean }
   /** Downloaded on the host over https and verified against sha256; the URL travels on stdin (it may hold a token). */
-  | { readonly kind: "url"; readonly url: string; readonly sha256: string; readonly secret: boolean };
+  | {
+      readonly kind: "url";
+      readonly url: string;
+      readonly sha256: string;
+      readonly secret: boolean;
+      readonly bundle: boolean;
+    };
+
+/** A release bundle is a gzip'd tar, named .tar.gz or .tgz; anything else is one executable. */
+export const BUNDLE_RE = /\.(tar\.gz|tgz)$/i;
 
 export interface SlotConfig {
   readonly color: Color;
@@ -63,7 +72,22 @@ export interface SshConfig {
   readonly hostKey?: string;
 }
 
+/** Commands run on the host around a switch, in the slot's own environment (components/scripts/hook.sh). */
+export interface HooksConfig {
+  /** Before traffic moves, as the target slot (e.g. a migration); a failure aborts the switch. */
+  readonly preSwitch: string;
+  /** After the switch is confirmed, as the new live slot; a failure warns, or moves traffic back. */
+  readonly postSwitch: string;
+  readonly postSwitchFailure: "warn" | "rollback";
+  readonly timeoutSeconds: number;
+}
+
 export interface AppConfig {
+  /**
+   * How a release starts, run from its directory (appCommand); empty: the single executable
+   * `app` with `args`.
+   */
+  readonly command: string;
   readonly healthPath: string;
   readonly healthTimeoutSeconds: number;
   readonly drainTimeoutSeconds: number;
@@ -71,6 +95,9 @@ export interface AppConfig {
   readonly env: Readonly<Record<string, string>>;
   /** Secret values; undefined when none are configured. */
   readonly secrets?: pulumi.Output<Record<string, string>>;
+  /** The names of the secret values (not secret): hook output is scrubbed of their values. */
+  readonly secretNames: readonly string[];
+  readonly hooks: HooksConfig;
 }
 
 /** Where Let's Encrypt's directories are; any other RFC 8555 server is given by its https URL. */
@@ -141,6 +168,12 @@ export interface BluegreenConfig {
   /** Names the public listener answers to and the certificate covers; empty: any name, plain HTTP only. */
   readonly domains: readonly string[];
   readonly tls: TlsConfig;
+  /** Debian/Ubuntu packages the app needs on the host, installed before any slot starts. */
+  readonly hostPackages: readonly string[];
+  /** Run where pulumi runs for a "build" artifact, with BLUEGREEN_VERSION, BLUEGREEN_ARCH and BLUEGREEN_OUT. */
+  readonly buildCommand: string;
+  /** A bundle unpacked on the host may hold at most this many MiB. */
+  readonly bundleMaxMegabytes: number;
 }
 
 /** Defaults, mirrored in Pulumi.yaml (a test keeps the two equal). */
@@ -191,6 +224,14 @@ export const DEFAULTS = {
   appArgs:
     "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} " +
     "--drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s",
+  appCommand: "",
+  hostPackages: [],
+  buildCommand: 'bash app/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"',
+  bundleMaxMegabytes: 1024,
+  preSwitch: "",
+  postSwitch: "",
+  postSwitchFailure: "warn",
+  hookTimeout: 600,
 } as const;
 
 /** Keys whose default is a string, number or boolean (the list and map keys are read differently). */
@@ -443,7 +484,12 @@ export function loadConfig(
   const args = str("appArgs");
   const argsProblem = unitArgsProblem(args);
   if (argsProblem) problems.push(`${key("appArgs")} ${argsProblem} (got ${q(args)})`);
+  const command = readAppCommand();
   const envRaw = object("appEnv");
+  if (command && linkMode === "tcp" && "PORT" in envRaw)
+    problems.push(
+      `${key("appEnv")}.PORT is set by bluegreen with ${key("appCommand")} in tcp mode (each slot's own port); remove it: pulumi config rm --path appEnv.PORT`,
+    );
   const secretsRaw = object("appSecrets");
   for (const name of Object.keys(secretsRaw)) {
     if (name in envRaw)
@@ -453,13 +499,19 @@ export function loadConfig(
   const envSecret = secretKeys.has("appEnv");
   const allSecrets = envSecret ? { ...envRaw, ...secretsRaw } : secretsRaw;
   const app: AppConfig = {
+    command,
     healthPath,
     healthTimeoutSeconds: int("healthTimeout", 5, 900),
     drainTimeoutSeconds: int("drainTimeout", 1, 600),
     args,
     env: envSecret ? {} : envRaw,
     secrets: Object.keys(allSecrets).length ? pulumi.secret(allSecrets) : undefined,
+    secretNames: Object.keys(allSecrets).sort(),
+    hooks: readHooks(),
   };
+  const hostPackages = readHostPackages();
+  const buildCommand = readBuildCommand();
+  const bundleMaxMegabytes = int("bundleMaxMegabytes", 1, 65536);
 
   if (raw("serverName") !== undefined) {
     problems.push(
@@ -502,6 +554,9 @@ export function loadConfig(
     appName,
     domains,
     tls,
+    hostPackages,
+    buildCommand,
+    bundleMaxMegabytes,
   };
 
   function readHost(kind: HostKind): HostConfig {
@@ -842,6 +897,75 @@ export function loadConfig(
     return list;
   }
 
+  /** appCommand: checked as a systemd command line, and required by a bundle. */
+  function readAppCommand(): string {
+    const v = raw("appCommand")?.trim() ?? "";
+    const bundles = COLORS.filter((c) => {
+      const a = slots[c].artifact;
+      return a.kind !== "build" && a.bundle;
+    });
+    if (v === "") {
+      for (const c of bundles)
+        problems.push(
+          `${key("appCommand")} is required when ${key(`${c}Artifact`)} is a .tar.gz bundle: how a release starts, run from its directory, e.g. pulumi config set appCommand "node server.js"`,
+        );
+      return "";
+    }
+    const problem = appCommandProblem(v);
+    if (problem) problems.push(`${key("appCommand")} ${problem} (got ${q(v)})`);
+    if (setToNonDefault("appArgs"))
+      problems.push(
+        `${key("appArgs")} applies only to the single executable; with ${key("appCommand")} put the arguments in the command: pulumi config rm appArgs`,
+      );
+    return v;
+  }
+
+  function readHooks(): HooksConfig {
+    const hook = (k: "preSwitch" | "postSwitch") => {
+      const v = raw(k)?.trim() ?? "";
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+      if (/[\x00-\x08\x0b-\x1f\x7f]/.test(v))
+        problems.push(`${key(k)} must be shell text without control characters other than newline and tab`);
+      return v;
+    };
+    const preSwitch = hook("preSwitch");
+    const postSwitch = hook("postSwitch");
+    const postSwitchFailure = oneOf("postSwitchFailure", ["warn", "rollback"], "warn");
+    if (!postSwitch && setToNonDefault("postSwitchFailure"))
+      problems.push(`${key("postSwitchFailure")} is set but ${key("postSwitch")} is empty; it would be ignored`);
+    return { preSwitch, postSwitch, postSwitchFailure, timeoutSeconds: int("hookTimeout", 5, 3600) };
+  }
+
+  function readHostPackages(): string[] {
+    const out: string[] = [];
+    for (const entry of list(
+      "hostPackages",
+      "Debian/Ubuntu package names, e.g. pulumi config set --path 'hostPackages[0]' nodejs",
+    ) ?? []) {
+      if (typeof entry !== "string" || !APT_PACKAGE_RE.test(entry)) {
+        problems.push(
+          `${key("hostPackages")} entry ${q(entry)} is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+        );
+      } else if (out.includes(entry)) {
+        problems.push(`${key("hostPackages")} lists ${q(entry)} twice`);
+      } else out.push(entry);
+    }
+    return out;
+  }
+
+  function readBuildCommand(): string {
+    const v = str("buildCommand").trim();
+    const builds = COLORS.some((c) => slots[c].artifact.kind === "build");
+    if (!builds && setToNonDefault("buildCommand"))
+      problems.push(
+        `${key("buildCommand")} is set but neither ${key("blueArtifact")} nor ${key("greenArtifact")} is "build"; it would be ignored`,
+      );
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+    if (v === "" || /[\x00-\x08\x0a-\x1f\x7f]/.test(v))
+      problems.push(`${key("buildCommand")} must be one line of shell (got ${q(v)})`);
+    return v;
+  }
+
   function readVersion(color: Color): string {
     const k = `${color}Version`;
     const v = raw(k);
@@ -871,21 +995,56 @@ export function loadConfig(
       } else if (sha === undefined) {
         problems.push(`${key(shaKey)} is required when ${key(k)} is a URL: the host verifies the download against it`);
       }
-      return { kind: "url", url: value, sha256: sha ?? "", secret: secretKeys.has(k) };
+      const bundle = BUNDLE_RE.test(new URL(value).pathname);
+      return { kind: "url", url: value, sha256: sha ?? "", secret: secretKeys.has(k), bundle };
     }
     const file = path.resolve(projectDir, value);
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
       problems.push(
         `${key(k)}: file ${shown(k, value)} does not exist (relative paths start at the project directory)`,
       );
-      return { kind: "file", path: file, sha256: "" };
+      return { kind: "file", path: file, sha256: "", bundle: false };
     }
     const actual = sha256File(file);
     if (sha !== undefined && SHA256_RE.test(sha) && sha !== actual) {
       problems.push(`${key(shaKey)} is ${sha} but ${q(value)} has sha256 ${actual}`);
     }
-    return { kind: "file", path: file, sha256: actual };
+    const bundle = BUNDLE_RE.test(file);
+    if (bundle !== isGzip(file))
+      problems.push(
+        bundle
+          ? `${key(k)}: ${q(value)} is named like a bundle but is not gzip data; make it with: tar -czf NAME.tar.gz -C DIR .`
+          : `${key(k)}: ${q(value)} is gzip data; name a bundle .tar.gz or .tgz (or ship the executable itself)`,
+      );
+    return { kind: "file", path: file, sha256: actual, bundle };
   }
+}
+
+/** Debian policy's package names (apt install NAME), optionally pinned NAME=VERSION. */
+const APT_PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$/;
+
+/** Whether a file starts with gzip's magic bytes. */
+export function isGzip(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const b = Buffer.alloc(2);
+    return fs.readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Why appCommand cannot be a slot's ExecStart, or undefined. Besides appArgs' rules: the
+ * program is a plain word (a name systemd finds on its PATH, an absolute path, or a path
+ * inside the release, e.g. .venv/bin/gunicorn), never one of systemd's prefixes ("+" would
+ * run it as root, outside the sandbox), a variable or a path out of the release.
+ */
+export function appCommandProblem(cmd: string): string | undefined {
+  const program = cmd.split(/\s+/)[0];
+  if (!/^[A-Za-z0-9_./][A-Za-z0-9_./+-]*$/.test(program) || program.split("/").includes(".."))
+    return `must start with the program to run: a name found on the host's PATH (node), an absolute path, or a path inside the release (bin/server); not ${JSON.stringify(program)}`;
+  return unitArgsProblem(cmd);
 }
 
 /**
@@ -901,6 +1060,11 @@ export function unitArgsProblem(args: string): string | undefined {
   if (args.includes("%"))
     return 'must not contain "%" (systemd expands it as a specifier; pass such values through appEnv and ${NAME})';
   if (/(^|\s);(\s|$)/.test(args)) return 'must not contain a lone ";" (systemd starts a second command there)';
+  const inWord = /(?:[^\s]\$([A-Za-z_][A-Za-z0-9_]*)|\$([A-Za-z_][A-Za-z0-9_]*)[^\sA-Za-z0-9_])/.exec(args);
+  if (inWord) {
+    const name = inWord[1] ?? inWord[2];
+    return `has $${name} inside a word, which systemd leaves as it is; write \${${name}}`;
+  }
   let quote: string | undefined;
   for (const ch of args) {
     if (quote) {

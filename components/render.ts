@@ -304,7 +304,24 @@ export interface SlotUnitOptions {
   readonly color: Color;
   /** Arguments after the binary (validated in config.ts); systemd expands ${VAR} from the env file. */
   readonly args: string;
+  /** appCommand (validated in config.ts): replaces `app args`, and runs from the release directory. */
+  readonly command?: string;
   readonly drainTimeoutSeconds: number;
+}
+
+/**
+ * The ExecStart line of a slot. The single executable keeps its place: `current/app args`,
+ * run from the data directory. An appCommand runs from the release directory; its program
+ * is a name systemd looks up on its own PATH (/usr/local/bin, /usr/bin, ...), an absolute
+ * path, or a path inside the release, which is made absolute here (systemd takes no relative paths).
+ */
+export function slotExec(L: AppLayout, color: Color, o: Pick<SlotUnitOptions, "args" | "command">) {
+  const current = `${L.stateDir}/slots/${color}/current`;
+  if (!o.command) return { workingDirectory: L.dataDir, execStart: `${current}/app ${o.args}` };
+  const [program, ...rest] = o.command.trim().split(/\s+/);
+  const resolved =
+    program.includes("/") && !program.startsWith("/") ? `${current}/${program.replace(/^\.\//, "")}` : program;
+  return { workingDirectory: current, execStart: [resolved, ...rest].join(" ") };
 }
 
 /**
@@ -314,6 +331,7 @@ export interface SlotUnitOptions {
  */
 export function renderSlotUnit(o: SlotUnitOptions): string {
   const L = o.layout;
+  const exec = slotExec(L, o.color, o);
   return [
     MANAGED,
     "[Unit]",
@@ -329,8 +347,8 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
     `User=${L.appUser}`,
     `Group=${shared.webGroup}`,
     `EnvironmentFile=${L.envDir}/${o.color}.env`,
-    `WorkingDirectory=${L.dataDir}`,
-    `ExecStart=${L.stateDir}/slots/${o.color}/current/app ${o.args}`,
+    `WorkingDirectory=${exec.workingDirectory}`,
+    `ExecStart=${exec.execStart}`,
     "Restart=on-failure",
     "RestartSec=2",
     "KillSignal=SIGTERM",
@@ -393,6 +411,8 @@ export interface SlotEnvOptions {
   readonly drainTimeoutSeconds: number;
   /** App env and secrets, merged; written to a 0600 file and never to a command line. */
   readonly appEnv: Readonly<Record<string, string>>;
+  /** With appCommand, the listen address is also given the way frameworks read it: PORT or BLUEGREEN_SOCKET. */
+  readonly command?: boolean;
 }
 
 /** The slot's listen address: a unix socket, or a loopback port (never a public address). */
@@ -409,6 +429,11 @@ export function renderSlotEnv(o: SlotEnvOptions): string {
     BLUEGREEN_DATA_DIR: o.layout.dataDir,
     BLUEGREEN_ACTIVE_FILE: o.layout.activeColorFile,
     BLUEGREEN_DRAIN_TIMEOUT: String(o.drainTimeoutSeconds),
+    ...(o.command
+      ? o.listen.startsWith("unix:")
+        ? { BLUEGREEN_SOCKET: o.listen.slice("unix:".length) }
+        : { PORT: o.listen.slice(o.listen.lastIndexOf(":") + 1) }
+      : {}),
     ...Object.fromEntries(Object.entries(o.appEnv).sort(([a], [b]) => (a < b ? -1 : 1))),
   };
   const quote = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;

@@ -20,6 +20,8 @@ export interface SlotArgs {
   /** tcp mode: the loopback port this slot listens on. */
   readonly port: number;
   readonly app: AppConfig;
+  /** A bundle unpacked on the host may hold at most this many MiB. */
+  readonly bundleMaxMegabytes: number;
 }
 
 /** Where an uploaded artifact waits on the host: named by its hash, kept across reboots until pruned. */
@@ -49,6 +51,8 @@ export class Slot extends pulumi.ComponentResource {
       LISTEN: listen,
       HEALTH_PATH: app.healthPath,
       HEALTH_TIMEOUT: app.healthTimeoutSeconds,
+      // Only a bundle adds these: a single executable's step keeps the command it always had.
+      ...(artifact.bundle ? { KIND: "bundle", BUNDLE_MAX_MB: args.bundleMaxMegabytes } : {}),
     };
     let upload: pulumi.Resource | undefined;
     if (artifact.kind === "file") {
@@ -69,6 +73,7 @@ export class Slot extends pulumi.ComponentResource {
       layout: args.layout,
       color,
       args: app.args,
+      command: app.command,
       drainTimeoutSeconds: app.drainTimeoutSeconds,
     });
     const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
@@ -82,6 +87,7 @@ export class Slot extends pulumi.ComponentResource {
           listen,
           drainTimeoutSeconds: app.drainTimeoutSeconds,
           appEnv: { ...app.env, ...secrets },
+          command: app.command !== "",
         }),
         sourceUrl,
       });

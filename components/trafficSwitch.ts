@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { RollbackConfig } from "./config";
+import { HooksConfig, RollbackConfig } from "./config";
 import { AppLayout, Color } from "./layout";
+import { renderBundle } from "./render";
 import { toolCommand } from "./shell";
 
 export interface TrafficSwitchArgs {
@@ -19,6 +20,10 @@ export interface TrafficSwitchArgs {
   readonly rollback: RollbackConfig;
   /** How long to wait for nginx to serve the target before putting the link back. */
   readonly verifyTimeoutSeconds?: number;
+  /** preSwitch/postSwitch, run on the host as the slot (switch.sh); their text travels on stdin. */
+  readonly hooks: HooksConfig;
+  /** Names of the app's secret env values: hook output is scrubbed of them. */
+  readonly secretNames: readonly string[];
 }
 
 /**
@@ -32,6 +37,18 @@ export class TrafficSwitch extends pulumi.ComponentResource {
 
   constructor(name: string, args: TrafficSwitchArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:TrafficSwitch", name, {}, opts);
+    const { hooks } = args;
+    const hasHooks = hooks.preSwitch !== "" || hooks.postSwitch !== "";
+    // Without hooks the step is the command it always was, with no stdin.
+    const hookVars = hasHooks
+      ? {
+          HOOKS: "yes",
+          HOOK_TIMEOUT: hooks.timeoutSeconds,
+          ...(hooks.postSwitch ? { POST_SWITCH_FAILURE: hooks.postSwitchFailure } : {}),
+          ...(args.secretNames.length ? { SECRET_NAMES: args.secretNames.join(" ") } : {}),
+        }
+      : {};
+    const waitLimit = `${args.rollback.watchSeconds + 600 + (hasHooks ? 2 * hooks.timeoutSeconds : 0)}s`;
     this.link = new command.remote.Command(
       `${name}-link`,
       {
@@ -47,19 +64,15 @@ export class TrafficSwitch extends pulumi.ComponentResource {
             WATCH_SECONDS: args.rollback.watchSeconds,
             ERROR_PERCENT: args.rollback.errorPercent,
             MIN_ERRORS: args.rollback.minErrors,
+            ...hookVars,
           },
           args.sudo,
         ),
+        stdin: hasHooks ? renderBundle({ preSwitch: hooks.preSwitch, postSwitch: hooks.postSwitch }) : undefined,
         addPreviousOutputInEnv: false,
       },
-      // The post-switch watch keeps the step running for watchSeconds.
-      {
-        parent: this,
-        customTimeouts: {
-          create: `${args.rollback.watchSeconds + 600}s`,
-          update: `${args.rollback.watchSeconds + 600}s`,
-        },
-      },
+      // The post-switch watch keeps the step running for watchSeconds, and the hooks for theirs.
+      { parent: this, customTimeouts: { create: waitLimit, update: waitLimit } },
     );
     this.registerOutputs({ active: args.active, result: this.link.stdout });
   }

@@ -16,6 +16,7 @@ const executables = [
     .filter((f) => f.endsWith(".sh") && !SOURCED.has(f))
     .map((f) => path.join(SCRIPTS, f)),
   path.join(ROOT, "app", "build.sh"),
+  path.join(ROOT, "app", "node", "build.sh"),
   path.join(ROOT, ".ci", "run"),
   path.join(ROOT, "test", "e2e", "vm", "build-image.sh"),
   path.join(ROOT, "test", "e2e", "fake-bin", "pulumi"),

@@ -250,7 +250,7 @@ describe("switch against a real nginx (local sandbox)", function () {
       assert.strictEqual(r.status, 1);
       assert.match(
         r.stderr,
-        /^bluegreen: error: release v4 is already on the host with sha256 [0-9a-f]{64}, but the artifact is now 0{64}\.\nVersions are immutable here: give the new build a new version string\.\n$/,
+        /^bluegreen: error: release v4 is already on the host with sha256 [0-9a-f]{64}, but the artifact is now 0{64}\.\nVersions are immutable here: give the new build a new version string\. \(With the artifact "build": the source changed since v4 was first built, or it was built on another machine from other source; see the README, "Versions and builds"\.\)\n$/,
       );
     });
 

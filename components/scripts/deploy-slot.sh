@@ -6,13 +6,16 @@
 #    exits 0; the switch applies it once traffic has moved off this slot. The live
 #    slot is never restarted, so a change that touches both slots never blocks;
 #  - live slot with another version: refused (that would restart the live slot).
-# Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional).
+# Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional),
+#        KIND (binary, the default, or bundle: a .tar.gz unpacked safely), BUNDLE_MAX_MB (default 1024).
 # stdin: sections (render.ts renderBundle): unit, env (may hold secrets), sourceUrl (optional).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${SLOT:?}" "${VERSION:?}" "${SHA256:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
 SOURCE_FILE=${SOURCE_FILE:-}
+KIND=${KIND:-binary}
+BUNDLE_MAX_MB=${BUNDLE_MAX_MB:-1024}
 check_color "$SLOT"
 unit="$BG_NS@$SLOT"
 started=$(now_ms)
@@ -38,12 +41,14 @@ RECORD
 # The release, under its own lock so a long download never holds up a switch.
 (
   take_lock "$BG_RELEASE_LOCK" 900
-  ensure_release "$VERSION" "$SHA256" "$SOURCE_FILE" "$url_file"
+  ensure_release "$VERSION" "$SHA256" "$SOURCE_FILE" "$url_file" "$KIND" "$BUNDLE_MAX_MB"
 )
 
 # The unit must load before it goes anywhere: a bad one would surface only at the next crash or boot.
+# It is checked against this release (current/ still points at the one before), so a program
+# missing from the release or the host (hostPackages) is refused here.
 check=$(mktemp -d)
-sed "s#^ExecStart=[^ ]*#ExecStart=$BG_RELEASES_DIR/$VERSION/app#" "$work/unit" >"$check/$unit.service"
+sed "s#$BG_STATE_DIR/slots/$SLOT/current#$BG_RELEASES_DIR/$VERSION#g" "$work/unit" >"$check/$unit.service"
 if ! out=$(with_deadline 60 "systemd-analyze verify" systemd-analyze verify "$check/$unit.service" 2>&1); then
   rm -rf "$check"
   die "the unit for slot $SLOT does not load (systemd-analyze verify); nothing was changed:

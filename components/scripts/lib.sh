@@ -117,7 +117,7 @@ slot_apply() {
   sdir=$(slot_dir "$slot")
   version=$(field "$src/record" version)
   listen=$(field "$src/record" listen)
-  [ -x "$BG_RELEASES_DIR/$version/app" ] || die "release $version is not on the host"
+  [ -n "$(release_sha "$version")" ] || die "release $version is not on the host"
   install -d -m 0755 "$sdir"
   cp "$src/record" "$sdir/current.record"
   install -m 0600 -o root -g root "$src/env" "$BG_ENV_DIR/$slot.env"
@@ -142,43 +142,155 @@ same_run() {
   done
 }
 
-# ensure_release VERSION SHA256 SOURCE_FILE SOURCE_URL_FILE: stores $BG_RELEASES_DIR/VERSION/app
-# once, verified against SHA256, from an uploaded file or an https URL read from a file
-# (a URL may hold a token, so it never reaches a command line). A version is immutable.
+# release_sha VERSION: the sha256 a stored release was verified against; nothing when it is not stored.
+# (Releases stored before bundles keep it in VERSION/sha256 beside VERSION/app.)
+release_sha() {
+  local dir="$BG_RELEASES_DIR/$1"
+  if [ -f "$dir/.bluegreen-sha256" ]; then
+    cat "$dir/.bluegreen-sha256"
+  elif [ -f "$dir/app" ]; then
+    cat "$dir/sha256" 2>/dev/null || sha256sum "$dir/app" | cut -d' ' -f1
+  fi
+}
+
+# ensure_release VERSION SHA256 SOURCE_FILE SOURCE_URL_FILE KIND MAX_MB: stores release VERSION
+# once, verified against SHA256, from an uploaded file or an https URL read from a file (a URL
+# may hold a token, so it never reaches a command line). KIND "binary" stores VERSION/app;
+# "bundle" unpacks a .tar.gz into VERSION/ (unpack_bundle). A version is immutable.
 ensure_release() {
-  local version=$1 sha=$2 file=$3 url_file=$4 dir have got incoming
+  local version=$1 sha=$2 file=$3 url_file=$4 kind=${5:-binary} max_mb=${6:-1024} dir have got incoming
   dir="$BG_RELEASES_DIR/$version"
-  if [ -f "$dir/app" ]; then
-    have=$(cat "$dir/sha256" 2>/dev/null || sha256sum "$dir/app" | cut -d' ' -f1)
+  have=$(release_sha "$version")
+  if [ -n "$have" ]; then
     [ "$have" = "$sha" ] && return 0
     die "release $version is already on the host with sha256 $have, but the artifact is now $sha.
-Versions are immutable here: give the new build a new version string."
+Versions are immutable here: give the new build a new version string. (With the artifact \"build\": the source changed since $version was first built, or it was built on another machine from other source; see the README, \"Versions and builds\".)"
   fi
   install -d -m 0755 "$BG_RELEASES_DIR"
   incoming=$(mktemp -d "$BG_RELEASES_DIR/.incoming.XXXXXX")
   if [ -n "$url_file" ]; then
     # curl reads the URL from a config file, not argv, so ps never shows a token.
     if ! with_deadline 900 "downloading release $version" curl -fsSL --proto '=https' --retry 3 --max-time 600 \
-      -o "$incoming/app" --config <(printf 'url = "%s"\n' "$(cat "$url_file")"); then
+      -o "$incoming/artifact" --config <(printf 'url = "%s"\n' "$(cat "$url_file")"); then
       rm -rf "$incoming"
       die "could not download release $version (the URL is not shown: it may hold a token)"
     fi
   elif [ -n "$file" ] && [ -f "$file" ]; then
-    cp "$file" "$incoming/app"
+    cp "$file" "$incoming/artifact"
   else
     rm -rf "$incoming"
     die "release $version is not on the host and its uploaded artifact ${file:-(none)} is gone; run: pulumi up --refresh (or replace the upload step)"
   fi
-  got=$(sha256sum "$incoming/app" | cut -d' ' -f1)
+  got=$(sha256sum "$incoming/artifact" | cut -d' ' -f1)
   if [ "$got" != "$sha" ]; then
     rm -rf "$incoming"
     die "release $version failed verification: expected sha256 $sha, got $got"
   fi
-  chmod 0755 "$incoming/app" "$incoming"
-  echo "$sha" >"$incoming/sha256"
-  mv -T "$incoming" "$dir"
-  audit release "version=$version sha256=$sha" ok
-  log "release $version stored (sha256 $sha)"
+  install -d -m 0755 "$incoming/release"
+  if [ "$kind" = bundle ]; then
+    if ! (unpack_bundle "$incoming/artifact" "$incoming/release" "$version" "$max_mb"); then
+      rm -rf "$incoming"
+      exit 1
+    fi
+  else
+    install -m 0755 "$incoming/artifact" "$incoming/release/app"
+  fi
+  echo "$sha" >"$incoming/release/.bluegreen-sha256"
+  chmod 0644 "$incoming/release/.bluegreen-sha256"
+  # Left by a release that lost its record (never by a stored one): it is not a release.
+  [ ! -e "$dir" ] || rm -rf "$dir"
+  mv -T "$incoming/release" "$dir"
+  rm -rf "$incoming"
+  audit release "version=$version sha256=$sha kind=$kind" ok
+  log "release $version stored (sha256 $sha, $kind)"
+}
+
+# bundle_check: reads `tar --list --verbose --quoting-style=c` and prints the first reason the
+# archive cannot be a release (exit 1), or nothing. Names stay C-quoted: "/" and "." never are.
+bundle_check() {
+  awk '
+    function fail(msg) { print msg; bad = 1; exit 1 }
+    function norm(p,   n, parts, i, k, st, out) {
+      n = split(p, parts, "/"); k = 0
+      for (i = 1; i <= n; i++) {
+        if (parts[i] == "" || parts[i] == ".") continue
+        if (parts[i] == "..") { if (k == 0) return "/.."; k--; continue }
+        st[++k] = parts[i]
+      }
+      out = ""
+      for (i = 1; i <= k; i++) out = out (i > 1 ? "/" : "") st[i]
+      return out
+    }
+    {
+      line = $0; t = substr(line, 1, 1)
+      if (!match(line, /"([^"\\]|\\.)*"/)) fail("cannot read this line of the listing: " line)
+      name = substr(line, RSTART + 1, RLENGTH - 2); rest = substr(line, RSTART + RLENGTH)
+      target = ""
+      if (match(rest, /"([^"\\]|\\.)*"/)) target = substr(rest, RSTART + 1, RLENGTH - 2)
+      if (name ~ /^\//) fail("\"" name "\" has an absolute path")
+      if (("/" name "/") ~ /\/\.\.\//) fail("\"" name "\" climbs out of the release directory with ..")
+      n = norm(name)
+      if (n == ".bluegreen-sha256") fail("\"" name "\" is a name bluegreen keeps for itself")
+      if (t == "l") {
+        dir = n
+        if (!sub(/\/[^\/]*$/, "", dir)) dir = ""
+        if (target ~ /^\// || norm(dir "/" target) == "/..")
+          fail("the link \"" name "\" points out of the release directory (-> " target ")")
+        if (n == "") fail("the link \"" name "\" would replace the release directory")
+        links[n] = 1
+      } else if (t == "h") {
+        if (target ~ /^\// || ("/" target "/") ~ /\/\.\.\//)
+          fail("the hard link \"" name "\" points out of the release directory (-> " target ")")
+      } else if (t != "-" && t != "d") {
+        what = "a special file"
+        if (t == "c") what = "a character device"
+        if (t == "b") what = "a block device"
+        if (t == "p") what = "a fifo"
+        if (t == "s") what = "a socket"
+        fail("\"" name "\" is " what "; a bundle holds only files, directories and links")
+      }
+      names[NR] = n; raw[NR] = name
+    }
+    END {
+      if (bad) exit 1
+      for (i = 1; i <= NR; i++) {
+        p = names[i]
+        while (sub(/\/[^\/]*$/, "", p))
+          if (p in links) { print "\"" raw[i] "\" would be written through the link \"" p "\""; exit 1 }
+      }
+    }'
+}
+
+# unpack_bundle ARCHIVE DEST VERSION MAX_MB: unpacks a .tar.gz into the empty DEST, or refuses
+# before anything is unpacked: a member with an absolute name or a "..", a link pointing
+# out of DEST (or one that other members are written through), a device, fifo or socket,
+# or more than MAX_MB MiB. Owners and set-id bits are not kept; everything is readable and
+# nothing is writable but by root. After unpacking, every link is resolved once more.
+unpack_bundle() {
+  local archive=$1 dest=$2 version=$3 max=$(($4 * 1048576)) size listing problem link target root
+  size=$({ gzip -dc <"$archive" 2>/dev/null || true; } | head -c $((max + 1)) | wc -c)
+  [ "$size" -le "$max" ] || die "release bundle $version unpacks to more than $4 MiB (bluegreen:bundleMaxMegabytes); nothing was unpacked"
+  if ! listing=$(tar --list --verbose --numeric-owner --quoting-style=c -zf "$archive" 2>/dev/null); then
+    die "release bundle $version is not a readable .tar.gz: $(tar -tzf "$archive" 2>&1 >/dev/null | tail -n 3)"
+  fi
+  if ! problem=$(printf '%s\n' "$listing" | bundle_check); then
+    die "release bundle $version: $problem; nothing was unpacked"
+  fi
+  (umask 022 && tar -xzf "$archive" -C "$dest" --no-same-owner --no-same-permissions --no-overwrite-dir) ||
+    die "release bundle $version could not be unpacked (see tar's message above)"
+  root=$(readlink -f "$dest")
+  while IFS= read -r -d '' link; do
+    target=$(realpath -m "$link")
+    case "$target" in "$root" | "$root"/*) ;; *)
+      die "release bundle $version: the link \"${link#"$dest"/}\" resolves out of the release directory (-> $(readlink "$link")); nothing was installed" ;;
+    esac
+  done < <(find "$dest" -type l -print0)
+  chmod -R u+rwX,go+rX,go-w,a-st "$dest"
+}
+
+# section NAME: the lines of section NAME of the sections on stdin (render.ts renderBundle).
+section() {
+  awk -v want="$1" '/^#bluegreen-section /{ on = ($2 == want); next } on'
 }
 
 # read_sections DIR: splits stdin (render.ts renderBundle) into DIR/<section name> files.
@@ -312,4 +424,101 @@ write_claims() {
     for p in $3; do printf 'port=%s\n' "$p"; done
   } >"$BG_CLAIMS_FILE.new"
   mv -f "$BG_CLAIMS_FILE.new" "$BG_CLAIMS_FILE"
+}
+
+# ---- Hooks -----------------------------------------------------------------------------------
+
+# scrub_secrets ENV_FILE NAMES: copies stdin to stdout with the values of the env file's
+# variables NAMES (space-separated) replaced by [secret NAME]. The env file is render.ts's
+# renderSlotEnv: NAME="value" with \\ and \" escaped.
+scrub_secrets() {
+  awk -v names=" $2 " '
+    FNR == NR {
+      eq = index($0, "=")
+      if (eq < 2) next
+      name = substr($0, 1, eq - 1)
+      if (index(names, " " name " ") == 0) next
+      v = substr($0, eq + 2, length($0) - eq - 2)
+      out = ""
+      for (i = 1; i <= length(v); i++) {
+        ch = substr(v, i, 1)
+        if (ch == "\\" && i < length(v)) { i++; ch = substr(v, i, 1) }
+        out = out ch
+      }
+      if (out != "") { n++; val[n] = out; label[n] = "[secret " name "]" }
+      next
+    }
+    {
+      line = $0
+      for (k = 1; k <= n; k++) {
+        res = ""
+        while ((p = index(line, val[k])) > 0) {
+          res = res substr(line, 1, p - 1) label[k]
+          line = substr(line, p + length(val[k]))
+        }
+        line = res line
+      }
+      print line
+    }' "$1" -
+}
+
+# run_hook NAME SLOT TEXT TIMEOUT SECRET_NAMES: runs TEXT with `sh -e` as SLOT runs: its user
+# and group, env file, release directory (the working directory), data directory and
+# sandbox, all read from the slot's installed unit, as a transient oneshot unit. The hook's
+# unit gets no RuntimeDirectory, so it never touches the slot's socket directory.
+# Not `systemd-run --wait --pipe`: those need the D-Bus system bus, which a minimal host
+# lacks; a oneshot start job blocks until the command ends over systemd's private socket,
+# and systemd writes its output to a file (opened as root, before the sandbox applies).
+# Prints the output (secret values scrubbed) and appends it to the audit log; returns
+# the hook's exit status. HOOK_OUTPUT holds the scrubbed output afterwards.
+HOOK_OUTPUT=""
+run_hook() {
+  local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp
+  unitfile="$BG_UNIT_DIR/$BG_NS@$slot.service"
+  unit="$BG_NS-$name-$slot"
+  version=$(recorded version "$slot")
+  [ -f "$unitfile" ] || die "$name cannot run: slot $slot has no unit ($unitfile)"
+  while IFS= read -r line; do
+    case "$line" in
+      User=* | Group=* | EnvironmentFile=* | WorkingDirectory=* | UMask=* | ReadWritePaths=* | NoNewPrivileges=* | \
+        Protect* | Private* | Restrict* | LockPersonality=* | CapabilityBoundingSet=* | SystemCallArchitectures=*)
+        props+=(-p "$line")
+        ;;
+    esac
+  done < <(sed -n '/^\[Service\]/,/^\[/p' "$unitfile")
+  install -d -m 0700 "$BG_STATE_DIR/hooks"
+  file="$BG_STATE_DIR/hooks/$name.sh"
+  out="$BG_STATE_DIR/hooks/$name.out"
+  printf '%s\n' "$text" >"$file.new"
+  chmod 0644 "$file.new"
+  mv -f "$file.new" "$file"
+  # A unit left by a killed run would refuse the name.
+  systemctl stop "$unit.service" >/dev/null 2>&1 || true
+  systemctl reset-failed "$unit.service" >/dev/null 2>&1 || true
+  with_deadline $((timeout + 60)) "the $name hook" systemd-run --quiet --unit="$unit" -p Type=oneshot \
+    -p TimeoutStartSec="$timeout" -p StandardOutput="truncate:$out" -p StandardError=inherit "${props[@]}" \
+    --setenv=BLUEGREEN_HOOK="$name" -- /bin/sh -e "$file" </dev/null >/dev/null 2>"$out.run" || rc=$?
+  [ -f "$out" ] || : >"$out"
+  if [ "$rc" -ne 0 ]; then
+    rc=$(systemctl show -p ExecMainStatus --value "$unit.service" 2>/dev/null || true)
+    case "$(systemctl show -p Result --value "$unit.service" 2>/dev/null || true)" in
+      timeout) printf 'bluegreen: %s was stopped after %s s (hookTimeout)\n' "$name" "$timeout" >>"$out" ;;
+    esac
+    # systemd-run itself failed (the unit never ran): its own message says why.
+    if [ -z "$rc" ] || [ "$rc" = 0 ]; then
+      rc=1
+      cat "$out.run" >>"$out"
+    fi
+    systemctl reset-failed "$unit.service" >/dev/null 2>&1 || true
+  fi
+  rm -f "$out.run"
+  HOOK_OUTPUT=$(scrub_secrets "$BG_ENV_DIR/$slot.env" "$secrets" <"$out" | tail -n 200)
+  rm -f "$out"
+  stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  if [ -n "$HOOK_OUTPUT" ]; then
+    printf '%s\n' "$HOOK_OUTPUT" | sed "s/^/$stamp hook-output name=$name slot=$slot | /" >>"$BG_AUDIT_LOG"
+  fi
+  audit hook "name=$name slot=$slot version=${version:-none} exit=$rc" "$([ "$rc" -eq 0 ] && echo ok || echo failed)"
+  if [ -n "$HOOK_OUTPUT" ]; then printf '%s\n' "$HOOK_OUTPUT" | sed "s/^/  $name| /"; fi
+  return "$rc"
 }

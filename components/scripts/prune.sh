@@ -29,7 +29,7 @@ while read -r r; do
   kept=$((kept + 1))
   case "$in_use" in *" $name "*) continue ;; esac
   if [ "$kept" -gt "$KEEP" ]; then
-    sha=$(cat "$r/sha256" 2>/dev/null || true)
+    sha=$(release_sha "$name")
     rm -rf "$r"
     [ -z "$sha" ] || rm -f "$BG_UPLOAD_DIR/$BG_NS-upload-${sha:0:16}"
     removed="$removed $name"

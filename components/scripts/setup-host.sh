@@ -17,6 +17,15 @@ install -d -m 0700 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
 install -d -m 0700 "$BG_ENV_DIR"
 install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")" "$BG_WWW_DIR"
 touch "$BG_LOCK" "$BG_RELEASE_LOCK" "$BG_AUDIT_LOG"
+# Ubuntu's needrestart restarts services whose libraries an apt run replaced, unattended
+# upgrades included; a restart of the live slot drops requests. Slots are left alone
+# (override_rc, as Ubuntu does for docker): a new release goes through the switch instead.
+if [ -d /etc/needrestart ]; then
+  install -d -m 0755 /etc/needrestart/conf.d
+  # shellcheck disable=SC2016 # Perl, not shell
+  printf '%s\n' '# Managed by bluegreen: never restart a blue-green slot (a live one would drop requests).' \
+    '$nrconf{override_rc}{qr(^bluegreen(-[a-z0-9-]+)?@(blue|green)\.service$)} = 0;' >/etc/needrestart/conf.d/bluegreen.conf
+fi
 # Operators' read-only view of the host: live colour, versions, health, audit tail.
 ln -sfn "$BG_TOOLS_DIR/status.sh" "$BG_STATUS_COMMAND"
 echo "host ready for app $BG_APP: user $BG_APP_USER, state in $BG_STATE_DIR"

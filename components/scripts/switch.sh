@@ -10,9 +10,16 @@
 # breach, SIGTERM/SIGHUP/SIGINT, a closed SSH pipe) puts the link back. After a
 # kill -9 the intent remains, and the next run finishes that move (with the full
 # watch) when it targets the same colour, or undoes it when it targets the old one.
+# Hooks (HOOKS=yes: stdin carries the sections preSwitch and postSwitch): preSwitch runs
+# as the target slot before the link moves (not when a killed switch is resumed: it had
+# finished by then); its failure refuses the switch. postSwitch runs as the new live slot
+# once the watch has passed; its failure warns, or with POST_SWITCH_FAILURE=rollback
+# moves traffic back. Both run only when traffic moves, rollbacks included.
 # Input: TARGET, HEALTH_PATH, CHECK_PORT (nginx's loopback check listener),
 #        VERIFY_TIMEOUT (s, default 15), WATCH_SECONDS (default 0: no watch),
-#        ERROR_PERCENT (default 5), MIN_ERRORS (default 5).
+#        ERROR_PERCENT (default 5), MIN_ERRORS (default 5), HOOKS (default no),
+#        POST_SWITCH_FAILURE (warn or rollback), HOOK_TIMEOUT (s, default 600),
+#        SECRET_NAMES (env names whose values are scrubbed from hook output).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -21,8 +28,17 @@ VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-15}
 WATCH_SECONDS=${WATCH_SECONDS:-0}
 ERROR_PERCENT=${ERROR_PERCENT:-5}
 MIN_ERRORS=${MIN_ERRORS:-5}
+POST_SWITCH_FAILURE=${POST_SWITCH_FAILURE:-warn}
+HOOK_TIMEOUT=${HOOK_TIMEOUT:-600}
+SECRET_NAMES=${SECRET_NAMES:-}
 check_color "$TARGET"
 idle=$(other_color "$TARGET")
+pre_switch="" post_switch=""
+if [ "${HOOKS:-no}" = yes ]; then
+  hooks_in=$(cat)
+  pre_switch=$(section preSwitch <<<"$hooks_in")
+  post_switch=$(section postSwitch <<<"$hooks_in")
+fi
 
 take_lock "$BG_LOCK" 300
 started=$(now_ms)
@@ -81,6 +97,14 @@ fi
 if [ -n "$intent_to" ]; then from=$intent_from; resumed=" resumed=yes"; else from=$on_link; resumed=""; fi
 fields="from=${from:-none} to=$TARGET version=$(recorded version "$TARGET" | grep . || echo none)$resumed"
 gate "$from"
+
+if [ -n "$pre_switch" ] && [ -z "$intent_to" ]; then
+  echo "preSwitch: running as slot $TARGET ($(recorded version "$TARGET")) before traffic moves"
+  if ! run_hook preSwitch "$TARGET" "$pre_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
+    die_audited switch "$fields" refused "preSwitch failed on $TARGET, so the switch did not happen: traffic stays on ${from:-the current slot}. Its output:
+$HOOK_OUTPUT"
+  fi
+fi
 
 confirmed=no
 put_back() {
@@ -173,9 +197,23 @@ if [ "$watching" = yes ]; then
   watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"
 fi
 
+post_note=""
+if [ -n "$post_switch" ]; then
+  echo "postSwitch: running as slot $TARGET ($(recorded version "$TARGET")), now live"
+  if ! run_hook postSwitch "$TARGET" "$post_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
+    if [ "$POST_SWITCH_FAILURE" = rollback ] && [ -n "$from" ]; then
+      put_back
+      die_audited rollback "from=$TARGET to=$from reason=postSwitch" rolled-back "postSwitch failed on $TARGET, and postSwitchFailure is rollback: traffic is back on $from ($(recorded version "$from")). Its output:
+$HOOK_OUTPUT"
+    fi
+    post_note="; postSwitch FAILED (traffic stays on $TARGET: postSwitchFailure is $POST_SWITCH_FAILURE$([ -n "$from" ] || echo ", and there is no previous slot"))"
+    printf 'bluegreen: warning: postSwitch failed on %s; traffic stays on %s. Its output:\n%s\n' "$TARGET" "$TARGET" "$HOOK_OUTPUT" >&2
+  fi
+fi
+
 record_active "$TARGET"
 rm -f "$BG_SWITCH_INTENT"
 confirmed=yes
 audit switch "$fields" ok
-echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched"
+echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched$post_note"
 [ -z "$from" ] || catch_up "$from"

@@ -1,0 +1,365 @@
+// Any app, not only the demo binary: bundles, appCommand, hostPackages, buildCommand and
+// the switch hooks. Config errors are exact; the rendered unit and env are exact; the
+// program's steps and diffs are checked under mocks; buildCommand really runs.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { resolveArtifact } from "../components/artifact";
+import { ConfigError, loadConfig } from "../components/config";
+import { appLayout, layout } from "../components/layout";
+import { renderSlotEnv, renderSlotUnit } from "../components/render";
+import { loadScript } from "../components/shell";
+import { BASE_CONFIG, changedResources, find, plain, ROOT, runProgram } from "./harness";
+import { run } from "./tools";
+
+const BUNDLE = "test/fixtures/bundle-v1.tar.gz";
+const NODE_APP = {
+  ...BASE_CONFIG,
+  blueArtifact: BUNDLE,
+  greenArtifact: BUNDLE,
+  appCommand: "node server.js",
+  hostPackages: ["nodejs", "sqlite3"],
+};
+
+function load(config: Record<string, unknown>) {
+  const values = new Map<string, string>();
+  for (const [k, v] of Object.entries(config))
+    if (v !== undefined) values.set(k, typeof v === "string" ? v : JSON.stringify(v));
+  return loadConfig({ get: (k) => values.get(k) }, ROOT, {});
+}
+
+function rejects(config: Record<string, unknown>, ...problems: string[]) {
+  assert.throws(
+    () => load(config),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.strictEqual(e.message, `invalid bluegreen stack config:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+      return true;
+    },
+  );
+}
+
+describe("any app: config errors name the key and what is allowed", () => {
+  it("a bundle without appCommand", () => {
+    rejects(
+      { ...BASE_CONFIG, greenArtifact: BUNDLE },
+      'bluegreen:appCommand is required when bluegreen:greenArtifact is a .tar.gz bundle: how a release starts, run from its directory, e.g. pulumi config set appCommand "node server.js"',
+    );
+  });
+
+  it("appCommand whose program is a systemd prefix, a variable or a path out of the release", () => {
+    for (const program of ["+node", "-node", "@node", "!node", "${NODE}", "../bin/x", '"node"'])
+      rejects(
+        { ...NODE_APP, appCommand: `${program} server.js` },
+        `bluegreen:appCommand must start with the program to run: a name found on the host's PATH (node), an absolute path, or a path inside the release (bin/server); not ${JSON.stringify(program)} (got ${JSON.stringify(`${program} server.js`)})`,
+      );
+  });
+
+  it("appCommand that could add unit directives, or has $NAME inside a word (systemd leaves it)", () => {
+    rejects(
+      { ...NODE_APP, appCommand: "node server.js\nExecStartPre=/bin/sh -c id" },
+      'bluegreen:appCommand must be a single line without control characters (got "node server.js\\nExecStartPre=/bin/sh -c id")',
+    );
+    rejects(
+      { ...NODE_APP, appCommand: "php -S 127.0.0.1:$PORT -t public" },
+      'bluegreen:appCommand has $PORT inside a word, which systemd leaves as it is; write ${PORT} (got "php -S 127.0.0.1:$PORT -t public")',
+    );
+    rejects(
+      { ...NODE_APP, appCommand: "node server.js ; rm -rf /" },
+      'bluegreen:appCommand must not contain a lone ";" (systemd starts a second command there) (got "node server.js ; rm -rf /")',
+    );
+  });
+
+  it("appArgs beside appCommand, and PORT in appEnv when bluegreen sets it", () => {
+    rejects(
+      { ...NODE_APP, appArgs: "--port 1" },
+      "bluegreen:appArgs applies only to the single executable; with bluegreen:appCommand put the arguments in the command: pulumi config rm appArgs",
+    );
+    rejects(
+      { ...NODE_APP, linkMode: "tcp", appEnv: { PORT: "80" } },
+      "bluegreen:appEnv.PORT is set by bluegreen with bluegreen:appCommand in tcp mode (each slot's own port); remove it: pulumi config rm --path appEnv.PORT",
+    );
+  });
+
+  it("hostPackages entries that are not package names, or repeat", () => {
+    rejects(
+      { ...NODE_APP, hostPackages: ["nodejs", "Node JS", "nodejs", "php;reboot", 7] },
+      `bluegreen:hostPackages entry "Node JS" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+      `bluegreen:hostPackages lists "nodejs" twice`,
+      `bluegreen:hostPackages entry "php;reboot" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+      `bluegreen:hostPackages entry 7 is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+    );
+    rejects(
+      { ...NODE_APP, hostPackages: "nodejs" },
+      "bluegreen:hostPackages must be a list of Debian/Ubuntu package names, e.g. pulumi config set --path 'hostPackages[0]' nodejs",
+    );
+    assert.deepStrictEqual(
+      load({ ...NODE_APP, hostPackages: ["nodejs=18.19.0+dfsg-6~deb12u2", "php8.2-cli"] }).hostPackages,
+      ["nodejs=18.19.0+dfsg-6~deb12u2", "php8.2-cli"],
+    );
+  });
+
+  it("a file named like a bundle that is not one, and gzip data not named like one", () => {
+    rejects(
+      { ...NODE_APP, greenArtifact: "test/fixtures/app-v1.tgz" },
+      'bluegreen:greenArtifact: file "test/fixtures/app-v1.tgz" does not exist (relative paths start at the project directory)',
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-art-"));
+    fs.writeFileSync(path.join(dir, "fake.tar.gz"), "plain text");
+    fs.copyFileSync(path.join(ROOT, BUNDLE), path.join(dir, "app"));
+    rejects(
+      { ...NODE_APP, blueArtifact: path.join(dir, "fake.tar.gz"), greenArtifact: path.join(dir, "app") },
+      `bluegreen:blueArtifact: "${dir}/fake.tar.gz" is named like a bundle but is not gzip data; make it with: tar -czf NAME.tar.gz -C DIR .`,
+      `bluegreen:greenArtifact: "${dir}/app" is gzip data; name a bundle .tar.gz or .tgz (or ship the executable itself)`,
+    );
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it("hooks: control characters, postSwitchFailure without postSwitch, hookTimeout out of range", () => {
+    rejects(
+      { ...NODE_APP, preSwitch: "node migrate.js\u0007", postSwitchFailure: "rollback", hookTimeout: 2 },
+      "bluegreen:preSwitch must be shell text without control characters other than newline and tab",
+      "bluegreen:postSwitchFailure is set but bluegreen:postSwitch is empty; it would be ignored",
+      'bluegreen:hookTimeout must be a whole number from 5 to 3600 (got "2")',
+    );
+    rejects(
+      { ...NODE_APP, postSwitch: "true", postSwitchFailure: "abort" },
+      'bluegreen:postSwitchFailure must be one of warn, rollback (got "abort")',
+    );
+  });
+
+  it("buildCommand without a build artifact would be ignored", () => {
+    rejects(
+      { ...NODE_APP, buildCommand: "make bundle" },
+      'bluegreen:buildCommand is set but neither bluegreen:blueArtifact nor bluegreen:greenArtifact is "build"; it would be ignored',
+    );
+  });
+});
+
+describe("any app: the unit and env a slot runs with", () => {
+  const shop = appLayout("shop");
+  const unit = (command: string) =>
+    renderSlotUnit({ layout: shop, color: "green", args: "", command, drainTimeoutSeconds: 25 })
+      .split("\n")
+      .filter((l) => /^(ExecStart|WorkingDirectory)=/.test(l));
+
+  it("appCommand runs from the release directory; its program is found on PATH, taken as is, or made absolute in the release", () => {
+    assert.deepStrictEqual(unit("node server.js"), [
+      "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
+      "ExecStart=node server.js",
+    ]);
+    assert.deepStrictEqual(unit(".venv/bin/gunicorn --bind unix:${BLUEGREEN_SOCKET} app:app"), [
+      "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
+      "ExecStart=/var/lib/bluegreen-shop/slots/green/current/.venv/bin/gunicorn --bind unix:${BLUEGREEN_SOCKET} app:app",
+    ]);
+    assert.deepStrictEqual(unit("./app --listen ${BLUEGREEN_LISTEN}"), [
+      "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
+      "ExecStart=/var/lib/bluegreen-shop/slots/green/current/app --listen ${BLUEGREEN_LISTEN}",
+    ]);
+    assert.deepStrictEqual(unit("/usr/bin/php -S 127.0.0.1:${PORT} -t public"), [
+      "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
+      "ExecStart=/usr/bin/php -S 127.0.0.1:${PORT} -t public",
+    ]);
+  });
+
+  it("the single executable's unit is byte for byte what it was (no restart on upgrade)", () => {
+    assert.strictEqual(
+      renderSlotUnit({
+        layout,
+        color: "green",
+        args: "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR}",
+        drainTimeoutSeconds: 25,
+      }),
+      fs.readFileSync(path.join(ROOT, "test", "expected", "bluegreen@green.service"), "utf8"),
+    );
+  });
+
+  it("with appCommand the env also says where to listen the way frameworks read it", () => {
+    const env = (listen: string) =>
+      renderSlotEnv({
+        layout: shop,
+        color: "blue",
+        version: "v1",
+        listen,
+        drainTimeoutSeconds: 25,
+        appEnv: {},
+        command: true,
+      });
+    assert.match(
+      env("unix:/run/bluegreen-shop/blue/app.sock"),
+      /\nBLUEGREEN_SOCKET="\/run\/bluegreen-shop\/blue\/app\.sock"\n/,
+    );
+    assert.doesNotMatch(env("unix:/run/bluegreen-shop/blue/app.sock"), /\nPORT=/);
+    assert.match(env("127.0.0.1:28573"), /\nPORT="28573"\n/);
+    assert.doesNotMatch(
+      renderSlotEnv({
+        layout: shop,
+        color: "blue",
+        version: "v1",
+        listen: "127.0.0.1:28573",
+        drainTimeoutSeconds: 25,
+        appEnv: {},
+      }),
+      /PORT=|BLUEGREEN_SOCKET=/,
+    );
+  });
+});
+
+describe("any app: the program under mocks", () => {
+  it("packages get a step of their own; a bundle's deploy step says so; hooks ride on the switch's stdin", async () => {
+    const r = await runProgram({
+      ...NODE_APP,
+      preSwitch: "node migrate.js",
+      postSwitch: "curl -fsS https://hooks.example.com/deployed",
+      postSwitchFailure: "rollback",
+      appSecrets: { DB_PASSWORD: "s3cret" },
+    });
+    const packages = plain(find(r, "packages-install").inputs);
+    assert.strictEqual(packages.create, "env PACKAGES='nodejs sqlite3' /usr/local/lib/bluegreen/host-packages.sh");
+    assert.strictEqual(packages.delete, undefined, "packages stay on the host: another app may use them");
+    const blue = plain(find(r, "blue-service").inputs);
+    assert.match(blue.create, / KIND=bundle BUNDLE_MAX_MB=1024 /);
+    const sw = plain(find(r, "switch-link").inputs);
+    assert.strictEqual(
+      sw.create,
+      "env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 WATCH_SECONDS=30 ERROR_PERCENT=5 MIN_ERRORS=5 " +
+        "HOOKS=yes HOOK_TIMEOUT=600 POST_SWITCH_FAILURE=rollback SECRET_NAMES=DB_PASSWORD /usr/local/lib/bluegreen/switch.sh",
+    );
+    assert.strictEqual(
+      sw.stdin,
+      "#bluegreen-section preSwitch\nnode migrate.js\n#bluegreen-section postSwitch\ncurl -fsS https://hooks.example.com/deployed\n",
+    );
+  });
+
+  it("a stack that uses none of it keeps exactly the steps and commands it had", async () => {
+    const r = await runProgram(BASE_CONFIG);
+    assert.ok(!r.resources.some((x) => x.name === "packages-install"));
+    assert.doesNotMatch(plain(find(r, "blue-service").inputs).create, /KIND|BUNDLE_MAX_MB/);
+    const sw = plain(find(r, "switch-link").inputs);
+    assert.doesNotMatch(sw.create, /HOOK/);
+    assert.strictEqual(sw.stdin, undefined);
+  });
+
+  it("exact diffs: a hook change is the switch alone; a package, the packages step alone", async () => {
+    const base = await runProgram({ ...NODE_APP, preSwitch: "node migrate.js" });
+    assert.deepStrictEqual(
+      changedResources(base, await runProgram({ ...NODE_APP, preSwitch: "node migrate.js --verbose" })),
+      ["switch-link"],
+    );
+    assert.deepStrictEqual(
+      changedResources(
+        base,
+        await runProgram({ ...NODE_APP, preSwitch: "node migrate.js", hostPackages: ["nodejs", "sqlite3", "curl"] }),
+      ),
+      ["packages-install"],
+    );
+    assert.deepStrictEqual(
+      changedResources(
+        base,
+        await runProgram({
+          ...NODE_APP,
+          preSwitch: "node migrate.js",
+          appCommand: "node --enable-source-maps server.js",
+        }),
+      ),
+      ["blue-service", "green-service"],
+    );
+  });
+});
+
+describe("any app: buildCommand", () => {
+  let project: string;
+  beforeEach(() => {
+    project = fs.mkdtempSync(path.join(os.tmpdir(), "bg-build-"));
+  });
+  afterEach(() => fs.rmSync(project, { recursive: true, force: true }));
+  const build = (command: string, version = "v1") =>
+    resolveArtifact("green", version, { kind: "build" }, "amd64", { command, projectDir: project });
+  const errorOf = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.problems.join("\n");
+    }
+    assert.fail("no error");
+  };
+
+  it("the Node demo's build is a reproducible bundle; a version is built once per machine, then reused", () => {
+    fs.cpSync(path.join(ROOT, "app", "node"), path.join(project, "app", "node"), { recursive: true });
+    const counter = path.join(project, "builds");
+    const cmd = `echo x >> ${counter}; bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"`;
+    const first = build(cmd, "v7");
+    assert.strictEqual(first.kind, "file");
+    assert.strictEqual(first.bundle, true);
+    assert.strictEqual(
+      first.kind === "file" && first.path,
+      path.join(project, "dist", "releases", "v7", "app-linux-amd64"),
+    );
+    assert.strictEqual(fs.readFileSync(counter, "utf8"), "x\nx\n", "the first build of a version runs twice");
+    assert.strictEqual(
+      fs.readFileSync(path.join(project, "dist/releases/v7/app-linux-amd64.sha256"), "utf8"),
+      `${first.sha256}\n`,
+    );
+    // Another run (a new process) reuses v7 as built, even after the source moved on.
+    fs.appendFileSync(path.join(project, "app", "node", "server.js"), "\n// changed\n");
+    const built = require.resolve("../components/artifact");
+    delete require.cache[built];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh module: a new pulumi run
+    const fresh = require(built) as typeof import("../components/artifact");
+    const again = fresh.resolveArtifact("blue", "v7", { kind: "build" }, "amd64", {
+      command: cmd,
+      projectDir: project,
+    });
+    assert.strictEqual(again.sha256, first.sha256);
+    assert.strictEqual(fs.readFileSync(counter, "utf8"), "x\nx\n", "not built again");
+  });
+
+  it("a build that is not reproducible fails at its first build, with why and how to fix it", () => {
+    const e = errorOf(() => build('date +%s%N > "$BLUEGREEN_OUT"'));
+    assert.match(
+      e,
+      /^bluegreen:greenArtifact is "build", but bluegreen:buildCommand is not reproducible: two builds of v1 from the same source gave sha256 [0-9a-f]{64} and [0-9a-f]{64}\. The host stores each version once and refuses v1 with another sha256, so this build would fail on the next machine or run that builds v1 again\. Make the output depend on the source only: for a tarball, tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \| gzip -n; for Go, -trimpath -buildvcs=false; set SOURCE_DATE_EPOCH for tools that stamp the time$/,
+    );
+    assert.ok(!fs.existsSync(path.join(project, "dist/releases/v1/app-linux-amd64.sha256")), "nothing recorded");
+  });
+
+  it("a failing build shows its stderr; a build that writes nothing says where it should have", () => {
+    assert.strictEqual(
+      errorOf(() => build("echo 'npm ERR! missing script: bundle' >&2; exit 2", "v2")),
+      'bluegreen:greenArtifact is "build", but bluegreen:buildCommand failed for v2 (linux/amd64) with exit 2: npm ERR! missing script: bundle',
+    );
+    assert.strictEqual(
+      errorOf(() => build("true", "v3")),
+      `bluegreen:greenArtifact is "build", but bluegreen:buildCommand exited 0 without writing $BLUEGREEN_OUT (${project}/dist/releases/v3/app-linux-amd64): it must write the executable or the .tar.gz bundle there`,
+    );
+  });
+});
+
+describe("any app: hook output is scrubbed of the slot's secret values (lib.sh scrub_secrets)", () => {
+  it("each secret value, wherever it appears in a line, becomes [secret NAME]; other values stay", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-scrub-"));
+    fs.writeFileSync(path.join(dir, "layout.sh"), "");
+    fs.writeFileSync(path.join(dir, "lib.sh"), loadScript("lib.sh"));
+    fs.writeFileSync(
+      path.join(dir, "blue.env"),
+      renderSlotEnv({
+        layout,
+        color: "blue",
+        version: "v1",
+        listen: "unix:/run/bluegreen/blue/app.sock",
+        drainTimeoutSeconds: 25,
+        appEnv: { DB_PASSWORD: 'p"a\\ss', API_TOKEN: "tok-123", LOG_LEVEL: "debug" },
+      }),
+    );
+    const r = run("bash", ["-c", `. ${dir}/lib.sh; scrub_secrets ${dir}/blue.env "DB_PASSWORD API_TOKEN"`], {
+      input: 'connecting with p"a\\ss and tok-123tok-123\nlevel debug\n',
+    });
+    fs.rmSync(dir, { recursive: true });
+    assert.strictEqual(
+      r.stdout,
+      "connecting with [secret DB_PASSWORD] and [secret API_TOKEN][secret API_TOKEN]\nlevel debug\n",
+    );
+  });
+});
