@@ -21,11 +21,12 @@ const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
 const layout = appLayout(cfg.appName);
 const on = { connection: host.connection, sudo: host.sudo, layout };
 
-const setup = new HostSetup("setup", on, { dependsOn: [host.ready] });
+const setup = new HostSetup("setup", { ...on, router: cfg.router }, { dependsOn: [host.ready] });
 const router = new Router(
   "router",
   {
     ...on,
+    router: cfg.router,
     owner: setup.owner,
     domains: cfg.domains,
     tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },

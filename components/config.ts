@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { Color, COLORS } from "./layout";
+import { Color, COLORS, RouterKind } from "./layout";
 
 export const PROJECT = "bluegreen";
 
@@ -157,6 +157,8 @@ export interface BluegreenConfig {
   /** 127.0.0.1 port of the check listener: the live slot through nginx, never in maintenance. */
   readonly checkPort: number;
   readonly linkMode: LinkMode;
+  /** What routes public traffic to the slots; every app on a host uses the same one. */
+  readonly router: RouterKind;
   readonly arch: Arch;
   readonly host: HostConfig;
   readonly ssh: SshConfig;
@@ -180,6 +182,7 @@ export interface BluegreenConfig {
 export const DEFAULTS = {
   active: "blue",
   linkMode: "socket",
+  router: "nginx",
   hostKind: "multipass",
   sshPort: 22,
   sshAllowedCidrs: ["0.0.0.0/0", "::/0"],
@@ -403,6 +406,7 @@ export function loadConfig(
     'a name of lowercase letters, digits and - (at most 22: its Unix user is bluegreen-NAME; not "apps"), e.g. shop',
   );
   const linkMode = oneOf<LinkMode>("linkMode", ["socket", "tcp"], "socket");
+  const router = oneOf<RouterKind>("router", ["nginx", "haproxy"], "nginx");
   const problemsBeforeHost = problems.length;
   const hostKind = oneOf<HostKind>("hostKind", ["hetzner", "multipass", "ssh", "stack"], "multipass");
   // An unknown kind is one problem; checking the fallback kind's keys would invent more.
@@ -486,11 +490,11 @@ export function loadConfig(
   if (argsProblem) problems.push(`${key("appArgs")} ${argsProblem} (got ${q(args)})`);
   const command = readAppCommand();
   const envRaw = object("appEnv");
-  if (command && linkMode === "tcp" && "PORT" in envRaw)
+  const secretsRaw = object("appSecrets");
+  if (command && linkMode === "tcp" && ("PORT" in envRaw || "PORT" in secretsRaw))
     problems.push(
       `${key("appEnv")}.PORT is set by bluegreen with ${key("appCommand")} in tcp mode (each slot's own port); remove it: pulumi config rm --path appEnv.PORT`,
     );
-  const secretsRaw = object("appSecrets");
   for (const name of Object.keys(secretsRaw)) {
     if (name in envRaw)
       problems.push(`${key("appSecrets")}.${name} is also set in ${key("appEnv")}; keep each name in one of them`);
@@ -498,6 +502,18 @@ export function loadConfig(
   // appEnv set with --secret joins the secrets: the whole env file is then a secret.
   const envSecret = secretKeys.has("appEnv");
   const allSecrets = envSecret ? { ...envRaw, ...secretsRaw } : secretsRaw;
+  // systemd puts ${NAME} into the process's argv, which every user on the host can read in ps.
+  for (const [k, text] of [
+    ["appCommand", command],
+    ["appArgs", args],
+  ] as const) {
+    for (const name of Object.keys(allSecrets)) {
+      if (new RegExp(`\\$\\{?${name}(?![A-Za-z0-9_])`).test(text))
+        problems.push(
+          `${key(k)} passes the secret ${name} on the command line, where ps shows it to every user on the host; let the app read ${name} from its environment`,
+        );
+    }
+  }
   const app: AppConfig = {
     command,
     healthPath,
@@ -521,6 +537,10 @@ export function loadConfig(
   }
   const domains = readDomains();
   const tls = readTls(domains);
+  if (router === "haproxy" && tls.mode !== "off")
+    problems.push(
+      `${key("tls")} must be "off" with ${key("router")} "haproxy": bluegreen does not yet serve HTTPS through HAProxy; use router "nginx" for HTTPS`,
+    );
   const maintenance = bool("maintenance");
   const maintenanceRetryAfter = int("maintenanceRetryAfter", 1, 86400);
   const keepReleases = int("keepReleases", 2, 1000);
@@ -539,6 +559,7 @@ export function loadConfig(
     keepReleases,
     checkPort: ports.check,
     linkMode,
+    router,
     arch,
     host,
     ssh: {
@@ -944,7 +965,7 @@ export function loadConfig(
     ) ?? []) {
       if (typeof entry !== "string" || !APT_PACKAGE_RE.test(entry)) {
         problems.push(
-          `${key("hostPackages")} entry ${q(entry)} is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+          `${key("hostPackages")} entry ${q(entry)} is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit and not ending in - (apt install NAME), optionally NAME=VERSION`,
         );
       } else if (out.includes(entry)) {
         problems.push(`${key("hostPackages")} lists ${q(entry)} twice`);
@@ -1021,7 +1042,8 @@ export function loadConfig(
 }
 
 /** Debian policy's package names (apt install NAME), optionally pinned NAME=VERSION. */
-const APT_PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$/;
+// Not ending in "-": apt reads "nginx-" as "remove nginx".
+const APT_PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]*[a-z0-9+](=[A-Za-z0-9.+~:-]+)?$/;
 
 /** Whether a file starts with gzip's magic bytes. */
 export function isGzip(file: string): boolean {

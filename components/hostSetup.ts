@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { AppLayout, renderLayoutSh } from "./layout";
+import { AppLayout, renderLayoutSh, RouterKind } from "./layout";
 import { renderToolsInstaller } from "./render";
 import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
 
@@ -11,12 +11,14 @@ export interface HostSetupArgs {
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /** Run host steps through `sudo -n` (non-root SSH user). */
   readonly sudo: boolean;
+  /** The host's router: the tools drive it (router-<kind>.sh). */
+  readonly router: RouterKind;
 }
 
 /** The full text sent to the host to install bluegreen's tools. */
-export function toolsInstallerText(L: AppLayout): string {
+export function toolsInstallerText(L: AppLayout, router: RouterKind = "nginx"): string {
   const files = [
-    { name: "layout.sh", text: renderLayoutSh(L) },
+    { name: "layout.sh", text: renderLayoutSh(L, { router }) },
     ...hostScriptNames().map((name) => ({ name, text: loadScript(name) })),
   ];
   return renderToolsInstaller(L, files, "setup-host.sh");
@@ -49,7 +51,7 @@ export class HostSetup extends pulumi.ComponentResource {
         connection: args.connection,
         // The installer refuses, before writing anything, an app another stack owns here.
         create: this.owner.apply((owner) => stdinScriptCommand({ OWNER: owner }, args.sudo)),
-        stdin: toolsInstallerText(L),
+        stdin: toolsInstallerText(L, args.router),
         // Destroy: the router's delete step (app-remove.sh) has removed the app by then; this
         // removes the tools even when that step never ran (a stack refused on its first up),
         // and never those of an app another stack owns.

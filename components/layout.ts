@@ -29,7 +29,19 @@ export const shared = {
   hostLock: "/var/lib/bluegreen-apps/.lock",
   /** nginx's workers are in this group, so they can reach every app's socket. */
   webGroup: "bluegreen",
+  /** HAProxy: the main file (global and defaults), shared by every app and versioned. */
+  haproxyMain: "/etc/haproxy/haproxy.cfg",
+  /** HAProxy reads every *.cfg here after the main file: the public frontend, then one file per app. */
+  haproxyDir: "/etc/haproxy/bluegreen",
+  /** The public frontend, assembled on the host from every app's routes (catch-all last). */
+  haproxyPublic: "/etc/haproxy/bluegreen/10-public.cfg",
+  /** Each app's lines for the public frontend (not *.cfg: HAProxy does not load them). */
+  haproxyRoutesDir: "/etc/haproxy/bluegreen/routes",
+  /** The runtime API: root only. The switch sets map entries through it. */
+  haproxyAdminSocket: "/run/haproxy/admin.sock",
 } as const;
+
+export type RouterKind = "nginx" | "haproxy";
 
 export type AppLayout = ReturnType<typeof appLayout>;
 
@@ -59,6 +71,15 @@ export function appLayout(app: string = DEFAULT_APP) {
     /** Per-slot runtime directories (systemd RuntimeDirectory) holding the sockets. */
     runDir,
     nginxSite: `${shared.nginxSitesDir}/${ns}.conf`,
+    /** HAProxy: this app's backends and loopback frontends. */
+    haproxyApp: `${shared.haproxyDir}/50-${ns}.cfg`,
+    /** HAProxy: this app's lines in the public frontend. */
+    haproxyRoute: `${shared.haproxyRoutesDir}/${ns}.route`,
+    /**
+     * HAProxy: live, idle and maintenance, as a map the frontends read per request. Written
+     * (one rename) and then set through the runtime API, so a switch never reloads.
+     */
+    haproxyMap: `${stateDir}/haproxy.map`,
     /** systemd looks for an instance's own unit file before the template, so each slot has its own. */
     unitDir: "/etc/systemd/system",
     /** Uploaded artifacts, kept across reboots (unlike /tmp) so a missing release can be stored again. */
@@ -112,9 +133,14 @@ export const layout = appLayout();
 export interface LayoutShOptions {
   /** Prefix for every path; tests run the host scripts in a temp dir. */
   readonly root?: string;
+  /** Which router the host runs (components/routers.ts). */
+  readonly router?: RouterKind;
   /** Commands that check and reload nginx's config. */
   readonly nginxTest?: string;
   readonly nginxReload?: string;
+  /** Commands that check and (seamlessly) reload HAProxy's config. */
+  readonly haproxyTest?: string;
+  readonly haproxyReload?: string;
 }
 
 /** layout.sh, sourced by every host script: the app's paths and names plus how to drive nginx. */
@@ -150,6 +176,14 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_ACME_WEBROOT: L.acmeWebroot,
     BG_TLS_CONF_DIR: L.tlsConfDir,
     BG_STATUS_COMMAND: L.statusCommand,
+    BG_HAPROXY_MAIN: shared.haproxyMain,
+    BG_HAPROXY_DIR: shared.haproxyDir,
+    BG_HAPROXY_PUBLIC: shared.haproxyPublic,
+    BG_HAPROXY_ROUTES_DIR: shared.haproxyRoutesDir,
+    BG_HAPROXY_ADMIN: shared.haproxyAdminSocket,
+    BG_HAPROXY_APP: L.haproxyApp,
+    BG_HAPROXY_ROUTE: L.haproxyRoute,
+    BG_HAPROXY_MAP: L.haproxyMap,
   };
   return [
     "# shellcheck shell=bash disable=SC2034",
@@ -160,9 +194,14 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     `BG_APP_USER=${L.appUser}`,
     `BG_WEB_GROUP=${shared.webGroup}`,
     `BG_TLS_RENEW_UNIT=${L.tlsRenewUnit}`,
+    `BG_ROUTER=${o.router ?? "nginx"}`,
+    `BG_IDENT=${L.nginxIdent}`,
     // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.
     `nginx_test() { ${o.nginxTest ?? "timeout 60 nginx -t"}; }`,
     `nginx_reload() { ${o.nginxReload ?? "timeout 60 systemctl reload nginx"}; }`,
+    `haproxy_test() { ${o.haproxyTest ?? `timeout 60 haproxy -c -f ${root}${shared.haproxyMain} -f ${root}${shared.haproxyDir}`}; }`,
+    // Debian's unit reloads the master-worker with USR2: the listeners pass to the new workers.
+    `haproxy_reload() { ${o.haproxyReload ?? "timeout 60 systemctl reload haproxy"}; }`,
     "",
   ].join("\n");
 }

@@ -318,10 +318,12 @@ export interface SlotUnitOptions {
 export function slotExec(L: AppLayout, color: Color, o: Pick<SlotUnitOptions, "args" | "command">) {
   const current = `${L.stateDir}/slots/${color}/current`;
   if (!o.command) return { workingDirectory: L.dataDir, execStart: `${current}/app ${o.args}` };
-  const [program, ...rest] = o.command.trim().split(/\s+/);
+  const command = o.command.trim();
+  const program = command.split(/\s/)[0];
   const resolved =
     program.includes("/") && !program.startsWith("/") ? `${current}/${program.replace(/^\.\//, "")}` : program;
-  return { workingDirectory: current, execStart: [resolved, ...rest].join(" ") };
+  // Only the program changes: the arguments keep their exact text (quoted spaces included).
+  return { workingDirectory: current, execStart: resolved + command.slice(program.length) };
 }
 
 /**

@@ -1,34 +1,24 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { AppLayout, Color } from "./layout";
-import { renderBundle, renderNginxCommon, renderNginxSite } from "./render";
+import { RouterKind } from "./layout";
+import { renderBundle } from "./render";
+import { ROUTERS, SiteOptions } from "./routers";
 import { toolCommand } from "./shell";
 
-export interface RouterArgs {
-  /** Where this app lives on the host (components/layout.ts). */
-  readonly layout: AppLayout;
+export interface RouterArgs extends SiteOptions {
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   readonly sudo: boolean;
+  /** Which router the host runs (components/routers.ts); every app on a host uses the same. */
+  readonly router: RouterKind;
   /** The stack that owns this app (organization/project/stack): a second stack may not take its name. */
   readonly owner: pulumi.Input<string>;
-  /** Names the site answers to; empty: any name no other app claims. */
-  readonly domains: readonly string[];
-  /** Serve :443 too (the certificate comes from the Tls component); undefined: HTTP only. */
-  readonly tls?: { readonly hstsMaxAge: number };
-  /** Loopback port of the preview listener, which always reaches the idle slot. */
-  readonly previewPort: number;
-  /** Loopback port of the check listener: the live slot, never in maintenance. */
-  readonly checkPort: number;
-  /** Retry-After of the maintenance page, in seconds. */
-  readonly maintenanceRetryAfter: number;
-  /** The slots' loopback ports, used while a slot listens on tcp. */
-  readonly ports: Readonly<Record<Color, number>>;
 }
 
 /**
- * nginx, installed and configured idempotently, shared by every app on the host.
- * This app's site routes its domains to its slots; the site names neither a colour
- * nor a link mode (each request reads the live link and the slot's tcp flag), so
+ * The router (nginx or HAProxy, components/routers.ts), installed and configured
+ * idempotently, shared by every app on the host. This app's config routes its domains
+ * to its slots; it names neither a colour nor a link mode (nginx reads the live link and
+ * the slot's tcp flag per request; HAProxy a map set through its runtime API), so
  * switching traffic and changing linkMode never touch it. Before anything is
  * written, the app's claims (owner stack, domains, ports) are checked against
  * every other app's on the host. Destroying the stack removes this app's site,
@@ -39,11 +29,12 @@ export class Router extends pulumi.ComponentResource {
 
   constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:Router", name, {}, opts);
+    const impl = ROUTERS[args.router];
     const install = new command.remote.Command(
       `${name}-install`,
       {
         connection: args.connection,
-        create: toolCommand(args.layout, "router-install.sh", {}, args.sudo),
+        create: toolCommand(args.layout, impl.installTool, {}, args.sudo),
         addPreviousOutputInEnv: false,
       },
       { parent: this },
@@ -66,9 +57,8 @@ export class Router extends pulumi.ComponentResource {
             args.sudo,
           ),
         ),
-        stdin: renderBundle({
-          common: renderNginxCommon(),
-          site: renderNginxSite({
+        stdin: renderBundle(
+          impl.sections({
             layout: args.layout,
             domains: args.domains,
             tls: args.tls,
@@ -77,7 +67,7 @@ export class Router extends pulumi.ComponentResource {
             maintenanceRetryAfter: args.maintenanceRetryAfter,
             ports: args.ports,
           }),
-        }),
+        ),
         // Gone tools mean the app was removed already (a retried destroy): nothing to do.
         delete: pulumi
           .output(args.owner)

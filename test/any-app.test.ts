@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { resolveArtifact } from "../components/artifact";
 import { ConfigError, loadConfig } from "../components/config";
-import { appLayout, layout } from "../components/layout";
+import { appLayout, layout, renderLayoutSh } from "../components/layout";
 import { renderSlotEnv, renderSlotUnit } from "../components/render";
 import { loadScript } from "../components/shell";
 import { BASE_CONFIG, changedResources, find, plain, ROOT, runProgram } from "./harness";
@@ -85,10 +85,10 @@ describe("any app: config errors name the key and what is allowed", () => {
   it("hostPackages entries that are not package names, or repeat", () => {
     rejects(
       { ...NODE_APP, hostPackages: ["nodejs", "Node JS", "nodejs", "php;reboot", 7] },
-      `bluegreen:hostPackages entry "Node JS" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+      `bluegreen:hostPackages entry "Node JS" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit and not ending in - (apt install NAME), optionally NAME=VERSION`,
       `bluegreen:hostPackages lists "nodejs" twice`,
-      `bluegreen:hostPackages entry "php;reboot" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
-      `bluegreen:hostPackages entry 7 is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit (apt install NAME), optionally NAME=VERSION`,
+      `bluegreen:hostPackages entry "php;reboot" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit and not ending in - (apt install NAME), optionally NAME=VERSION`,
+      `bluegreen:hostPackages entry 7 is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit and not ending in - (apt install NAME), optionally NAME=VERSION`,
     );
     rejects(
       { ...NODE_APP, hostPackages: "nodejs" },
@@ -97,6 +97,28 @@ describe("any app: config errors name the key and what is allowed", () => {
     assert.deepStrictEqual(
       load({ ...NODE_APP, hostPackages: ["nodejs=18.19.0+dfsg-6~deb12u2", "php8.2-cli"] }).hostPackages,
       ["nodejs=18.19.0+dfsg-6~deb12u2", "php8.2-cli"],
+    );
+  });
+
+  it("a package name ending in - (apt would remove the package) is refused", () => {
+    rejects(
+      { ...NODE_APP, hostPackages: ["nginx-"] },
+      'bluegreen:hostPackages entry "nginx-" is not a package name: lowercase letters, digits, + - and ., starting with a letter or digit and not ending in - (apt install NAME), optionally NAME=VERSION',
+    );
+    assert.deepStrictEqual(load({ ...NODE_APP, hostPackages: ["g++", "libstdc++6"] }).hostPackages, [
+      "g++",
+      "libstdc++6",
+    ]);
+  });
+
+  it("a secret on the command line (ps shows it to every user) is refused; so is PORT among the secrets", () => {
+    rejects(
+      { ...NODE_APP, appCommand: "node server.js --key ${API_KEY}", appSecrets: { API_KEY: "k", API: "a" } },
+      "bluegreen:appCommand passes the secret API_KEY on the command line, where ps shows it to every user on the host; let the app read API_KEY from its environment",
+    );
+    rejects(
+      { ...NODE_APP, linkMode: "tcp", appSecrets: { PORT: "9999" } },
+      "bluegreen:appEnv.PORT is set by bluegreen with bluegreen:appCommand in tcp mode (each slot's own port); remove it: pulumi config rm --path appEnv.PORT",
     );
   });
 
@@ -156,6 +178,10 @@ describe("any app: the unit and env a slot runs with", () => {
     assert.deepStrictEqual(unit("./app --listen ${BLUEGREEN_LISTEN}"), [
       "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
       "ExecStart=/var/lib/bluegreen-shop/slots/green/current/app --listen ${BLUEGREEN_LISTEN}",
+    ]);
+    assert.deepStrictEqual(unit('node -e "a;  b" server.js'), [
+      "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
+      'ExecStart=node -e "a;  b" server.js',
     ]);
     assert.deepStrictEqual(unit("/usr/bin/php -S 127.0.0.1:${PORT} -t public"), [
       "WorkingDirectory=/var/lib/bluegreen-shop/slots/green/current",
@@ -275,7 +301,7 @@ describe("any app: buildCommand", () => {
   });
   afterEach(() => fs.rmSync(project, { recursive: true, force: true }));
   const build = (command: string, version = "v1") =>
-    resolveArtifact("green", version, { kind: "build" }, "amd64", { command, projectDir: project });
+    resolveArtifact("green", version, { kind: "build" }, "amd64", { command, projectDir: project, app: "shop" });
   const errorOf = (f: () => unknown) => {
     try {
       f();
@@ -295,12 +321,12 @@ describe("any app: buildCommand", () => {
     assert.strictEqual(first.bundle, true);
     assert.strictEqual(
       first.kind === "file" && first.path,
-      path.join(project, "dist", "releases", "v7", "app-linux-amd64"),
+      path.join(project, "dist", "releases", "shop", "v7", "app-linux-amd64"),
     );
     assert.strictEqual(fs.readFileSync(counter, "utf8"), "x\nx\n", "the first build of a version runs twice");
-    assert.strictEqual(
-      fs.readFileSync(path.join(project, "dist/releases/v7/app-linux-amd64.sha256"), "utf8"),
-      `${first.sha256}\n`,
+    assert.match(
+      fs.readFileSync(path.join(project, "dist/releases/shop/v7/app-linux-amd64.sha256"), "utf8"),
+      new RegExp(`^${first.sha256} [0-9a-f]{16}\n$`),
     );
     // Another run (a new process) reuses v7 as built, even after the source moved on.
     fs.appendFileSync(path.join(project, "app", "node", "server.js"), "\n// changed\n");
@@ -311,6 +337,7 @@ describe("any app: buildCommand", () => {
     const again = fresh.resolveArtifact("blue", "v7", { kind: "build" }, "amd64", {
       command: cmd,
       projectDir: project,
+      app: "shop",
     });
     assert.strictEqual(again.sha256, first.sha256);
     assert.strictEqual(fs.readFileSync(counter, "utf8"), "x\nx\n", "not built again");
@@ -322,7 +349,41 @@ describe("any app: buildCommand", () => {
       e,
       /^bluegreen:greenArtifact is "build", but bluegreen:buildCommand is not reproducible: two builds of v1 from the same source gave sha256 [0-9a-f]{64} and [0-9a-f]{64}\. The host stores each version once and refuses v1 with another sha256, so this build would fail on the next machine or run that builds v1 again\. Make the output depend on the source only: for a tarball, tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \| gzip -n; for Go, -trimpath -buildvcs=false; set SOURCE_DATE_EPOCH for tools that stamp the time$/,
     );
-    assert.ok(!fs.existsSync(path.join(project, "dist/releases/v1/app-linux-amd64.sha256")), "nothing recorded");
+    assert.deepStrictEqual(fs.readdirSync(path.join(project, "dist/releases/shop/v1")), [], "nothing recorded or left");
+  });
+
+  it("a changed buildCommand under a built version is refused; another app's build of the same version is its own", () => {
+    const first = build('printf shop > "$BLUEGREEN_OUT"', "v1");
+    delete require.cache[require.resolve("../components/artifact")];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh module: a new pulumi run
+    const fresh = require("../components/artifact") as typeof import("../components/artifact");
+    const opts = { projectDir: project, command: 'printf other > "$BLUEGREEN_OUT"' };
+    const again = () => fresh.resolveArtifact("green", "v1", { kind: "build" }, "amd64", { ...opts, app: "shop" });
+    assert.throws(again, {
+      message:
+        "invalid bluegreen stack config:\n  - bluegreen:buildCommand changed since v1 was built here (dist/releases/shop/v1/). " +
+        "A version is immutable on the host, so build the new way under a new version (pulumi config set greenVersion ...), " +
+        "or delete dist/releases/shop/v1/ if v1 never reached a host",
+    });
+    const blog = fresh.resolveArtifact("green", "v1", { kind: "build" }, "amd64", { ...opts, app: "blog" });
+    assert.notStrictEqual(blog.sha256, first.sha256);
+    assert.strictEqual(blog.kind === "file" && fs.readFileSync(blog.path, "utf8"), "other");
+  });
+
+  it("a build never sees what unlocks the stack or a cloud account", () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      PULUMI_CONFIG_PASSPHRASE: "correct-horse",
+      HCLOUD_TOKEN: "t",
+      NPM_TOKEN: "n",
+      GOFLAGS: "-mod=mod",
+    });
+    try {
+      const a = build('env | sort | grep -E "^(PULUMI|HCLOUD|NPM_TOKEN|GOFLAGS)" > "$BLUEGREEN_OUT" || true', "v9");
+      assert.strictEqual(a.kind === "file" && fs.readFileSync(a.path, "utf8"), "GOFLAGS=-mod=mod\n");
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    }
   });
 
   it("a failing build shows its stderr; a build that writes nothing says where it should have", () => {
@@ -330,9 +391,11 @@ describe("any app: buildCommand", () => {
       errorOf(() => build("echo 'npm ERR! missing script: bundle' >&2; exit 2", "v2")),
       'bluegreen:greenArtifact is "build", but bluegreen:buildCommand failed for v2 (linux/amd64) with exit 2: npm ERR! missing script: bundle',
     );
-    assert.strictEqual(
+    assert.match(
       errorOf(() => build("true", "v3")),
-      `bluegreen:greenArtifact is "build", but bluegreen:buildCommand exited 0 without writing $BLUEGREEN_OUT (${project}/dist/releases/v3/app-linux-amd64): it must write the executable or the .tar.gz bundle there`,
+      new RegExp(
+        `^bluegreen:greenArtifact is "build", but bluegreen:buildCommand exited 0 without writing \\$BLUEGREEN_OUT \\(${project}/dist/releases/shop/v3/app-linux-amd64\\.build-[0-9-]+-1\\): it must write the executable or the \\.tar\\.gz bundle there$`,
+      ),
     );
   });
 });
@@ -341,7 +404,7 @@ describe("any app: hook output is scrubbed of the slot's secret values (lib.sh s
   it("each secret value, wherever it appears in a line, becomes [secret NAME]; other values stay", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-scrub-"));
     fs.writeFileSync(path.join(dir, "layout.sh"), "");
-    fs.writeFileSync(path.join(dir, "lib.sh"), loadScript("lib.sh"));
+    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(dir, f), loadScript(f));
     fs.writeFileSync(
       path.join(dir, "blue.env"),
       renderSlotEnv({
@@ -350,16 +413,106 @@ describe("any app: hook output is scrubbed of the slot's secret values (lib.sh s
         version: "v1",
         listen: "unix:/run/bluegreen/blue/app.sock",
         drainTimeoutSeconds: 25,
-        appEnv: { DB_PASSWORD: 'p"a\\ss', API_TOKEN: "tok-123", LOG_LEVEL: "debug" },
+        appEnv: {
+          DB_PASSWORD: 'p"a\\ss',
+          API_TOKEN: "tok-123",
+          LOG_LEVEL: "debug",
+          A_ID: "AKIA1",
+          B_KEY: "AKIA1:wJalr",
+        },
       }),
     );
-    const r = run("bash", ["-c", `. ${dir}/lib.sh; scrub_secrets ${dir}/blue.env "DB_PASSWORD API_TOKEN"`], {
-      input: 'connecting with p"a\\ss and tok-123tok-123\nlevel debug\n',
+    const r = run("bash", ["-c", `. ${dir}/lib.sh; scrub_secrets ${dir}/blue.env "DB_PASSWORD API_TOKEN A_ID B_KEY"`], {
+      input: 'connecting with p"a\\ss and tok-123tok-123\nlevel debug\nkeys AKIA1:wJalr AKIA1\n',
     });
     fs.rmSync(dir, { recursive: true });
     assert.strictEqual(
       r.stdout,
-      "connecting with [secret DB_PASSWORD] and [secret API_TOKEN][secret API_TOKEN]\nlevel debug\n",
+      // Longest first: a value that contains another goes whole.
+      "connecting with [secret DB_PASSWORD] and [secret API_TOKEN][secret API_TOKEN]\nlevel debug\nkeys [secret B_KEY] [secret A_ID]\n",
+    );
+  });
+});
+
+describe("any app: hostPackages on the host (host-packages.sh, apt and dpkg faked)", () => {
+  let root: string;
+  const calls = () => fs.readFileSync(path.join(root, "apt.log"), "utf8").trim().split("\n");
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-pkgs-"));
+    const tools = path.join(root, layout.toolsDir);
+    const bin = path.join(root, "bin");
+    fs.mkdirSync(tools, { recursive: true });
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
+    for (const f of ["lib.sh", "router-nginx.sh", "host-packages.sh"])
+      fs.writeFileSync(path.join(tools, f), loadScript(f), { mode: 0o755 });
+    // apt's own words for each case: a plain install, an install that would upgrade libc6, an unknown name.
+    fs.writeFileSync(
+      path.join(bin, "apt-get"),
+      `#!/bin/bash
+echo "$*" >> ${root}/apt.log
+case "$*" in
+  *update*) exit 0 ;;
+  *nosuch*) echo "E: Unable to locate package nosuch"; exit 100 ;;
+  "-s install"*php-cli*) echo "Inst libc6 [2.36-9] (2.36-10 Debian:12.5/stable [amd64]) []"; echo "Inst php-cli (8.2 Debian:12.5/stable [all])" ;;
+  "-s install"*) echo "Inst nodejs (18.19.0 Debian:12.5/stable [amd64])" ;;
+esac
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(
+      path.join(bin, "dpkg-query"),
+      `#!/bin/bash
+case "$*" in
+  *'|'*curl) echo "install ok installed|7.88.1" ;;
+  *'|'*) exit 1 ;;
+  *) for p in "\${@: -1}"; do echo "$p 1.0"; done ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+  const install = (packages: string) =>
+    run(path.join(root, layout.toolsDir, "host-packages.sh"), [], {
+      env: { ...process.env, PATH: `${root}/bin:${process.env.PATH ?? ""}`, PACKAGES: packages },
+    });
+
+  it("installs only what is missing, after apt's plan, never removing anything", () => {
+    const r = install("curl nodejs");
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout, "host packages: installed nodejs 1.0\n");
+    assert.deepStrictEqual(calls(), [
+      "-s install -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold -y -q --no-install-recommends --no-remove nodejs",
+      "install -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold -y -q --no-install-recommends --no-remove nodejs",
+    ]);
+    const again = install("curl");
+    assert.strictEqual(again.stdout, "host packages: curl already installed; nothing changed\n");
+  });
+
+  it("a plan that would upgrade a package on the host is refused, naming it; nothing is installed", () => {
+    const r = install("php-cli");
+    assert.strictEqual(r.status, 1);
+    assert.strictEqual(
+      r.stderr,
+      "bluegreen: error: installing php-cli would change packages already on this host, which bluegreen does not do on a live host; nothing was changed:\n" +
+        "  Inst libc6 [2.36-9] (2.36-10 Debian:12.5/stable [amd64]) []\n" +
+        "Upgrade them yourself when it suits you (apt-get install --only-upgrade NAME), then run pulumi up again.\n",
+    );
+    assert.ok(!calls().some((c) => c.startsWith("install")));
+  });
+
+  it("an unknown package: the lists are refreshed once, then apt's message names it", () => {
+    const r = install("nosuch");
+    assert.strictEqual(r.status, 1);
+    assert.deepStrictEqual(
+      calls().map((c) => c.split(" ")[0] + (c.includes(" -s ") || c.startsWith("-s") ? " (plan)" : "")),
+      ["-s (plan)", "update", "-s (plan)"],
+    );
+    assert.match(
+      r.stderr,
+      /bluegreen: error: apt-get could not install nosuch \(bluegreen:hostPackages\); nothing was changed:\nE: Unable to locate package nosuch\n$/,
     );
   });
 });

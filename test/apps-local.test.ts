@@ -26,7 +26,7 @@ describe("apps sharing a host: claims are checked before anything changes (local
   it("records the app's owner, domains, catch-all and ports", () => {
     assert.strictEqual(
       fs.readFileSync(claims("bluegreen"), "utf8"),
-      "app=bluegreen\nowner=organization/bluegreen/sandbox\ncatchall=yes\nport=18151\nport=18152\nport=18201\nport=18202\n",
+      "app=bluegreen\nowner=organization/bluegreen/sandbox\ncatchall=yes\nrouter=nginx\nport=18151\nport=18152\nport=18201\nport=18202\n",
     );
   });
 
@@ -79,7 +79,7 @@ describe("apps sharing a host: claims are checked before anything changes (local
       assert.strictEqual(r.status, 1);
       assert.match(
         r.stderr,
-        /bluegreen: error: nginx accepted the new site \(nginx -t\) but did not load it within 15 s, so it keeps serving the previous one, whose files were put back\./,
+        /bluegreen: error: nginx accepted the new config but did not load it within 15 s, so it keeps serving the previous one, whose files were put back\./,
       );
       assert.strictEqual(site(), before);
       assert.strictEqual(host.servedColor(), "blue");

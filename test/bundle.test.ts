@@ -25,7 +25,7 @@ describe("release bundles on the host (lib.sh ensure_release, unpack_bundle)", (
     const tools = path.join(root, layout.toolsDir);
     fs.mkdirSync(tools, { recursive: true });
     fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
-    fs.writeFileSync(path.join(tools, "lib.sh"), loadScript("lib.sh"));
+    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
   });
   afterEach(() => {
     fs.rmSync(root, { recursive: true, force: true });
@@ -173,6 +173,15 @@ describe("release bundles on the host (lib.sh ensure_release, unpack_bundle)", (
       'bluegreen: error: release bundle v9: the link "x" resolves out of the release directory (-> d/up/..); nothing was installed',
     );
     assert.deepStrictEqual(fs.readdirSync(releases()), []);
+  });
+
+  it("a sparse file counts at its listed size, not its size in the archive", () => {
+    const r = ensure("v9", bundle("sparse", "truncate -s 3G big", "--sparse ."), "bundle", 2);
+    assert.strictEqual(r.status, 1);
+    assert.strictEqual(
+      r.stderr.trim(),
+      "bluegreen: error: release bundle v9: its files add up to more than 2 MiB (bluegreen:bundleMaxMegabytes); nothing was unpacked",
+    );
   });
 
   it("a bundle over bundleMaxMegabytes is refused, naming the key; a corrupt one says so", () => {

@@ -6,8 +6,10 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Color, COLORS, layout, renderLayoutSh, shared } from "../components/layout";
+import { Color, COLORS, layout, renderLayoutSh, RouterKind, shared } from "../components/layout";
 import { LinkModeName, renderBundle, renderNginxCommon, renderNginxSite, slotListen } from "../components/render";
+import { renderHaproxyMain } from "../components/renderHaproxy";
+import { ROUTERS } from "../components/routers";
 import { loadScript } from "../components/shell";
 import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
@@ -34,6 +36,20 @@ export function relocateSite(site: string, root: string, httpPort: number): stri
     .replace("    listen [::]:80 default_server;\n", "");
 }
 
+/**
+ * Moves the host paths of rendered HAProxy files under `root`, the public listener to
+ * loopback:httpPort, and drops the user and group switch (the sandbox runs as root).
+ */
+export function relocateHaproxy(text: string, root: string, httpPort: number): string {
+  return text
+    .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
+    .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
+    .replace(shared.haproxyAdminSocket, `${root}${shared.haproxyAdminSocket}`)
+    .replace("    bind :80\n", `    bind 127.0.0.1:${httpPort}\n`)
+    .replace("    bind [::]:80 v6only\n", "")
+    .replace(/^ {4}(user|group|log stdout) .*\n/gm, "");
+}
+
 /** The X-Bluegreen-Color of a fresh request to a loopback port, or "none (why)". */
 function colorAt(port: number): string {
   const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${port}/`]);
@@ -48,6 +64,8 @@ export interface SandboxOptions {
   /** nginx's loopback check listener, which the switch verifies through. */
   readonly checkPort: number;
   readonly ports?: { readonly blue: number; readonly green: number };
+  /** The router in front of the slots (default nginx). */
+  readonly router?: RouterKind;
 }
 
 export interface ToolResult {
@@ -62,8 +80,15 @@ export class Sandbox {
   private readonly slots = new Map<Color, ChildProcess>();
   private readonly nginxConf: string;
 
+  readonly router: RouterKind;
+
   constructor(readonly opts: SandboxOptions) {
-    requireTool("nginx");
+    this.router = opts.router ?? "nginx";
+    if (this.router === "nginx") requireTool("nginx");
+    else {
+      requireTool("haproxy", "apt-get install -y haproxy");
+      requireTool("socat", "apt-get install -y socat");
+    }
     requireTool("curl");
     requireTool("flock", "apt-get install -y util-linux");
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
@@ -81,6 +106,8 @@ export class Sandbox {
       "faults",
       layout.dataDir,
       layout.releasesDir,
+      shared.haproxyRoutesDir,
+      "/run/haproxy",
     ]) {
       fs.mkdirSync(at(d), { recursive: true });
     }
@@ -90,11 +117,23 @@ export class Sandbox {
       at(`${layout.toolsDir}/layout.sh`),
       renderLayoutSh(layout, {
         root: this.root,
+        router: this.router,
         nginxTest: `nginx -t -q -c ${this.nginxConf}`,
         nginxReload: `${nginx} -s reload`,
+        // Master-worker, as Debian's unit runs it: USR2 to the master is systemctl reload.
+        haproxyReload: `kill -USR2 "$(cat ${this.root}/haproxy.pid)"`,
       }),
     );
-    for (const name of ["lib.sh", "switch.sh", "router-config.sh", "maintenance.sh", "status.sh", "prune.sh"]) {
+    for (const name of [
+      "lib.sh",
+      "router-nginx.sh",
+      "router-haproxy.sh",
+      "switch.sh",
+      "router-config.sh",
+      "maintenance.sh",
+      "status.sh",
+      "prune.sh",
+    ]) {
       fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
     }
     // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
@@ -132,6 +171,26 @@ export class Sandbox {
     );
   }
 
+  /** Starts the router on a minimal config, then writes the app's through router-config.sh. */
+  configureAndStart(): ToolResult {
+    if (this.router === "nginx") return this.configureAndStartNginx();
+    fs.writeFileSync(this.at(shared.haproxyMain), relocateHaproxy(renderHaproxyMain(), this.root, this.opts.httpPort));
+    const start = run("haproxy", [
+      "-D",
+      "-W",
+      "-S",
+      `${this.root}/haproxy-master.sock`,
+      "-p",
+      `${this.root}/haproxy.pid`,
+      "-f",
+      this.at(shared.haproxyMain),
+      "-f",
+      this.at(shared.haproxyDir),
+    ]);
+    if (start.status !== 0) throw new Error(`haproxy did not start: ${start.stderr}`);
+    return this.routerConfig();
+  }
+
   /** Writes the site through router-config.sh, then starts nginx. */
   configureAndStartNginx(): ToolResult {
     // router-config.sh ends with a reload, which needs a running master: start one on an empty config first.
@@ -157,10 +216,25 @@ export class Sandbox {
         BLUE_PORT: String(ports.blue),
         GREEN_PORT: String(ports.green),
       },
-      renderBundle({
-        common: relocateSite(renderNginxCommon(), this.root, o.httpPort),
-        site: this.site(ports, previewPort),
-      }),
+      this.router === "nginx"
+        ? renderBundle({
+            common: relocateSite(renderNginxCommon(), this.root, o.httpPort),
+            site: this.site(ports, previewPort),
+          })
+        : renderBundle(
+            Object.fromEntries(
+              Object.entries(
+                ROUTERS.haproxy.sections({
+                  layout,
+                  domains: [],
+                  previewPort,
+                  checkPort: o.checkPort,
+                  maintenanceRetryAfter: 120,
+                  ports,
+                }),
+              ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort)]),
+            ),
+          ),
     );
   }
 
@@ -191,6 +265,9 @@ export class Sandbox {
     if (mode === "tcp") fs.writeFileSync(path.join(slotDir, "tcp"), "");
     else fs.rmSync(path.join(slotDir, "tcp"), { force: true });
     fs.writeFileSync(path.join(slotDir, "deployed"), `version=${version}\nlisten=${listen}\n`);
+    // As slot_apply ends: the router learns how the slot listens now (HAProxy's map; nginx reads the flag).
+    const sync = this.lib("router_sync");
+    if (sync.status !== 0) throw new Error(`router_sync failed: ${sync.stderr}`);
     for (let i = 0; i < 100; i++) {
       if (this.curlSlot(color, "/health/ready").status === 0) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -255,7 +332,8 @@ export class Sandbox {
     for (const child of this.slots.values()) child.kill("SIGKILL");
     // By the master's PID, not `nginx -s stop`: that parses the config first, and a test may
     // have left it unloadable (a missing include), which left nginx running on our ports.
-    const pid = Number(fs.readFileSync(path.join(this.root, "nginx.pid"), { encoding: "utf8", flag: "a+" }).trim());
+    const pidFile = this.router === "nginx" ? "nginx.pid" : "haproxy.pid";
+    const pid = Number(fs.readFileSync(path.join(this.root, pidFile), { encoding: "utf8", flag: "a+" }).trim());
     if (pid > 0) {
       try {
         process.kill(pid, "SIGTERM");

@@ -9,7 +9,7 @@ import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
 
 const SCRIPTS = path.join(ROOT, "components", "scripts");
-const SOURCED = new Set(["lib.sh"]);
+const SOURCED = new Set(["lib.sh", "router-nginx.sh", "router-haproxy.sh"]);
 const executables = [
   ...fs
     .readdirSync(SCRIPTS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Delete step of the router config (`pulumi destroy` of this app's stack): removes this
 # app, and nothing of any other app on the host. By then the slots' own delete steps have
-# stopped them. Removes the site (one nginx reload), the claims, the units and the renewal
+# stopped them. Removes its router config (one reload), the claims, the units and the renewal
 # timer, the releases, state, env files and tools. Keeps the data directory and the audit
 # log (say where), and the app's user, which owns the data.
 # Input: OWNER (the stack being destroyed).
@@ -12,22 +12,13 @@ set -euo pipefail
 take_lock "$BG_LOCK" 300
 install -d -m 0755 "$BG_CLAIMS_DIR"
 exec 7>"$BG_HOST_LOCK"
-flock -w 120 7 || die "another app's nginx change has held $BG_HOST_LOCK for over 120 s"
+flock -w 120 7 || die "another app's router change has held $BG_HOST_LOCK for over 120 s"
 if [ -f "$BG_CLAIMS_FILE" ] && [ "$(field "$BG_CLAIMS_FILE" owner)" != "$OWNER" ]; then
   die "app '$BG_APP' on this host belongs to stack $(field "$BG_CLAIMS_FILE" owner), not $OWNER; it was left as it is"
 fi
 
-# The site goes first (nothing routes here any more), then the processes.
-if [ -f "$BG_NGINX_SITE" ]; then
-  mv -f "$BG_NGINX_SITE" "$BG_NGINX_SITE.removed"
-  if ! out=$(nginx_test 2>&1); then
-    mv -f "$BG_NGINX_SITE.removed" "$BG_NGINX_SITE"
-    die "nginx rejected the host's config without this app's site, so it was put back:
-$out"
-  fi
-  rm -f "$BG_NGINX_SITE.removed"
-  nginx_reload
-fi
+# The router config goes first (nothing routes here any more), then the processes.
+router_remove_app
 
 systemctl disable -q --now "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || true
 systemctl stop "$BG_TLS_RENEW_UNIT.service" 2>/dev/null || true

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the app needs (hostPackages), before any slot starts.
 # Idempotent: only packages that are not installed (or not at a pinned NAME=VERSION) are
-# installed; nothing else is upgraded, and needrestart is told not to restart services,
-# so a running slot is never restarted by this step. The package lists are refreshed
-# only when apt does not know a package yet. An unknown package fails with apt's message.
+# installed. apt plans first (apt-get -s): if the plan would upgrade or remove a package
+# already on the host (a newer libc a runtime wants, say), nothing is done and the step
+# says which. needrestart is told not to restart services, so a running slot is never
+# restarted by this step. The package lists are refreshed only when apt does not know a
+# package yet. An unknown package fails with apt's message.
 # Input: PACKAGES (space-separated names, optionally NAME=VERSION; may be empty).
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -31,12 +33,13 @@ fi
 
 # needrestart (Ubuntu) would otherwise restart services whose libraries apt replaced.
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
-apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold -y -q --no-install-recommends)
+apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold -y -q --no-install-recommends --no-remove)
+plan_missing() { with_deadline 300 "apt-get -s install ${missing[*]}" apt-get -s install "${apt_opts[@]}" "${missing[@]}" 2>&1; }
 install_missing() { with_deadline 1200 "apt-get install ${missing[*]}" apt-get install "${apt_opts[@]}" "${missing[@]}" 2>&1; }
 apt_errors() { grep -E '^(E|W): ' <<<"$1" | head -n 10 || true; }
 
-if ! out=$(install_missing); then
-  if ! grep -qE 'Unable to locate package|has no installation candidate|Version .* was not found' <<<"$out"; then
+if ! out=$(plan_missing); then
+  if ! grep -qE 'Unable to locate package|has no installation candidate|Version .* was not found|Couldn.t find any package' <<<"$out"; then
     die_audited packages "install=${missing[*]}" failed "apt-get could not install ${missing[*]}; nothing else was changed:
 $(apt_errors "$out")"
   fi
@@ -45,10 +48,21 @@ $(apt_errors "$out")"
     die_audited packages "install=${missing[*]}" failed "apt-get update failed, so ${missing[*]} could not be installed:
 $(apt_errors "$up")"
   fi
-  if ! out=$(install_missing); then
-    die_audited packages "install=${missing[*]}" failed "apt-get could not install ${missing[*]} (bluegreen:hostPackages); nothing else was changed:
+  if ! out=$(plan_missing); then
+    die_audited packages "install=${missing[*]}" failed "apt-get could not install ${missing[*]} (bluegreen:hostPackages); nothing was changed:
 $(apt_errors "$out")"
   fi
+fi
+# "Inst NAME [OLD] (NEW ...)" is an upgrade; "Remv NAME" a removal.
+changes=$(grep -E '^(Inst [^ ]+ \[|Remv )' <<<"$out" | sed 's/^/  /' || true)
+if [ -n "$changes" ]; then
+  die_audited packages "install=${missing[*]}" refused "installing ${missing[*]} would change packages already on this host, which bluegreen does not do on a live host; nothing was changed:
+$changes
+Upgrade them yourself when it suits you (apt-get install --only-upgrade NAME), then run pulumi up again."
+fi
+if ! out=$(install_missing); then
+  die_audited packages "install=${missing[*]}" failed "apt-get could not install ${missing[*]}; nothing else was changed:
+$(apt_errors "$out")"
 fi
 audit packages "install=${missing[*]}" ok
 versions=$(dpkg-query -W -f='${Package} ${Version}\n' "${missing[@]%%=*}" | paste -sd, - | sed 's/,/, /g')

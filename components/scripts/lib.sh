@@ -2,6 +2,9 @@
 # Shared helpers for bluegreen's host scripts. Sourced, never run.
 # shellcheck source=/dev/null
 . "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
+# The router seam: router-nginx.sh or router-haproxy.sh (the same functions).
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/router-${BG_ROUTER:-nginx}.sh"
 
 log() { printf 'bluegreen: %s\n' "$*" >&2; }
 die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
@@ -46,12 +49,17 @@ live_color() {
   target=$(readlink "$BG_LIVE_LINK" 2>/dev/null) || return 0
   case "$target" in */colors/blue) echo blue ;; */colors/green) echo green ;; esac
 }
-# set_live COLOR: one rename(2). nginx tests the link on every request, so there is no reload.
+# set_live COLOR: one rename(2). nginx tests the link on every request; HAProxy is told
+# through its runtime API (router_sync). Neither reloads.
 set_live() {
   install -d -m 0755 "$BG_STATE_DIR/colors/$1"
   [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"
   atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK"
+  router_sync
 }
+
+# shared_version FILE TAG: N from a "# TAG N" line of a file every app shares; nothing if none.
+shared_version() { { sed -n "s/^# $2 \([0-9][0-9]*\)$/\1/p" "$1" 2>/dev/null || true; } | head -n 1; }
 record_active() {
   printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
   mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
@@ -130,6 +138,7 @@ slot_apply() {
   # restart drains the old process (SIGTERM) before the new one starts.
   with_deadline 900 "restarting $BG_NS@$slot" systemctl restart "$BG_NS@$slot"
   case "$listen" in unix:*) rm -f "$sdir/tcp" ;; *) : >"$sdir/tcp" ;; esac
+  router_sync
   wait_ready "$slot" "$(field "$src/record" health_path)" "$(field "$src/record" health_timeout)"
   cp "$src/record" "$sdir/deployed"
 }
@@ -205,10 +214,11 @@ Versions are immutable here: give the new build a new version string. (With the 
   log "release $version stored (sha256 $sha, $kind)"
 }
 
-# bundle_check: reads `tar --list --verbose --quoting-style=c` and prints the first reason the
-# archive cannot be a release (exit 1), or nothing. Names stay C-quoted: "/" and "." never are.
+# bundle_check MAX_BYTES: reads `tar --list --verbose --quoting-style=c` and prints the first
+# reason the archive cannot be a release (exit 1), or nothing. Names stay C-quoted: "/" and "."
+# never are. Listed sizes count too: a sparse file is small in the archive, not on disk.
 bundle_check() {
-  awk '
+  awk -v max="$1" -v maxn=100000 '
     function fail(msg) { print msg; bad = 1; exit 1 }
     function norm(p,   n, parts, i, k, st, out) {
       n = split(p, parts, "/"); k = 0
@@ -250,9 +260,12 @@ bundle_check() {
         fail("\"" name "\" is " what "; a bundle holds only files, directories and links")
       }
       names[NR] = n; raw[NR] = name
+      if (t == "-") total += $3
+      if (NR > maxn) fail("it holds more than " maxn " entries")
     }
     END {
       if (bad) exit 1
+      if (total > max) { print "its files add up to more than " int(max / 1048576) " MiB (bluegreen:bundleMaxMegabytes)"; exit 1 }
       for (i = 1; i <= NR; i++) {
         p = names[i]
         while (sub(/\/[^\/]*$/, "", p))
@@ -273,7 +286,7 @@ unpack_bundle() {
   if ! listing=$(tar --list --verbose --numeric-owner --quoting-style=c -zf "$archive" 2>/dev/null); then
     die "release bundle $version is not a readable .tar.gz: $(tar -tzf "$archive" 2>&1 >/dev/null | tail -n 3)"
   fi
-  if ! problem=$(printf '%s\n' "$listing" | bundle_check); then
+  if ! problem=$(printf '%s\n' "$listing" | bundle_check "$max"); then
     die "release bundle $version: $problem; nothing was unpacked"
   fi
   (umask 022 && tar -xzf "$archive" -C "$dest" --no-same-owner --no-same-permissions --no-overwrite-dir) ||
@@ -393,6 +406,9 @@ check_claims() {
         die "app '$BG_APP' already exists on this host, deployed by $(field "$f" owner); $owner cannot take it over. Choose another name: pulumi config set appName NAME. (If this stack is its owner under a new name or backend, delete $f on the host.) Nothing was changed."
       continue
     fi
+    if [ "$(field "$f" router | grep . || echo nginx)" != "$BG_ROUTER" ]; then
+      die "app '$app' (stack $(field "$f" owner)) on this host is served by $(field "$f" router | grep . || echo nginx); every app on a host uses the same router: pulumi config set router $(field "$f" router | grep . || echo nginx). Nothing was changed."
+    fi
     if [ "$(field "$f" owner)" = "$owner" ]; then
       die "stack $owner already deploys app '$app' on this host, so it cannot also be '$BG_APP': an app is not renamed in place. Set appName back to $app, or destroy that app first (pulumi destroy), then deploy this name. Nothing was changed."
     fi
@@ -419,7 +435,7 @@ write_claims() {
   local d p names
   read -r -a names <<<"$2"
   {
-    printf 'app=%s\nowner=%s\ncatchall=%s\n' "$BG_APP" "$1" "$([ -z "$2" ] && echo yes || echo no)"
+    printf 'app=%s\nowner=%s\ncatchall=%s\nrouter=%s\n' "$BG_APP" "$1" "$([ -z "$2" ] && echo yes || echo no)" "$BG_ROUTER"
     for d in "${names[@]}"; do printf 'domain=%s\n' "$d"; done
     for p in $3; do printf 'port=%s\n' "$p"; done
   } >"$BG_CLAIMS_FILE.new"
@@ -448,6 +464,14 @@ scrub_secrets() {
       if (out != "") { n++; val[n] = out; label[n] = "[secret " name "]" }
       next
     }
+    FNR == 1 {
+      # Longest first: a value that contains another must go whole.
+      for (i = 2; i <= n; i++)
+        for (k = i; k > 1 && length(val[k]) > length(val[k - 1]); k--) {
+          t = val[k]; val[k] = val[k - 1]; val[k - 1] = t
+          t = label[k]; label[k] = label[k - 1]; label[k - 1] = t
+        }
+    }
     {
       line = $0
       for (k = 1; k <= n; k++) {
@@ -463,48 +487,61 @@ scrub_secrets() {
 }
 
 # run_hook NAME SLOT TEXT TIMEOUT SECRET_NAMES: runs TEXT with `sh -e` as SLOT runs: its user
-# and group, env file, release directory (the working directory), data directory and
-# sandbox, all read from the slot's installed unit, as a transient oneshot unit. The hook's
-# unit gets no RuntimeDirectory, so it never touches the slot's socket directory.
+# and group, env file, data directory and sandbox, all read from the slot's installed unit,
+# from the slot's release directory, as a transient oneshot unit. The hook's unit gets no
+# RuntimeDirectory, so it never touches the slot's socket directory.
 # Not `systemd-run --wait --pipe`: those need the D-Bus system bus, which a minimal host
 # lacks; a oneshot start job blocks until the command ends over systemd's private socket,
 # and systemd writes its output to a file (opened as root, before the sandbox applies).
-# Prints the output (secret values scrubbed) and appends it to the audit log; returns
-# the hook's exit status. HOOK_OUTPUT holds the scrubbed output afterwards.
+# Prints the output (secret values scrubbed) and appends it to the audit log; returns the
+# hook's exit status and never exits itself. HOOK_OUTPUT holds the scrubbed output.
 HOOK_OUTPUT=""
 run_hook() {
-  local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp
+  local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp state
   unitfile="$BG_UNIT_DIR/$BG_NS@$slot.service"
   unit="$BG_NS-$name-$slot"
   version=$(recorded version "$slot")
-  [ -f "$unitfile" ] || die "$name cannot run: slot $slot has no unit ($unitfile)"
+  HOOK_OUTPUT=""
+  if [ ! -f "$unitfile" ]; then
+    HOOK_OUTPUT="slot $slot has no unit ($unitfile), so $name cannot run as it"
+    return 1
+  fi
+  # A switch killed while its hook ran leaves the hook running: never stop it halfway.
+  state=$(systemctl show -p ActiveState --value "$unit.service" 2>/dev/null || true)
+  case "$state" in activating | active | deactivating | reloading)
+    HOOK_OUTPUT="$name from an earlier, interrupted run is still running ($unit.service, $state); wait for it to end (journalctl -fu $unit), then run pulumi up again"
+    return 75
+    ;;
+  esac
   while IFS= read -r line; do
     case "$line" in
-      User=* | Group=* | EnvironmentFile=* | WorkingDirectory=* | UMask=* | ReadWritePaths=* | NoNewPrivileges=* | \
+      User=* | Group=* | EnvironmentFile=* | UMask=* | ReadWritePaths=* | NoNewPrivileges=* | \
         Protect* | Private* | Restrict* | LockPersonality=* | CapabilityBoundingSet=* | SystemCallArchitectures=*)
         props+=(-p "$line")
         ;;
     esac
   done < <(sed -n '/^\[Service\]/,/^\[/p' "$unitfile")
-  install -d -m 0700 "$BG_STATE_DIR/hooks"
+  # The script is the app user's to read; the output (it may hold secrets until scrubbed)
+  # goes to the root-only env directory.
+  install -d -m 0755 "$BG_STATE_DIR/hooks"
   file="$BG_STATE_DIR/hooks/$name.sh"
-  out="$BG_STATE_DIR/hooks/$name.out"
+  out="$BG_ENV_DIR/hook-$name.out"
   printf '%s\n' "$text" >"$file.new"
   chmod 0644 "$file.new"
   mv -f "$file.new" "$file"
-  # A unit left by a killed run would refuse the name.
-  systemctl stop "$unit.service" >/dev/null 2>&1 || true
   systemctl reset-failed "$unit.service" >/dev/null 2>&1 || true
-  with_deadline $((timeout + 60)) "the $name hook" systemd-run --quiet --unit="$unit" -p Type=oneshot \
-    -p TimeoutStartSec="$timeout" -p StandardOutput="truncate:$out" -p StandardError=inherit "${props[@]}" \
-    --setenv=BLUEGREEN_HOOK="$name" -- /bin/sh -e "$file" </dev/null >/dev/null 2>"$out.run" || rc=$?
-  [ -f "$out" ] || : >"$out"
+  : >"$out"
+  timeout --kill-after=10 $((timeout + 30)) systemd-run --quiet --unit="$unit" -p Type=oneshot \
+    -p TimeoutStartSec="$timeout" -p TimeoutStopSec=10 -p StandardOutput="truncate:$out" -p StandardError=inherit \
+    "${props[@]}" -p WorkingDirectory="$BG_STATE_DIR/slots/$slot/current" --setenv=BLUEGREEN_HOOK="$name" \
+    -- /bin/sh -e "$file" </dev/null >/dev/null 2>"$out.run" || rc=$?
   if [ "$rc" -ne 0 ]; then
-    rc=$(systemctl show -p ExecMainStatus --value "$unit.service" 2>/dev/null || true)
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then systemctl stop "$unit.service" >/dev/null 2>&1 || true; fi
     case "$(systemctl show -p Result --value "$unit.service" 2>/dev/null || true)" in
-      timeout) printf 'bluegreen: %s was stopped after %s s (hookTimeout)\n' "$name" "$timeout" >>"$out" ;;
+      timeout) printf 'bluegreen: %s was stopped after %s s (bluegreen:hookTimeout)\n' "$name" "$timeout" >>"$out" ;;
     esac
-    # systemd-run itself failed (the unit never ran): its own message says why.
+    rc=$(systemctl show -p ExecMainStatus --value "$unit.service" 2>/dev/null || true)
+    # No status: the unit never ran, and systemd-run's own message says why.
     if [ -z "$rc" ] || [ "$rc" = 0 ]; then
       rc=1
       cat "$out.run" >>"$out"
@@ -512,7 +549,7 @@ run_hook() {
     systemctl reset-failed "$unit.service" >/dev/null 2>&1 || true
   fi
   rm -f "$out.run"
-  HOOK_OUTPUT=$(scrub_secrets "$BG_ENV_DIR/$slot.env" "$secrets" <"$out" | tail -n 200)
+  HOOK_OUTPUT=$(scrub_secrets "$BG_ENV_DIR/$slot.env" "$secrets" <"$out" | tail -n 200) || true
   rm -f "$out"
   stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   if [ -n "$HOOK_OUTPUT" ]; then

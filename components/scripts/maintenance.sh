@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Maintenance mode: STATE=on serves the page from stdin as a 503 with Retry-After
 # to public traffic; STATE=off sends traffic to the live slot again. Both slots
-# keep running, the links do not move, and nginx is not reloaded: the site checks
-# for the flag file on each request.
+# keep running, the links do not move, and the router is not reloaded: nginx checks
+# for the flag file on each request; HAProxy reads its map, set through its runtime API.
 # Input: STATE (on|off); stdin: the page (on).
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -24,6 +24,7 @@ case "$STATE" in
     fi
     date -u +%Y-%m-%dT%H:%M:%SZ >"$flag.new"
     mv -f "$flag.new" "$flag"
+    router_sync
     audit maintenance "state=on live=$live" ok
     echo "maintenance on: public requests get 503 with Retry-After; $live keeps running"
     ;;
@@ -33,6 +34,7 @@ case "$STATE" in
       exit 0
     fi
     rm -f "$flag"
+    router_sync
     audit maintenance "state=off live=$live" ok
     echo "maintenance off: public traffic goes to $live again"
     ;;

@@ -17,6 +17,9 @@ install -d -m 0700 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
 install -d -m 0700 "$BG_ENV_DIR"
 install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")" "$BG_WWW_DIR"
 touch "$BG_LOCK" "$BG_RELEASE_LOCK" "$BG_AUDIT_LOG"
+# Hook output lands in the audit log (secret values scrubbed): root's to read, and adm's.
+chmod 0640 "$BG_AUDIT_LOG"
+chgrp adm "$BG_AUDIT_LOG" 2>/dev/null || true
 # Ubuntu's needrestart restarts services whose libraries an apt run replaced, unattended
 # upgrades included; a restart of the live slot drops requests. Slots are left alone
 # (override_rc, as Ubuntu does for docker): a new release goes through the switch instead.

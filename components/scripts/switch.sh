@@ -11,10 +11,11 @@
 # kill -9 the intent remains, and the next run finishes that move (with the full
 # watch) when it targets the same colour, or undoes it when it targets the old one.
 # Hooks (HOOKS=yes: stdin carries the sections preSwitch and postSwitch): preSwitch runs
-# as the target slot before the link moves (not when a killed switch is resumed: it had
-# finished by then); its failure refuses the switch. postSwitch runs as the new live slot
-# once the watch has passed; its failure warns, or with POST_SWITCH_FAILURE=rollback
-# moves traffic back. Both run only when traffic moves, rollbacks included.
+# as the target slot before the link moves; its failure refuses the switch. It is skipped
+# when a killed switch is resumed (it had finished by then) and on a rollback to the release
+# that was live before. postSwitch runs as the new live slot once the watch has passed and
+# the switch is recorded; its failure warns, or with POST_SWITCH_FAILURE=rollback moves
+# traffic back. Both run only when traffic moves.
 # Input: TARGET, HEALTH_PATH, CHECK_PORT (nginx's loopback check listener),
 #        VERIFY_TIMEOUT (s, default 15), WATCH_SECONDS (default 0: no watch),
 #        ERROR_PERCENT (default 5), MIN_ERRORS (default 5), HOOKS (default no),
@@ -98,11 +99,20 @@ if [ -n "$intent_to" ]; then from=$intent_from; resumed=" resumed=yes"; else fro
 fields="from=${from:-none} to=$TARGET version=$(recorded version "$TARGET" | grep . || echo none)$resumed"
 gate "$from"
 
+# preSwitch, unless this moves back to the release that was live before the last switch
+# (a rollback): that release already ran against this data, and a rollback must not
+# depend on a hook that may fail in the very incident it answers.
 if [ -n "$pre_switch" ] && [ -z "$intent_to" ]; then
-  echo "preSwitch: running as slot $TARGET ($(recorded version "$TARGET")) before traffic moves"
-  if ! run_hook preSwitch "$TARGET" "$pre_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
-    die_audited switch "$fields" refused "preSwitch failed on $TARGET, so the switch did not happen: traffic stays on ${from:-the current slot}. Its output:
-$HOOK_OUTPUT"
+  version=$(recorded version "$TARGET")
+  if [ "$(field "$BG_STATE_DIR/previous" color)" = "$TARGET" ] && [ "$(field "$BG_STATE_DIR/previous" version)" = "$version" ]; then
+    echo "preSwitch: skipped: $TARGET ($version) was live before the last switch, so this is a rollback to a release that already ran against this data"
+  else
+    echo "preSwitch: running as slot $TARGET ($version) before traffic moves"
+    if ! run_hook preSwitch "$TARGET" "$pre_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
+      die_audited switch "$fields" refused "preSwitch failed on $TARGET, so the switch did not happen: traffic stays on ${from:-the current slot}. Its output:
+$HOOK_OUTPUT
+To switch without the hook: pulumi config set preSwitch '' && pulumi up"
+    fi
   fi
 fi
 
@@ -110,7 +120,7 @@ confirmed=no
 put_back() {
   [ "$confirmed" = no ] || return 0
   confirmed=restored
-  if [ -n "$from" ]; then set_live "$from"; record_active "$from"; else rm -f "$BG_LIVE_LINK"; fi
+  if [ -n "$from" ]; then set_live "$from"; record_active "$from"; else rm -f "$BG_LIVE_LINK" && router_sync; fi
   rm -f "$BG_SWITCH_INTENT"
 }
 on_exit() {
@@ -128,8 +138,14 @@ trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 moved_ms=$(now_ms)
-if [ -n "$intent_to" ]; then moved_ms=$(field "$BG_SWITCH_INTENT" moved_ms); fi
-printf 'from=%s\nto=%s\nmoved_ms=%s\n' "$from" "$TARGET" "$moved_ms" >"$BG_SWITCH_INTENT.new"
+# Where the watch starts counting the target's responses (router-*.sh). A resumed switch
+# counts from the original move (an intent without a base: nginx's whole log).
+watch_base=$(router_watch_base "$TARGET")
+if [ -n "$intent_to" ]; then
+  moved_ms=$(field "$BG_SWITCH_INTENT" moved_ms)
+  watch_base=$(field "$BG_SWITCH_INTENT" watch_base | grep . || echo 1)
+fi
+printf 'from=%s\nto=%s\nmoved_ms=%s\nwatch_base=%s\n' "$from" "$TARGET" "$moved_ms" "$watch_base" >"$BG_SWITCH_INTENT.new"
 mv -f "$BG_SWITCH_INTENT.new" "$BG_SWITCH_INTENT"
 
 # Post-switch analysis: the proxied public responses since the link moved (the old
@@ -138,16 +154,9 @@ mv -f "$BG_SWITCH_INTENT.new" "$BG_SWITCH_INTENT"
 watching=no
 if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$from" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then watching=yes; fi
 total=0 errors=0
-# A resumed switch reads the whole log from the original move; a new one only what follows.
-log_offset=1
-[ -n "$intent_to" ] || log_offset=$(($(stat -c %s "$BG_ACCESS_LOG" 2>/dev/null || echo 0) + 1))
 check_errors() {
   [ "$watching" = yes ] || return 0
-  local since
-  since="$((moved_ms / 1000)).$(printf '%03d' $((moved_ms % 1000)))"
-  # Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
-  read -r total errors < <(tail -c +"$log_offset" "$BG_ACCESS_LOG" 2>/dev/null |
-    awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }')
+  read -r total errors < <(router_watch_count "$TARGET" "$watch_base" "$moved_ms")
   if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
     put_back
     die_audited rollback "from=$TARGET to=$from errors=$errors responses=$total" rolled-back \
@@ -161,9 +170,9 @@ Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGE
 set_live "$TARGET"
 linked=$(now_ms)
 
-# Verify through nginx's check listener (the live slot, never in maintenance). Each
-# request picks its upstream group from the link, so the first answer after the
-# rename already comes from the target. Apps that do not send X-Bluegreen-Color
+# Verify through the router's check listener (the live slot, never in maintenance). Each
+# request picks its upstream from the link (nginx) or the map (HAProxy), so the first
+# answer after the move already comes from the target. Apps that do not send X-Bluegreen-Color
 # are checked for 2xx only.
 deadline=$(($(date +%s) + VERIFY_TIMEOUT))
 verified=""
@@ -179,13 +188,13 @@ while :; do
   esac
   if [ "$(date +%s)" -ge "$deadline" ]; then
     put_back
-    die_audited switch "$fields" failed "nginx did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the link was put back to ${from:-its default}."
+    die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the link was put back to ${from:-its default}."
   fi
   check_errors
   sleep 0.05
 done
 done_ms=$(now_ms)
-summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through nginx: $verified"
+summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through $(router_name): $verified"
 
 watched=""
 if [ "$watching" = yes ]; then
@@ -197,23 +206,32 @@ if [ "$watching" = yes ]; then
   watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"
 fi
 
-post_note=""
-if [ -n "$post_switch" ]; then
-  echo "postSwitch: running as slot $TARGET ($(recorded version "$TARGET")), now live"
-  if ! run_hook postSwitch "$TARGET" "$post_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
-    if [ "$POST_SWITCH_FAILURE" = rollback ] && [ -n "$from" ]; then
-      put_back
-      die_audited rollback "from=$TARGET to=$from reason=postSwitch" rolled-back "postSwitch failed on $TARGET, and postSwitchFailure is rollback: traffic is back on $from ($(recorded version "$from")). Its output:
-$HOOK_OUTPUT"
-    fi
-    post_note="; postSwitch FAILED (traffic stays on $TARGET: postSwitchFailure is $POST_SWITCH_FAILURE$([ -n "$from" ] || echo ", and there is no previous slot"))"
-    printf 'bluegreen: warning: postSwitch failed on %s; traffic stays on %s. Its output:\n%s\n' "$TARGET" "$TARGET" "$HOOK_OUTPUT" >&2
-  fi
-fi
-
 record_active "$TARGET"
 rm -f "$BG_SWITCH_INTENT"
 confirmed=yes
 audit switch "$fields" ok
-echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched$post_note"
+# What was live before: a switch back to it is a rollback (preSwitch above).
+if [ -n "$from" ]; then printf 'color=%s\nversion=%s\n' "$from" "$(recorded version "$from")" >"$BG_STATE_DIR/previous"; fi
+echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched"
+
+# postSwitch runs once the switch is confirmed and recorded: a failure, a kill or a closed
+# connection here never moves traffic by itself.
+if [ -n "$post_switch" ]; then
+  echo "postSwitch: running as slot $TARGET ($(recorded version "$TARGET")), now live"
+  if ! run_hook postSwitch "$TARGET" "$post_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
+    if [ "$POST_SWITCH_FAILURE" = rollback ] && [ -n "$from" ] && slot_ready "$from" "$HEALTH_PATH"; then
+      set_live "$from"
+      record_active "$from"
+      rm -f "$BG_STATE_DIR/previous"
+      die_audited rollback "from=$TARGET to=$from reason=postSwitch" rolled-back "postSwitch failed on $TARGET, and postSwitchFailure is rollback: traffic is back on $from ($(recorded version "$from")). Its output:
+$HOOK_OUTPUT"
+    fi
+    why="postSwitchFailure is $POST_SWITCH_FAILURE"
+    if [ "$POST_SWITCH_FAILURE" = rollback ]; then
+      if [ -n "$from" ]; then why="$why, but $from is not ready"; else why="$why, but there is no previous slot"; fi
+    fi
+    echo "postSwitch FAILED (traffic stays on $TARGET: $why)"
+    printf 'bluegreen: warning: postSwitch failed on %s; traffic stays on %s. Its output:\n%s\n' "$TARGET" "$TARGET" "$HOOK_OUTPUT" >&2
+  fi
+fi
 [ -z "$from" ] || catch_up "$from"

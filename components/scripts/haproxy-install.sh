@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs HAProxy (and socat, the runtime API's client) if missing, and points Debian's
+# unit at bluegreen's config directory. Idempotent. HAProxy runs master-worker (Debian's
+# unit: -Ws), so a reload hands the listening sockets to the new workers.
+# A host whose apps nginx serves is refused: the two cannot both hold port 80, and moving
+# live apps from one router to the other is not done in place.
+set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
+
+served=$(find /etc/nginx/bluegreen -maxdepth 1 -name '*.conf' -printf '%f ' 2>/dev/null || true)
+if [ -n "$served" ] || grep -qs '^upstream bluegreen_' /etc/nginx/conf.d/bluegreen.conf; then
+  die "nginx serves bluegreen apps on this host (${served:-/etc/nginx/conf.d/bluegreen.conf}); bluegreen:router haproxy cannot take port 80 from them. Keep router nginx on this host, or deploy to a new host with router haproxy and move traffic there. Nothing was changed."
+fi
+
+missing=()
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  with_deadline 900 "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
+  with_deadline 900 "apt-get install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+install -d -m 0755 "$BG_HAPROXY_DIR" "$BG_HAPROXY_ROUTES_DIR"
+# Debian's unit runs `haproxy -Ws -f $CONFIG`: bluegreen's directory is read after the main file.
+restart=no
+want="CONFIG=\"$BG_HAPROXY_MAIN -f $BG_HAPROXY_DIR\""
+if ! grep -qxF "$want" /etc/default/haproxy 2>/dev/null; then
+  printf '# Added by bluegreen: every app'"'"'s backends and frontends are in %s.\n%s\n' "$BG_HAPROXY_DIR" "$want" >>/etc/default/haproxy
+  restart=yes
+fi
+systemctl enable -q haproxy
+if [ "$restart" = yes ] || ! systemctl is-active -q haproxy; then
+  with_deadline 120 "restarting haproxy" systemctl restart haproxy
+fi
+echo "haproxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p') installed and running"

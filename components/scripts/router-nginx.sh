@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# The nginx router, sourced by lib.sh when BG_ROUTER=nginx. Each function here is one
+# of the router seam's operations (router-haproxy.sh has the same ones); every other
+# host script is the same for both routers.
+# nginx reads the live link, the slots' tcp flags and the maintenance flag on every
+# request, so moving traffic is one rename and nothing is pushed to nginx.
+
+router_name() { echo nginx; }
+
+# router_sync: make the router serve what the state files say (live, idle, maintenance).
+router_sync() { :; }
+
+router_test() { nginx_test; }
+router_reload() { nginx_reload; }
+
+# router_sections: the stdin sections router-config.sh reads; router_target NAME: where each goes.
+router_sections() { echo "common site"; }
+router_files() { router_sections; }
+router_target() {
+  case "$1" in
+    site) echo "$BG_NGINX_SITE" ;;
+    common) echo "$BG_NGINX_COMMON" ;;
+    *) die "unknown router section: $1" ;;
+  esac
+}
+
+# router_prepare WORK: turns the sections in WORK into the files to install. The shared
+# http-level file is never replaced by an older one (another app's newer bluegreen).
+router_prepare() {
+  local work=$1 have
+  have=$(shared_version "$BG_NGINX_COMMON" bluegreen-common)
+  if [ -n "$have" ] && [ "$have" -gt "$(shared_version "$work/common" bluegreen-common)" ]; then
+    log "keeping the host's shared nginx file (version $have, newer than this app's bluegreen)"
+    cp "$BG_NGINX_COMMON" "$work/common"
+  fi
+}
+
+# router_config_hash WORK: what the check listener answers on /.bluegreen/site once nginx serves this site.
+router_config_hash() { sed -n 's|^ *return 200 "\([0-9a-f]\{16\}\)";$|\1|p' "$1/site" | head -n 1; }
+
+# router_serves_https WORK: the prepared site listens on :443.
+router_serves_https() { grep -q '^ *listen 443 ' "$1/site"; }
+
+# router_remove_app: takes this app's site out and reloads (app-remove.sh, host lock held).
+router_remove_app() {
+  [ -f "$BG_NGINX_SITE" ] || return 0
+  mv -f "$BG_NGINX_SITE" "$BG_NGINX_SITE.removed"
+  if ! out=$(nginx_test 2>&1); then
+    mv -f "$BG_NGINX_SITE.removed" "$BG_NGINX_SITE"
+    die "nginx rejected the host's config without this app's site, so it was put back:
+$out"
+  fi
+  rm -f "$BG_NGINX_SITE.removed"
+  nginx_reload
+}
+
+router_error_log_tail() { tail -n 5 "${BG_NGINX_ERROR_LOG:-/var/log/nginx/error.log}" 2>/dev/null | sed 's/^/  /'; }
+
+# router_watch_base TARGET: where the post-switch watch starts counting (the access log's size).
+router_watch_base() { echo $(($(stat -c %s "$BG_ACCESS_LOG" 2>/dev/null || echo 0) + 1)); }
+
+# router_watch_count TARGET BASE MOVED_MS: "responses 5xx" proxied to the app since the move.
+# Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
+router_watch_count() {
+  local since
+  since="$(($3 / 1000)).$(printf '%03d' $(($3 % 1000)))"
+  tail -c +"$2" "$BG_ACCESS_LOG" 2>/dev/null |
+    awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }'
+}
