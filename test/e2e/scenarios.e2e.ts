@@ -3,7 +3,11 @@
 // The scenarios run in order on one VM; each starts from the state the
 // previous one left, as a user's stack would.
 import * as assert from "assert";
-import { runProgram } from "../harness";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { autoPorts } from "../../components/config";
+import { ROOT, runProgram } from "../harness";
 import { startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
@@ -847,5 +851,219 @@ describe("e2e on a real VM (replayed program)", function () {
     assert.strictEqual(await inVm("ls /var/lib/bluegreen-shop"), "data");
     assert.strictEqual(await inVm("ls /var/lib/bluegreen-apps"), "bluegreen");
     assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
+  });
+
+  // ---- Any app: "notes", the Node.js demo (app/node) as a .tar.gz bundle started by appCommand,
+  // with nodejs and sqlite3 installed through hostPackages (the VM's local apt repository), a
+  // preSwitch migration and the live-slot job. A third stack on the same VM.
+  const NOTES = "notes.example.test";
+  const NOTES_SOCKET = (c: string) => `/run/bluegreen-notes/${c}/app.sock`;
+  const NODE_BUILD = 'bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"';
+  let notesState: StateEntry[] = [];
+  let notesConfig: Record<string, unknown> = {};
+  async function deployNotes(changes: Record<string, unknown>): Promise<UpResult> {
+    notesConfig = { ...notesConfig, ...changes };
+    for (const [k, v] of Object.entries(notesConfig)) if (v === undefined) delete notesConfig[k];
+    const result = await up(notesState, resourcesOf(await runProgram(notesConfig, { stack: "notes" })));
+    notesState = result.state;
+    const secrets = Object.values((notesConfig.appSecrets ?? {}) as Record<string, string>);
+    for (const step of result.steps)
+      for (const secret of secrets)
+        assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
+    for (const secret of secrets) assert.ok(!(result.error ?? "").includes(secret), "the error shows a secret value");
+    return result;
+  }
+  /** The Node demo as a bundle, its migrations edited by `edit` (shell run in the copy's migrations/). */
+  function nodeBundle(name: string, edit = "true"): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bg-node-${name}-`));
+    fs.cpSync(path.join(ROOT, "app", "node"), dir, { recursive: true });
+    const out = path.join(dir, `${name}.tar.gz`);
+    const r = run("bash", ["-c", `set -e; cd ${dir}/migrations; ${edit}; bash ${dir}/build.sh ${name} amd64 ${out}`]);
+    assert.strictEqual(r.status, 0, r.stderr);
+    return out;
+  }
+  const notesGet = (p: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${NOTES}' http://127.0.0.1${p}`);
+  const notesPid = (c: string) => inVm(`systemctl show -p MainPID --value bluegreen-notes@${c}`);
+
+  it("24. any app: a Node bundle with appCommand; hostPackages installs nodejs and sqlite3 first; the preSwitch migration runs before traffic", async () => {
+    assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs 2>/dev/null || echo absent"), "absent");
+    const firstApp = publicAnswer();
+    const { appArgs: _demoArgs, ...base } = baseConfig();
+    const v1 = nodeBundle("v1", "rm 0002_last_color.sql");
+    notesConfig = {
+      ...base,
+      appName: "notes",
+      domains: [NOTES],
+      blueArtifact: v1,
+      greenArtifact: v1,
+      appCommand: "node server.js",
+      hostPackages: ["nodejs", "sqlite3"],
+      preSwitch: "node migrate.js",
+    };
+    const r = await deployNotes({});
+    assert.strictEqual(r.error, undefined, r.error);
+    const order = stepsOf(r);
+    assert.ok(order.indexOf("create packages-install") >= 0, order.join(", "));
+    assert.ok(order.indexOf("create packages-install") < order.indexOf("create blue-service"), order.join(", "));
+    assert.match(output(r, "packages-install"), /host packages: installed nodejs \S+, .*sqlite3 \S+/);
+    assert.match(
+      await inVm("dpkg-query -W -f='${Status}' nodejs sqlite3"),
+      /^install ok installedinstall ok installed$/,
+    );
+    const sw = output(r, "switch-link");
+    assert.match(
+      sw,
+      /preSwitch: running as slot blue \(v1\) before traffic moves\n {2}preSwitch\| migrate: applied 0001_visits\.sql\n/,
+    );
+    assert.strictEqual(await notesGet("/"), "blue v1");
+    assert.strictEqual(await notesGet("/visits"), "visits 1");
+    assert.strictEqual(await notesGet("/visits"), "visits 2");
+    // Run from the release, as the app's own user; the release is root's and read-only to it.
+    const pid = await notesPid("blue");
+    assert.strictEqual(await inVm(`readlink /proc/${pid}/cwd`), "/opt/bluegreen-notes/releases/v1");
+    assert.strictEqual(
+      await inVm(`stat -c %U /proc/${pid}; tr '\\0' ' ' </proc/${pid}/cmdline`),
+      "bluegreen-notes\nnode server.js",
+    );
+    assert.strictEqual(await inVm("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
+    assert.match(
+      await inVm("cat /var/log/bluegreen-notes/audit.log"),
+      /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
+    );
+    // Nothing to do the second time: the packages are there, nothing reinstalled.
+    const again = await deployNotes({});
+    assert.deepStrictEqual(stepsOf(again), []);
+    assert.strictEqual(publicAnswer(), firstApp, "the first app still serves");
+  });
+
+  it("25. v2, built by buildCommand: its migration adds a column while v1 serves /visits under load; the switch loses nothing; the old slot keeps working", async () => {
+    const r = await deployNotes({ greenVersion: "v2", greenArtifact: "build", buildCommand: NODE_BUILD });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
+    let s: UpResult | undefined;
+    const [visits, page] = await guestLoads(
+      [
+        { url: "http://127.0.0.1/visits", host: NOTES },
+        { url: "http://127.0.0.1/", host: NOTES },
+      ],
+      async () => {
+        s = await deployNotes({ active: "green" });
+      },
+    );
+    assert.strictEqual(s!.error, undefined, s!.error);
+    note(
+      `Node bundle switch with a preSwitch migration (ALTER TABLE) under two 64-conn loads: /visits ${visits.requests} requests, ${visits.failed} failed; / ${page.requests} requests, ${page.failed} failed`,
+    );
+    assert.strictEqual(visits.failed, 0, visits.raw);
+    assert.strictEqual(page.failed, 0, page.raw);
+    assert.match(output(s!, "switch-link"), /preSwitch\| migrate: applied 0002_last_color\.sql\n/);
+    assert.match(await notesGet("/visits"), /^visits \d+ last_color green$/);
+    // The old slot, v1, now idle, still serves against the migrated database (expand/contract).
+    assert.match(
+      await inVm(`curl -sS --unix-socket ${NOTES_SOCKET("blue")} http://blue/visits`),
+      /^visits \d+ last_color blue$/,
+    );
+    // Only the live slot runs the job.
+    await new Promise((res) => setTimeout(res, 5000));
+    const jobs = JSON.parse(await notesGet("/jobs")) as { color: string }[];
+    assert.ok(jobs.length > 0);
+    assert.deepStrictEqual([...new Set(jobs.slice(0, 2).map((j) => j.color))], ["green"]);
+  });
+
+  it("26. drain across a restart, then rollback under load (preSwitch skipped): v2's column stays, v1 keeps counting", async () => {
+    const preview = autoPorts("notes").preview;
+    const slow = inVm(`curl -sS -o /dev/null -w '%{http_code}' 'http://127.0.0.1:${preview}/slow?ms=4000'`);
+    await new Promise((res) => setTimeout(res, 1000));
+    const before = await notesPid("blue");
+    const r = await deployNotes({ appEnv: { NOTE: "restart" } });
+    assert.strictEqual(r.error, undefined, r.error);
+    assert.strictEqual(await slow, "200", "the in-flight request to the idle slot completed across its restart");
+    assert.notStrictEqual(await notesPid("blue"), before, "the idle slot restarted");
+    assert.match(output(r, "green-service"), /PENDING/);
+    let s: UpResult | undefined;
+    const [load] = await guestLoads([{ url: "http://127.0.0.1/visits", host: NOTES }], async () => {
+      s = await deployNotes({ active: "blue" });
+    });
+    assert.strictEqual(s!.error, undefined, s!.error);
+    assert.strictEqual(load.failed, 0, load.raw);
+    note(`Node rollback to v1 under load on /visits: ${load.requests} requests, ${load.failed} failed`);
+    // A rollback to the release that was live before skips preSwitch: it already ran against this data.
+    assert.match(
+      output(s!, "switch-link"),
+      /preSwitch: skipped: blue \(v1\) was live before the last switch, so this is a rollback/,
+    );
+    assert.match(await notesGet("/visits"), /^visits \d+ last_color blue$/);
+  });
+
+  it("27. a failing migration refuses the switch with its output, traffic stays; an unsafe bundle is refused before it is unpacked", async () => {
+    const v3 = nodeBundle("v3", "printf 'ALTER TABLE nope ADD COLUMN x TEXT;\\n' > 0003_bad.sql");
+    const d = await deployNotes({ greenVersion: "v3", greenArtifact: v3, buildCommand: undefined });
+    assert.strictEqual(d.error, undefined, d.error);
+    const s = await deployNotes({ active: "green" });
+    assert.match(
+      s.error ?? "",
+      /preSwitch failed on green, so the switch did not happen: traffic stays on blue\. Its output:/,
+    );
+    assert.match(s.error ?? "", /migrate: 0003_bad\.sql failed: .*no such table: nope/);
+    assert.strictEqual(await notesGet("/"), "blue v1");
+    assert.match(
+      await inVm("tail -n 1 /var/log/bluegreen-notes/audit.log"),
+      /switch from=blue to=green version=v3 result=refused/,
+    );
+    assert.match(
+      await inVm("cat /var/log/bluegreen-notes/audit.log"),
+      /hook name=preSwitch slot=green version=v3 exit=1 result=failed/,
+    );
+    assert.deepStrictEqual(stepsOf(await deployNotes({ active: "blue" })), []);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-evil-"));
+    run("bash", ["-c", `cd ${dir} && ln -s /etc etc && echo x > server.js && tar -czf evil.tar.gz etc server.js`]);
+    const e = await deployNotes({ greenVersion: "v5", greenArtifact: `${dir}/evil.tar.gz` });
+    assert.match(
+      e.error ?? "",
+      /release bundle v5: the link "etc" points out of the release directory \(-> \/etc\); nothing was unpacked/,
+    );
+    assert.strictEqual(await inVm("ls /opt/bluegreen-notes/releases | tr '\\n' ' '"), "v1 v2 v3");
+    assert.strictEqual(await notesGet("/"), "blue v1");
+    const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
+    assert.strictEqual(back.error, undefined, back.error);
+  });
+
+  it("28. postSwitch: its output has secret values scrubbed; a failure moves traffic back (rollback) or warns (warn); then the stack is destroyed", async () => {
+    const TOKEN = "tok-secret-9c1f";
+    const firstApp = publicAnswer();
+    const v4 = nodeBundle("v4");
+    const d = await deployNotes({
+      greenVersion: "v4",
+      greenArtifact: v4,
+      appSecrets: { NOTIFY_TOKEN: TOKEN },
+      postSwitch: 'echo "notifying with $NOTIFY_TOKEN"; exit 3',
+      postSwitchFailure: "rollback",
+    });
+    assert.strictEqual(d.error, undefined, d.error);
+    const s = await deployNotes({ active: "green" });
+    assert.match(
+      s.error ?? "",
+      /postSwitch failed on green, and postSwitchFailure is rollback: traffic is back on blue \(v1\)\. Its output:\nnotifying with \[secret NOTIFY_TOKEN\]/,
+    );
+    assert.strictEqual(await notesGet("/"), "blue v1");
+    const audit = await inVm("cat /var/log/bluegreen-notes/audit.log");
+    assert.match(audit, /hook-output name=postSwitch slot=green \| notifying with \[secret NOTIFY_TOKEN\]/);
+    assert.ok(!audit.includes(TOKEN), "the audit log holds the secret");
+
+    const w = await deployNotes({ postSwitchFailure: "warn" });
+    assert.strictEqual(w.error, undefined, w.error);
+    assert.strictEqual(await notesGet("/"), "green v4");
+    assert.match(output(w, "switch-link"), /postSwitch FAILED \(traffic stays on green: postSwitchFailure is warn\)/);
+
+    const gone = await up(notesState, []);
+    assert.strictEqual(gone.error, undefined, gone.error);
+    notesState = gone.state;
+    assert.strictEqual(
+      await inVm("systemctl is-active bluegreen-notes@blue bluegreen-notes@green || true"),
+      "inactive\ninactive",
+    );
+    assert.strictEqual(publicAnswer(), firstApp);
+    assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs"), "install ok installed", "packages stay");
   });
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the e2e test VM: Debian 12 with systemd, sshd, nginx and curl, a cloud
-# kernel with virtio, and an SSH key for root. Output, in OUT:
+# kernel with virtio, a local apt repository (nodejs, sqlite3), and an SSH key for root. Output, in OUT:
 #   vmlinuz, initrd, disk.img (ext4 root), id_ed25519(.pub)
 # Needs root, debootstrap and Debian's package mirror. About 2 minutes.
 # Usage: build-image.sh OUT
@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 debootstrap --variant=minbase \
-  --include=systemd-sysv,openssh-server,iproute2,ifupdown,isc-dhcp-client,curl,ca-certificates,sudo,nginx,procps,openssl,lego,pebble \
+  --include=systemd-sysv,openssh-server,iproute2,ifupdown,isc-dhcp-client,curl,ca-certificates,sudo,nginx,procps,openssl,lego,pebble,apt-utils \
   bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log"; exit 1; }
 
 mount -t proc proc "$rootfs/proc"
@@ -24,6 +24,16 @@ mount -t sysfs sys "$rootfs/sys"
 mount --bind /dev "$rootfs/dev"
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 >"$work/kernel.log" 2>&1 ||
   { tail -30 "$work/kernel.log"; exit 1; }
+# hostPackages needs apt to work in the VM, which has no network: a local repository inside
+# the image holds nodejs and sqlite3 (with what they depend on), and is the VM's only source.
+# They are downloaded here, not installed: the e2e installs them through bluegreen.
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only --no-install-recommends \
+  nodejs sqlite3 >"$work/repo.log" 2>&1 || { tail -30 "$work/repo.log"; exit 1; }
+install -d "$rootfs/var/local/bluegreen-apt"
+mv "$rootfs"/var/cache/apt/archives/*.deb "$rootfs/var/local/bluegreen-apt/"
+chroot "$rootfs" sh -c 'cd /var/local/bluegreen-apt && apt-ftparchive packages . >Packages'
+echo "deb [trusted=yes] file:/var/local/bluegreen-apt ./" >"$rootfs/etc/apt/sources.list"
+chroot "$rootfs" apt-get update -q >"$work/repo.log" 2>&1 || { tail -30 "$work/repo.log"; exit 1; }
 chroot "$rootfs" apt-get clean
 for m in proc sys dev; do umount -l "$rootfs/$m"; done
 
