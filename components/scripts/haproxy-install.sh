@@ -26,8 +26,27 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 install -d -m 0755 "$BG_HAPROXY_DIR" "$BG_HAPROXY_ROUTES_DIR"
-# Debian's unit runs `haproxy -Ws -f $CONFIG`: bluegreen's directory is read after the main file.
+# The distribution's haproxy.cfg opens the admin socket to the haproxy group, and a reload
+# keeps a socket as it was created: replace it before HAProxy (re)starts, with a main file
+# that router-config.sh replaces (version 0 is older than any).
 restart=no
+if ! grep -q '^# bluegreen-haproxy [0-9]' "$BG_HAPROXY_MAIN" 2>/dev/null; then
+  [ ! -f "$BG_HAPROXY_MAIN" ] || cp -p "$BG_HAPROXY_MAIN" "$BG_HAPROXY_MAIN.before-bluegreen"
+  cat >"$BG_HAPROXY_MAIN" <<CFG
+# Managed by bluegreen: a start-up file until an app's config replaces it. The distribution's
+# file is kept as $BG_HAPROXY_MAIN.before-bluegreen.
+# bluegreen-haproxy 0
+global
+    stats socket $BG_HAPROXY_ADMIN mode 600 level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+CFG
+  restart=yes
+fi
+# Debian's unit runs `haproxy -Ws -f $CONFIG`: bluegreen's directory is read after the main file.
 want="CONFIG=\"$BG_HAPROXY_MAIN -f $BG_HAPROXY_DIR\""
 if ! grep -qxF "$want" /etc/default/haproxy 2>/dev/null; then
   printf '# Added by bluegreen: every app'"'"'s backends and frontends are in %s.\n%s\n' "$BG_HAPROXY_DIR" "$want" >>/etc/default/haproxy

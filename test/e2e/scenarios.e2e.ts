@@ -11,7 +11,7 @@ import { ROOT, runProgram } from "../harness";
 import { startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
-import { buildLoadgen, ensureImage, Image, Vm } from "./vm";
+import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image, Vm } from "./vm";
 
 const FAULTS = "/var/lib/bluegreen/data/faults";
 const report: string[] = [];
@@ -206,57 +206,16 @@ describe("e2e on a real VM (replayed program)", function () {
     assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
   });
 
-  interface GuestLoad {
-    readonly requests: number;
-    readonly failed: number;
-    /** GETs Go's client resent after the server closed their kept-alive connection (wrk would count an error). */
-    readonly retried: number;
-    readonly raw: string;
-  }
-
-  /**
-   * 64 keep-alive connections to nginx's public port for the whole of `during`, generated
-   * inside the guest (test/bench/loadgen, bounded to 600 s): over a minute or more, qemu's
-   * user-mode port forward itself drops a few requests even when nothing switches (README,
-   * Benchmark), which would hide what the switch does.
-   */
+  /** 64 keep-alive connections to nginx's public port, generated in the guest, for the whole of `during` (vm.ts). */
   async function wholeUnderLoad(during: () => Promise<void>, url = "http://127.0.0.1/"): Promise<GuestLoad> {
     return (await guestLoads([{ url }], during))[0];
   }
 
   /** One in-guest load generator per target (64 connections each), all for the whole of `during`. */
-  async function guestLoads(
-    targets: readonly { url: string; host?: string }[],
+  const guestLoads = (
+    targets: readonly { url: string; host?: string; connections?: number }[],
     during: () => Promise<void>,
-  ): Promise<GuestLoad[]> {
-    // In /root, not /tmp: scenario 9 reboots the VM, which empties /tmp.
-    if ((await inVm("test -x /root/loadgen && echo yes || echo no")) !== "yes")
-      await sftpPut(vm.connection, buildLoadgen(), "/root/loadgen");
-    const start = targets.map(
-      (t, i) =>
-        `rm -f /tmp/lg${i}.json; (nohup /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c 64 -d 600s > /tmp/lg${i}.json 2>&1 &)`,
-    );
-    await inVm(`chmod +x /root/loadgen; ${start.join("; ")}`);
-    await new Promise((r) => setTimeout(r, 1000));
-    const raws: string[] = [];
-    try {
-      await during();
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
-      await inVm("pkill -TERM -x loadgen || true");
-      for (let i = 0; i < targets.length; i++)
-        raws.push(
-          await inVm(
-            `for i in $(seq 50); do grep -q requests /tmp/lg${i}.json && break; sleep 0.2; done; cat /tmp/lg${i}.json`,
-          ),
-        );
-    }
-    return raws.map((raw) => {
-      const g = JSON.parse(raw);
-      return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, retried: g.retried, raw };
-    });
-  }
+  ) => loadsInGuest(vm, targets, during);
 
   it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
     const SECRET = "rotated-db-password-7f3a";
@@ -928,7 +887,7 @@ describe("e2e on a real VM (replayed program)", function () {
     assert.strictEqual(await inVm("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
     assert.match(
       await inVm("cat /var/log/bluegreen-notes/audit.log"),
-      /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
+      /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n(.*\n)*.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
     );
     // Nothing to do the second time: the packages are there, nothing reinstalled.
     const again = await deployNotes({});
@@ -943,8 +902,11 @@ describe("e2e on a real VM (replayed program)", function () {
     let s: UpResult | undefined;
     const [visits, page] = await guestLoads(
       [
-        { url: "http://127.0.0.1/visits", host: NOTES },
-        { url: "http://127.0.0.1/", host: NOTES },
+        // Fewer connections than elsewhere: every /visits is a SQLite write through one sqlite3
+        // process per slot, and the VM has one emulated CPU (TCG) for both loads, the apps,
+        // the migration and the switch. The point is that none fails, not the rate.
+        { url: "http://127.0.0.1/visits", host: NOTES, connections: 8 },
+        { url: "http://127.0.0.1/", host: NOTES, connections: 16 },
       ],
       async () => {
         s = await deployNotes({ active: "green" });
@@ -952,7 +914,7 @@ describe("e2e on a real VM (replayed program)", function () {
     );
     assert.strictEqual(s!.error, undefined, s!.error);
     note(
-      `Node bundle switch with a preSwitch migration (ALTER TABLE) under two 64-conn loads: /visits ${visits.requests} requests, ${visits.failed} failed; / ${page.requests} requests, ${page.failed} failed`,
+      `Node bundle switch with a preSwitch migration (ALTER TABLE) under two keep-alive loads (8 and 16 conns): /visits ${visits.requests} requests, ${visits.failed} failed; / ${page.requests} requests, ${page.failed} failed`,
     );
     assert.strictEqual(visits.failed, 0, visits.raw);
     assert.strictEqual(page.failed, 0, page.raw);

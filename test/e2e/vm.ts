@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { freePort } from "../../components/cli/ports";
 import { requireTool } from "../tools";
-import { sshRun } from "./replay";
+import { sftpPut, sshRun } from "./replay";
 
 const RECIPE = path.join(__dirname, "vm", "build-image.sh");
 export const CACHE_ROOT = process.env.BLUEGREEN_VM_CACHE ?? "/var/cache/bluegreen-e2e";
@@ -190,4 +190,60 @@ export function buildLoadgen(): string {
   });
   if (r.status !== 0) throw new Error(`building loadgen failed: ${r.stderr}`);
   return out;
+}
+
+export interface GuestLoad {
+  readonly requests: number;
+  readonly failed: number;
+  /** GETs Go's client resent after the server closed their kept-alive connection (wrk would count an error). */
+  readonly retried: number;
+  readonly raw: string;
+}
+
+/**
+ * One in-guest load generator per target (test/bench/loadgen, 64 keep-alive connections unless set,
+ * bounded to 600 s) for the whole of `during`: over a minute or more, qemu's user-mode port
+ * forward itself drops a few requests even when nothing switches (README, Benchmark),
+ * which would hide what a switch does.
+ */
+export async function guestLoads(
+  vm: Vm,
+  targets: readonly { url: string; host?: string; connections?: number }[],
+  during: () => Promise<void>,
+): Promise<GuestLoad[]> {
+  const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
+  // In /root, not /tmp: a reboot empties /tmp.
+  if ((await inVm("test -x /root/loadgen && echo yes || echo no")) !== "yes")
+    await sftpPut(vm.connection, buildLoadgen(), "/root/loadgen");
+  const start = targets.map(
+    (t, i) =>
+      `rm -f /tmp/lg${i}.json; (nohup /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c ${t.connections ?? 64} -d 600s > /tmp/lg${i}.json 2>&1 &)`,
+  );
+  await inVm(`chmod +x /root/loadgen; ${start.join("; ")}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const raws: string[] = [];
+  try {
+    await during();
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    // Stopped whatever happened, so a failed scenario leaves no load behind for the next one.
+    await inVm("pkill -TERM -x loadgen || true");
+    for (let i = 0; i < targets.length; i++)
+      raws.push(
+        await inVm(
+          `for i in $(seq 50); do grep -q requests /tmp/lg${i}.json && break; sleep 0.2; done; cat /tmp/lg${i}.json`,
+        ),
+      );
+  }
+  return raws.map((raw) => {
+    const g = JSON.parse(raw) as {
+      requests: number;
+      resets: number;
+      other: number;
+      non2xx: number;
+      timeouts: number;
+      retried: number;
+    };
+    return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, retried: g.retried, raw };
+  });
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the e2e test VM: Debian 12 with systemd, sshd, nginx and curl, a cloud
-# kernel with virtio, a local apt repository (nodejs, sqlite3), and an SSH key for root. Output, in OUT:
+# kernel with virtio, a local apt repository (nodejs, sqlite3, haproxy, socat), and an SSH
+# key for root. Output, in OUT:
 #   vmlinuz, initrd, disk.img (ext4 root), id_ed25519(.pub)
 # Needs root, debootstrap and Debian's package mirror. About 2 minutes.
 # Usage: build-image.sh OUT
@@ -25,10 +26,11 @@ mount --bind /dev "$rootfs/dev"
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 >"$work/kernel.log" 2>&1 ||
   { tail -30 "$work/kernel.log"; exit 1; }
 # hostPackages needs apt to work in the VM, which has no network: a local repository inside
-# the image holds nodejs and sqlite3 (with what they depend on), and is the VM's only source.
+# the image holds nodejs, sqlite3, haproxy and socat (with what they depend on), and is the
+# VM's only source.
 # They are downloaded here, not installed: the e2e installs them through bluegreen.
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only --no-install-recommends \
-  nodejs sqlite3 >"$work/repo.log" 2>&1 || { tail -30 "$work/repo.log"; exit 1; }
+  nodejs sqlite3 haproxy socat >"$work/repo.log" 2>&1 || { tail -30 "$work/repo.log"; exit 1; }
 install -d "$rootfs/var/local/bluegreen-apt"
 mv "$rootfs"/var/cache/apt/archives/*.deb "$rootfs/var/local/bluegreen-apt/"
 chroot "$rootfs" sh -c 'cd /var/local/bluegreen-apt && apt-ftparchive packages . >Packages'
