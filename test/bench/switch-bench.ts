@@ -1,12 +1,15 @@
 // npm run bench [-- --vm] [-- --switches N]
 // Measures the switch on this machine's nginx (socket mode and tcp mode side by
 // side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
+// npm run bench -- --peers [--switches N] [--quick]: bluegreen next to nginx,
+// HAProxy and Caddy doing the same switch their usual ways (./peers.ts).
 import * as os from "os";
 import { runProgram } from "../harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
 import { buildLoadgen, ensureImage, Vm } from "../e2e/vm";
 import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
+import { runPeers } from "./peers";
 
 const args = process.argv.slice(2);
 const SWITCHES = Number(args[args.indexOf("--switches") + 1]) || 40;
@@ -260,7 +263,7 @@ function printTable(cpu: string, nginxVersion: string) {
   for (const r of rows) console.log(`| ${r.where.padEnd(w[0])} | ${r.metric.padEnd(w[1])} | ${r.value} |`);
 }
 
-main().catch((e) => {
+(args.includes("--peers") ? runPeers(args) : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });
