@@ -14,16 +14,7 @@ if [ -n "$served" ] || grep -qs '^upstream bluegreen_' /etc/nginx/conf.d/bluegre
   die "nginx serves bluegreen apps on this host (${served:-/etc/nginx/conf.d/bluegreen.conf}); bluegreen:router haproxy cannot take port 80 from them. Keep router nginx on this host, or deploy to a new host with router haproxy and move traffic there. Nothing was changed."
 fi
 
-missing=()
-command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-command -v socat >/dev/null 2>&1 || missing+=(socat)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v flock >/dev/null 2>&1 || missing+=(util-linux)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ ${#missing[@]} -gt 0 ]; then
-  with_deadline 900 "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
-  with_deadline 900 "apt-get install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
-fi
+ensure_commands haproxy=haproxy socat=socat curl=curl flock=util-linux openssl=openssl
 
 install -d -m 0755 "$BG_HAPROXY_DIR" "$BG_HAPROXY_ROUTES_DIR"
 # The distribution's haproxy.cfg opens the admin socket to the haproxy group, and a reload

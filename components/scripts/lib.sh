@@ -306,6 +306,16 @@ section() {
   awk -v want="$1" '/^#bluegreen-section /{ on = ($2 == want); next } on'
 }
 
+# ensure_commands COMMAND=PACKAGE...: installs with apt the packages whose command is missing.
+ensure_commands() {
+  local pair missing=()
+  for pair in "$@"; do command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  with_deadline 900 "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
+  with_deadline 900 "apt-get install ${missing[*]}" \
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+}
+
 # read_sections DIR: splits stdin (render.ts renderBundle) into DIR/<section name> files.
 read_sections() {
   awk -v dir="$1" '/^#bluegreen-section /{ f = dir "/" $2; printf "" > f; next } f { print > f }' -

@@ -5,15 +5,7 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
 
-missing=()
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v flock >/dev/null 2>&1 || missing+=(util-linux)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ ${#missing[@]} -gt 0 ]; then
-  with_deadline 900 "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
-  with_deadline 900 "apt-get install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
-fi
+ensure_commands nginx=nginx curl=curl flock=util-linux openssl=openssl
 
 # nginx's workers join the web group so they may connect to every app's 0660 sockets.
 # Workers pick up supplementary groups only when nginx starts, hence the restart.
