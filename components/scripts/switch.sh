@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Moves live traffic to TARGET. Order: lock, readiness gate, record the intent,
-# rename the live link (nginx tests it on every request: no reload, in either
-# link mode), verify through nginx, watch the new slot's 5xx for WATCH_SECONDS
-# and move back on a breach, record the live colour. Then the slot that just
-# went idle picks up any config staged while it was live.
+# Moves live traffic to TARGET, through either router. Order: lock, readiness gate,
+# record the intent, rename the live link (nginx tests it on every request; HAProxy is
+# told through its runtime API, router_sync: no reload, in either link mode), verify
+# through the router's check listener, watch the new slot's 5xx for WATCH_SECONDS and
+# move back on a breach, record the live colour. Then the slot that just went idle
+# picks up any config staged while it was live.
 #
 # Crash safety: the intent (from, to, when the link moved) is written before the
 # rename and removed once the move is confirmed. Until then, any exit (an error, a
@@ -16,7 +17,7 @@
 # that was live before. postSwitch runs as the new live slot once the watch has passed and
 # the switch is recorded; its failure warns, or with POST_SWITCH_FAILURE=rollback moves
 # traffic back. Both run only when traffic moves.
-# Input: TARGET, HEALTH_PATH, CHECK_PORT (nginx's loopback check listener),
+# Input: TARGET, HEALTH_PATH, CHECK_PORT (the router's loopback check listener),
 #        VERIFY_TIMEOUT (s, default 15), WATCH_SECONDS (default 0: no watch),
 #        ERROR_PERCENT (default 5), MIN_ERRORS (default 5), HOOKS (default no),
 #        POST_SWITCH_FAILURE (warn or rollback), HOOK_TIMEOUT (s, default 600),
