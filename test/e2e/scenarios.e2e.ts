@@ -536,7 +536,7 @@ describe("e2e on a real VM (replayed program)", function () {
       /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
       /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
       /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
-      /Z release version=v4 sha256=[0-9a-f]{64} result=ok by=root/,
+      /Z release version=v4 sha256=[0-9a-f]{64} kind=binary result=ok by=root/,
     ]) {
       assert.match(audit, re);
     }
