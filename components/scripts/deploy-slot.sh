@@ -72,7 +72,7 @@ fi
 if [ "$(live_color)" = "$SLOT" ] && systemctl is-active -q "$unit"; then
   if [ "$running" != "$VERSION" ]; then
     other=$(other_color "$SLOT")
-    die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live (nginx sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests. Nothing was changed.
+    die_audited deploy "slot=$SLOT version=$VERSION running=${running:-unknown}" refused "slot $SLOT is live ($(router_name) sends it traffic) and runs ${running:-an unknown version}; refusing to restart it with $VERSION because that would drop requests. Nothing was changed.
 Deploy to the idle slot instead, then switch:
   pulumi config set ${SLOT}Version ${running:-<its current version>}
   pulumi config set ${other}Version $VERSION && pulumi up
