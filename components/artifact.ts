@@ -96,7 +96,9 @@ export function resolveArtifact(
     }
     sha = first;
     fs.renameSync(a, out);
-    fs.writeFileSync(record, `${sha} ${commandHash}\n`);
+    // The record is renamed into place too: a run beside this one never reads half of it.
+    fs.writeFileSync(`${record}.${tag}`, `${sha} ${commandHash}\n`);
+    fs.renameSync(`${record}.${tag}`, record);
   }
   const resolved: ResolvedArtifact = { kind: "file", path: out, sha256: sha, bundle: isGzip(out) };
   built.set(out, resolved);
