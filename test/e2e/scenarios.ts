@@ -1,12 +1,16 @@
 // End-to-end: the program's own commands, replayed with the engine's rules
-// (./replay.ts) against a real Debian VM with systemd, sshd and nginx.
-// The scenarios run in order on one VM; each starts from the state the
-// previous one left, as a user's stack would.
+// (./replay.ts) against a real Debian VM with systemd and sshd, once per router:
+// nginx.e2e.ts and haproxy.e2e.ts call vmScenarios with their router. The scenarios
+// run in order on one VM per router; each starts from the state the previous one
+// left, as a user's stack would. A scenario that does not concern a router (HTTPS,
+// which HAProxy does not serve yet, and the any-app scenarios, which exercise the
+// slots) is defined for nginx only: not skipped, absent (README, Tests).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { autoPorts } from "../../components/config";
+import type { RouterKind } from "../../components/layout";
 import { ROOT, runProgram } from "../harness";
 import { startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
@@ -14,1018 +18,1199 @@ import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
 import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image, Vm } from "./vm";
 
 const FAULTS = "/var/lib/bluegreen/data/faults";
-const report: string[] = [];
-const note = (line: string) => {
-  report.push(line);
-  console.log(`      ${line}`);
+
+/** What differs between the routers, as seen from the host: everything else is asserted the same way. */
+interface RouterUnderTest {
+  readonly kind: RouterKind;
+  /** Run once on the fresh VM. The image enables nginx (a host that has one already); HAProxy hosts come without. */
+  readonly prepare: string;
+  /** The worker processes: the same PIDs mean no reload and no restart. */
+  readonly workers: string;
+  /** The master process: the same PID means no restart. */
+  readonly master: string;
+  /** Each app's file in the router's shared directory, as `ls` lists them (app names in, sorted). */
+  readonly appFiles: (apps: readonly string[]) => string;
+  readonly listAppFiles: string;
+}
+
+const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
+  nginx: {
+    kind: "nginx",
+    prepare: "systemctl is-active nginx",
+    workers: "pgrep -P $(cat /run/nginx.pid) | sort | tr '\\n' ' '",
+    master: "cat /run/nginx.pid",
+    appFiles: (apps) => apps.map((a) => `${a}.conf`).join(" "),
+    listAppFiles: "ls /etc/nginx/bluegreen | tr '\\n' ' ' | sed 's/ $//'",
+  },
+  haproxy: {
+    kind: "haproxy",
+    prepare: "systemctl disable --now nginx",
+    workers: "pgrep -P $(systemctl show -p MainPID --value haproxy) | sort | tr '\\n' ' '",
+    master: "systemctl show -p MainPID --value haproxy",
+    appFiles: (apps) => [...apps.map((a) => `${a}.route`), "head"].join(" "),
+    listAppFiles: "ls /etc/haproxy/bluegreen/routes | tr '\\n' ' ' | sed 's/ $//'",
+  },
 };
 
-describe("e2e on a real VM (replayed program)", function () {
-  this.timeout(20 * 60_000);
-  let image: Image;
-  let vm: Vm;
-  let state: StateEntry[] = [];
-  let config: Record<string, unknown>;
-  /** Keys set with --secret besides the usual ones (pulumi config set --secret). */
-  let secretKeys: string[] = [];
-
-  const baseConfig = () => ({
-    hostKind: "ssh",
-    sshHost: "127.0.0.1",
-    sshPort: vm.sshPort,
-    sshPrivateKey: image.privateKey,
-    sshHostKey: image.hostKey,
-    active: "blue",
-    blueVersion: "v1",
-    greenVersion: "v1",
-    // A short post-switch watch keeps the scenarios quick; scenario 13 sets its own.
-    watchSeconds: "3",
-    // The demo app's fault injection, so scenarios can make a slot unhealthy.
-    appArgs:
-      "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
-  });
-
-  /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
-  const secretValues = () => [
-    ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
-    ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
-    ...Object.values((config.acmeDnsEnv ?? {}) as Record<string, string>).filter((v) => v.startsWith("secret-")),
-    ...((config.tlsPrivateKey as string | undefined) ?? "")
-      .split("\n")
-      .filter((l) => l.length > 20 && !l.startsWith("-----")),
-  ];
-
-  /** `pulumi config set ...` then `pulumi up`, replayed. */
-  async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
-    config = { ...config, ...changes };
-    const result = await up(state, resourcesOf(await runProgram(config, { secretKeys })));
-    state = result.state;
-    for (const step of result.steps) {
-      for (const secret of secretValues())
-        assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
-    }
-    return result;
-  }
-
-  const stepsOf = (r: UpResult) => r.steps.map((s) => `${s.action} ${s.name}${s.ok ? "" : " (failed)"}`);
-  const output = (r: UpResult, name: string) => r.steps.find((s) => s.name === name)?.output ?? "";
-
-  /** What a client of the public port gets, e.g. "blue v1". */
-  function publicAnswer(): string {
-    const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
-    return r.stdout.trim() || r.stderr.trim();
-  }
-  const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
-  const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
-  const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
-
-  /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
-  async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
-    // A long timeout: under TCG a slow answer is not a failed one.
-    const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds, timeout: "15s" });
-    await new Promise((r) => setTimeout(r, 2000));
-    await during();
-    return load.done;
-  }
-
-  const timing = (r: UpResult) => {
-    const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(output(r, "switch-link"));
-    return m
-      ? `switch step ${m[1]} ms, verified through nginx ${m[2]} ms after the link moved`
-      : "no timing in the output";
+export function vmScenarios(kind: RouterKind): void {
+  const router = ROUTERS_UNDER_TEST[kind];
+  const report: string[] = [];
+  const note = (line: string) => {
+    report.push(line);
+    console.log(`      ${line}`);
   };
+  /** A scenario for these routers only (default: both). For the others it is not defined at all. */
+  const scenario = (title: string, fn: () => Promise<void>, only: readonly RouterKind[] = ["nginx", "haproxy"]) => {
+    if (only.includes(kind)) it(title, fn);
+  };
+  const NGINX_ONLY: readonly RouterKind[] = ["nginx"];
 
-  before(async function () {
-    image = ensureImage();
-    const started = Date.now();
-    vm = await Vm.boot(image);
-    note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
-    config = baseConfig();
-  });
+  describe(`e2e on a real VM, router ${kind} (replayed program)`, function () {
+    this.timeout(20 * 60_000);
+    let image: Image;
+    let vm: Vm;
+    let state: StateEntry[] = [];
+    let config: Record<string, unknown>;
+    /** Keys set with --secret besides the usual ones (pulumi config set --secret). */
+    let secretKeys: string[] = [];
 
-  after(async () => {
-    await vm?.shutdown();
-    if (report.length) console.log(`\n    e2e figures:\n${report.map((l) => `      ${l}`).join("\n")}\n`);
-  });
+    const baseConfig = () => ({
+      hostKind: "ssh",
+      sshHost: "127.0.0.1",
+      sshPort: vm.sshPort,
+      sshPrivateKey: image.privateKey,
+      sshHostKey: image.hostKey,
+      router: kind,
+      active: "blue",
+      blueVersion: "v1",
+      greenVersion: "v1",
+      // A short post-switch watch keeps the scenarios quick; scenario 13 sets its own.
+      watchSeconds: "3",
+      // The demo app's fault injection, so scenarios can make a slot unhealthy.
+      appArgs:
+        "--listen ${BLUEGREEN_LISTEN} --color ${BLUEGREEN_COLOR} --version ${BLUEGREEN_VERSION} --drain-timeout ${BLUEGREEN_DRAIN_TIMEOUT}s --fault-dir ${BLUEGREEN_DATA_DIR}/faults",
+    });
 
-  it("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
-    const started = Date.now();
-    const r = await deploy({});
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), [
-      "create host-ready",
-      "create setup-tools",
-      "create router-install",
-      "create router-config",
-      "create tls-config",
-      "create blue-upload",
-      "create green-upload",
-      "create maintenance-mode",
-      "create blue-service",
-      "create green-service",
-      "create switch-link",
-      "create releases-prune",
-    ]);
-    note(`fresh host deploy: ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
-    assert.strictEqual(publicAnswer(), "blue v1");
-    // Only sshd and nginx listen on TCP; the app only on its unix sockets.
-    const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
-    for (const line of tcp.split("\n"))
-      assert.match(line, /users:\(\("(sshd|nginx)"/, `unexpected TCP listener: ${line}`);
-    assert.match(tcp, /^127\.0\.0\.1:8081 .*nginx/m, "the preview listener is on loopback");
-    const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
-    assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
-    for (const c of ["blue", "green"]) {
-      assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
-      assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
+    /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
+    const secretValues = () => [
+      ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
+      ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
+      ...Object.values((config.acmeDnsEnv ?? {}) as Record<string, string>).filter((v) => v.startsWith("secret-")),
+      ...((config.tlsPrivateKey as string | undefined) ?? "")
+        .split("\n")
+        .filter((l) => l.length > 20 && !l.startsWith("-----")),
+    ];
+
+    /** `pulumi config set ...` then `pulumi up`, replayed. */
+    async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
+      config = { ...config, ...changes };
+      const result = await up(state, resourcesOf(await runProgram(config, { secretKeys })));
+      state = result.state;
+      for (const step of result.steps) {
+        for (const secret of secretValues())
+          assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
+      }
+      return result;
     }
-  });
 
-  it("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
-    const r = await deploy({ greenVersion: "v2" });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
-    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
-    assert.strictEqual(publicAnswer(), "blue v1");
-    note(
-      `time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`,
-    );
-  });
+    const stepsOf = (r: UpResult) => r.steps.map((s) => `${s.action} ${s.name}${s.ok ? "" : " (failed)"}`);
+    const output = (r: UpResult, name: string) => r.steps.find((s) => s.name === name)?.output ?? "";
 
-  it("3. switch to green under load: one step, 0 failed requests, then only green", async () => {
-    let r!: UpResult;
-    const load = await underLoad(12, async () => {
-      r = await deploy({ active: "green" });
+    /** What a client of the public port gets, e.g. "blue v1". */
+    function publicAnswer(): string {
+      const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
+      return r.stdout.trim() || r.stderr.trim();
+    }
+    const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
+    const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
+    const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
+
+    /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
+    async function underLoad(seconds: number, during: () => Promise<void>): Promise<WrkResult> {
+      // A long timeout: under TCG a slow answer is not a failed one.
+      const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds, timeout: "15s" });
+      await new Promise((r) => setTimeout(r, 2000));
+      await during();
+      return load.done;
+    }
+
+    const timing = (r: UpResult) => {
+      const m = /switched in (\d+) ms, verified (\d+) ms after the link moved/.exec(output(r, "switch-link"));
+      return m
+        ? `switch step ${m[1]} ms, verified through ${kind} ${m[2]} ms after the link moved`
+        : "no timing in the output";
+    };
+
+    before(async function () {
+      image = ensureImage();
+      const started = Date.now();
+      vm = await Vm.boot(image);
+      note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
+      await vm.sh(router.prepare);
+      config = baseConfig();
     });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-    assert.strictEqual(load.socketErrors, 0, load.raw);
-    assert.strictEqual(load.non2xx, 0, load.raw);
-    for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
-    note(
-      `switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`,
-    );
-  });
 
-  it("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
-    const greenPid = await mainPid("green");
-    let r!: UpResult;
-    const load = await underLoad(12, async () => {
-      r = await deploy({ active: "blue" });
+    after(async () => {
+      await vm?.shutdown();
+      if (report.length) console.log(`\n    e2e figures (${kind}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
     });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-    assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
-    assert.strictEqual(publicAnswer(), "blue v1");
-    assert.strictEqual(await mainPid("green"), greenPid);
-    note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
-  });
 
-  it("5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay", async () => {
-    await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
-    try {
-      const link = await liveLink();
-      const r = await deploy({ active: "green" });
-      assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-      assert.match(
-        r.error!,
-        /bluegreen: error: refusing to switch to green: it is not ready \(GET \/health\/ready on the slot gave no 2xx\)\. Traffic stays on blue\./,
+    scenario("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
+      const started = Date.now();
+      const r = await deploy({});
+      assert.strictEqual(r.error, undefined, r.error);
+      assert.deepStrictEqual(stepsOf(r), [
+        "create host-ready",
+        "create setup-tools",
+        "create router-install",
+        "create router-config",
+        "create tls-config",
+        "create blue-upload",
+        "create green-upload",
+        "create maintenance-mode",
+        "create blue-service",
+        "create green-service",
+        "create switch-link",
+        "create releases-prune",
+      ]);
+      note(`fresh host deploy (${kind}): ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
+      assert.strictEqual(publicAnswer(), "blue v1");
+      // Only sshd and the router listen on TCP; the app only on its unix sockets.
+      const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
+      for (const line of tcp.split("\n"))
+        assert.match(line, new RegExp(`users:\\(\\("(sshd|${kind})"`), `unexpected TCP listener: ${line}`);
+      assert.match(tcp, new RegExp(`^127\\.0\\.0\\.1:8081 .*${kind}`, "m"), "the preview listener is on loopback");
+      if (kind === "haproxy") {
+        // bluegreen installed it (from the image's local apt repository); its admin socket is root's.
+        assert.match(output(r, "router-install"), /^haproxy 2\.6\.\S+ installed and running/m);
+        assert.strictEqual(await inVm("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
+        assert.strictEqual(
+          await inVm("cat /var/lib/bluegreen/haproxy.map"),
+          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off",
+        );
+      }
+      const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
+      assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
+      for (const c of ["blue", "green"]) {
+        assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
+        assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
+      }
+    });
+
+    scenario("2. v2 to green: only green's steps run; preview answers green v2, public stays blue v1", async () => {
+      const r = await deploy({ greenVersion: "v2" });
+      assert.strictEqual(r.error, undefined, r.error);
+      assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
+      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+      assert.strictEqual(publicAnswer(), "blue v1");
+      note(
+        `time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`,
       );
+    });
+
+    scenario(
+      "3. switch to green under load: one step, 0 failed requests, then only green; the router never reloads",
+      async () => {
+        const workers = await inVm(router.workers);
+        let r!: UpResult;
+        const load = await underLoad(12, async () => {
+          r = await deploy({ active: "green" });
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+        assert.strictEqual(load.socketErrors, 0, load.raw);
+        assert.strictEqual(load.non2xx, 0, load.raw);
+        for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
+        assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
+        note(
+          `switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`,
+        );
+      },
+    );
+
+    scenario("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
+      const greenPid = await mainPid("green");
+      const workers = await inVm(router.workers);
+      let r!: UpResult;
+      const load = await underLoad(12, async () => {
+        r = await deploy({ active: "blue" });
+      });
+      assert.strictEqual(r.error, undefined, r.error);
+      assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
+      assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
+      assert.strictEqual(publicAnswer(), "blue v1");
+      assert.strictEqual(await mainPid("green"), greenPid);
+      assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
+      note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
+    });
+
+    scenario(
+      "4b. a config change reloads the router under in-guest load: its listeners pass on, 0 failed",
+      async () => {
+        const workers = await inVm(router.workers);
+        const master = await inVm(router.master);
+        let r: UpResult | undefined;
+        const load = await wholeUnderLoad(async () => {
+          r = await deploy({ maintenanceRetryAfter: "300" });
+        });
+        assert.strictEqual(r!.error, undefined, r!.error);
+        assert.deepStrictEqual(stepsOf(r!), ["update router-config"]);
+        assert.notStrictEqual(await inVm(router.workers), workers, "reloaded: new workers");
+        assert.strictEqual(await inVm(router.master), master, `${kind} was restarted`);
+        note(
+          `${kind} reload (a config change) under 64 keep-alive conns (in-guest load): ${load.requests} requests, ${load.failed} failed, ${load.retried} resent by the client after the router closed a kept-alive connection`,
+        );
+        assert.strictEqual(load.failed, 0, load.raw);
+      },
+    );
+
+    scenario(
+      "5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay",
+      async () => {
+        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+        try {
+          const link = await liveLink();
+          const r = await deploy({ active: "green" });
+          assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+          assert.match(
+            r.error!,
+            /bluegreen: error: refusing to switch to green: it is not ready \(GET \/health\/ready on the slot gave no 2xx\)\. Traffic stays on blue\./,
+          );
+          assert.match(
+            r.error!,
+            /Last journal lines of bluegreen@green:\n(.*\n)*.*green v2 listening on unix:\/run\/bluegreen\/green\/app\.sock/,
+          );
+          assert.strictEqual(publicAnswer(), "blue v1");
+          assert.strictEqual(await liveLink(), link);
+          // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
+          assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
+        } finally {
+          await inVm(`rm -f ${FAULTS}/green.unready`);
+        }
+        const back = await deploy({ active: "blue" });
+        assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
+      },
+    );
+
+    /** 64 keep-alive connections to nginx's public port, generated in the guest, for the whole of `during` (vm.ts). */
+    async function wholeUnderLoad(during: () => Promise<void>, url = "http://127.0.0.1/"): Promise<GuestLoad> {
+      return (await guestLoads([{ url }], during))[0];
+    }
+
+    /** One in-guest load generator per target (64 connections each), all for the whole of `during`. */
+    const guestLoads = (
+      targets: readonly { url: string; host?: string; connections?: number }[],
+      during: () => Promise<void>,
+    ) => loadsInGuest(vm, targets, during);
+
+    scenario(
+      "5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed",
+      async () => {
+        const SECRET = "rotated-db-password-7f3a";
+        const pids: Record<string, string>[] = [];
+        const snap = async () => pids.push({ blue: await mainPid("blue"), green: await mainPid("green") });
+        const outputs: string[] = [];
+        const load = await wholeUnderLoad(async () => {
+          await snap();
+          const rotate = await deploy({ appSecrets: { DB_PASSWORD: SECRET } });
+          assert.strictEqual(rotate.error, undefined, rotate.error);
+          assert.deepStrictEqual(stepsOf(rotate), ["update blue-service", "update green-service"]);
+          assert.match(
+            output(rotate, "blue-service"),
+            /^slot blue: PENDING\. It is live, so its new settings \(env, secrets, unit or listen address\) are staged, not applied/,
+          );
+          assert.match(
+            output(rotate, "green-service"),
+            /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/,
+          );
+          assert.match(
+            await inVm("/usr/local/sbin/bluegreen-status"),
+            /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/,
+          );
+          await snap();
+          const sw = await deploy({ active: "green" });
+          assert.strictEqual(sw.error, undefined, sw.error);
+          assert.deepStrictEqual(stepsOf(sw), ["update switch-link"]);
+          assert.match(
+            output(sw, "switch-link"),
+            /\nslot blue \(now idle\) picked up its staged settings: v1 on unix:\/run\/bluegreen\/blue\/app\.sock\n?$/,
+          );
+          outputs.push(timing(sw));
+          await snap();
+          const back = await deploy({ active: "blue" });
+          assert.strictEqual(back.error, undefined, back.error);
+          assert.deepStrictEqual(stepsOf(back), ["update switch-link"]);
+          await snap();
+        });
+        assert.strictEqual(load.failed, 0, load.raw);
+        // No slot was restarted while it was live: blue (live) kept its PID through the rotation;
+        // green (live after the switch) kept its PID through the switch and the rollback.
+        assert.strictEqual(pids[1].blue, pids[0].blue, "blue was live during the rotation");
+        assert.notStrictEqual(pids[1].green, pids[0].green, "green (idle) got the new secret at once");
+        assert.strictEqual(pids[2].green, pids[1].green, "green was live after the switch");
+        assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
+        assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
+        for (const c of ["blue", "green"])
+          assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
+        assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(
+          `secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`,
+        );
+      },
+    );
+
+    scenario(
+      "5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal",
+      async () => {
+        const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
+        const load = await wholeUnderLoad(async () => {
+          const toTcp = await deploy({ linkMode: "tcp" });
+          assert.strictEqual(toTcp.error, undefined, toTcp.error);
+          assert.deepStrictEqual(stepsOf(toTcp), ["update blue-service", "update green-service"]);
+          assert.strictEqual(
+            await listening(),
+            "127.0.0.1:8002",
+            "the idle slot came up on its port; the live one waits",
+          );
+          assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+          const sw = await deploy({ active: "green" });
+          assert.strictEqual(sw.error, undefined, sw.error);
+          assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
+          const toSocket = await deploy({ linkMode: "socket" });
+          assert.strictEqual(toSocket.error, undefined, toSocket.error);
+          const back = await deploy({ active: "blue" });
+          assert.strictEqual(back.error, undefined, back.error);
+          assert.strictEqual(await listening(), "", "both slots back on their sockets");
+        });
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(
+          `mode migration socket -> tcp -> socket under 64 keep-alive conns (in-guest load; 2 switches, 4 slot restarts while idle): ${load.requests} requests, 0 failed`,
+        );
+      },
+    );
+
+    scenario(
+      "5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree",
+      async () => {
+        const killed = deploy({ active: "green", watchSeconds: "30" });
+        await inVm(
+          "for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'",
+        );
+        const r = await killed;
+        assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+        assert.strictEqual(
+          await liveLink(),
+          "/var/lib/bluegreen/colors/green",
+          "killed after the rename: the link moved",
+        );
+        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
+        assert.match(
+          await inVm("/usr/local/sbin/bluegreen-status"),
+          /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./,
+        );
+        assert.match(
+          state.find((e) => e.name === "switch-link")!.inputs.create,
+          /TARGET=blue /,
+          "the failed update kept the old inputs",
+        );
+        const again = await deploy({ watchSeconds: "3" });
+        assert.strictEqual(again.error, undefined, again.error);
+        assert.deepStrictEqual(stepsOf(again), ["update switch-link"]);
+        assert.match(
+          output(again, "switch-link"),
+          /^live: green v2 \(was blue\); .*; watched 3 s: 0 of \d+ responses 5xx/,
+        );
+        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
+        assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
+        assert.match(
+          await inVm("tail -n 2 /var/log/bluegreen/audit.log"),
+          /switch from=blue to=green version=v2 resumed=yes result=ok/,
+        );
+        assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
+        assert.strictEqual(publicAnswer(), "green v2");
+        const back = await deploy({ active: "blue" });
+        assert.strictEqual(back.error, undefined, back.error);
+      },
+    );
+
+    scenario("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
+      const out = await inVm(
+        "s=/usr/local/lib/bluegreen/switch.sh; " +
+          "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+          "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+      );
+      const lines = out.split("\n");
+      assert.deepStrictEqual(
+        lines.filter((l) => /^\d+$/.test(l)),
+        ["0", "0"],
+        out,
+      );
+      const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1")
+        ? "green"
+        : "blue";
+      const recorded = await inVm("cat /var/lib/bluegreen/active");
+      assert.strictEqual(recorded, finished, out);
+      assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
+      assert.match(
+        await inVm("curl -sS http://127.0.0.1:8081/"),
+        new RegExp(`^${recorded === "blue" ? "green" : "blue"} `),
+      );
+      assert.match(publicAnswer(), new RegExp(`^${recorded} `));
+      // Put the host back where the stack's config says.
+      await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
+    });
+
+    scenario("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
+      const pid = await mainPid("blue");
+      const r = await deploy({ blueVersion: "v3" });
+      assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-service (failed)"]);
       assert.match(
         r.error!,
-        /Last journal lines of bluegreen@green:\n(.*\n)*.*green v2 listening on unix:\/run\/bluegreen\/green\/app\.sock/,
+        new RegExp(
+          `slot blue is live \\(${kind} sends it traffic\\) and runs v1; refusing to restart it with v3 because that would drop requests\\. Nothing was changed\\.\\nDeploy to the idle slot instead, then switch:\\n  pulumi config set blueVersion v1\\n  pulumi config set greenVersion v3 && pulumi up\\n  pulumi config set active green && pulumi up`,
+        ),
+      );
+      assert.strictEqual(await mainPid("blue"), pid);
+      assert.strictEqual(publicAnswer(), "blue v1");
+      const back = await deploy({ blueVersion: "v1" });
+      assert.strictEqual(back.error, undefined, back.error);
+      // The refused update kept blue-service's v1 inputs, so going back to v1 never touches the slot.
+      assert.deepStrictEqual(stepsOf(back), ["update blue-upload"]);
+      assert.strictEqual(await mainPid("blue"), pid);
+    });
+
+    scenario(
+      "10. drain: a long request to the idle slot completes across its restart; readiness said 503 first",
+      async () => {
+        const sock = "/run/bluegreen/green/app.sock";
+        await inVm(
+          `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
+            `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
+        );
+        const r = await deploy({ greenVersion: "v3" });
+        assert.strictEqual(r.error, undefined, r.error);
+        await new Promise((res) => setTimeout(res, 1000));
+        assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
+        const codes = (await inVm("cat /tmp/ready.log")).split("\n");
+        const first503 = codes.indexOf("503");
+        const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
+        assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
+        assert.ok(
+          firstDown === -1 || first503 < firstDown,
+          `503 must come before the socket closes: ${codes.join(" ")}`,
+        );
+        assert.strictEqual(codes[codes.length - 1], "200");
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
+        note(
+          `drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`,
+        );
+      },
+    );
+
+    scenario("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
+      const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
+      const started = Date.now();
+      await vm.reboot();
+      let answer = "";
+      for (let i = 0; i < 60 && answer !== before.public; i++) {
+        answer = publicAnswer();
+        if (answer !== before.public) await new Promise((r) => setTimeout(r, 1000));
+      }
+      note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
+      assert.strictEqual(answer, before.public);
+      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
+      const r = await deploy({});
+      assert.deepStrictEqual(stepsOf(r), []);
+    });
+
+    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
+    async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
+      const { spawn } = await import("child_process");
+      const fs = await import("fs");
+      const os = await import("os");
+      const path = await import("path");
+      const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
+      const outputs = (await runProgram(config)).outputs;
+      fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
+      const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
+      fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
+      const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
+        env: {
+          ...process.env,
+          PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
+          FAKE_PULUMI_STATE: stackFile,
+          BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+        },
+      });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      const code = await new Promise<number | null>((r) => child.on("close", r));
+      const after = JSON.parse(fs.readFileSync(stackFile, "utf8"));
+      config = after.config;
+      state = after.state;
+      return { code, out };
+    }
+
+    scenario(
+      "11. release end to end: idle slot deployed and smoke-tested through the preview tunnel, then switched",
+      async () => {
+        assert.strictEqual(publicAnswer(), "blue v1");
+        const started = Date.now();
+        const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
+        assert.strictEqual(r.code, 0, r.out);
+        const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
+        assert.deepStrictEqual(
+          steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")),
+          [
+            "==> live: blue (v1); deploying v4 to the idle slot, green",
+            '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
+            "==> switching traffic to green (v4)",
+            "==> released v4: green is live; blue keeps v1 running for npm run rollback",
+          ],
+        );
+        assert.strictEqual(publicAnswer(), "green v4");
+        assert.strictEqual(config.greenVersion, "v4");
+        assert.strictEqual(config.active, "green");
+        note(
+          `release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`,
+        );
+      },
+    );
+
+    scenario("11b. a release whose smoke test fails stops before the switch, old slot serving", async () => {
+      const r = await cli(["release", "v5", "--smoke", "exit 3"]);
+      assert.strictEqual(r.code, 1);
+      assert.match(
+        r.out,
+        /==> stopped: the smoke test failed \(exit 3\); green \(v4\) is still live\. blue runs v5 on the preview listener for a closer look\.\n$/,
+      );
+      assert.strictEqual(publicAnswer(), "green v4");
+      assert.strictEqual(config.active, "green");
+      // Put blue back on v1 for the next scenarios (it is idle, so this is allowed).
+      const back = await deploy({ blueVersion: "v1" });
+      assert.strictEqual(back.error, undefined, back.error);
+    });
+
+    scenario("12. npm run rollback: back to the warm previous slot, no version string", async () => {
+      const greenPid = await mainPid("green");
+      const r = await cli(["rollback"]);
+      assert.strictEqual(r.code, 0, r.out);
+      assert.match(
+        r.out,
+        /==> rolling back: green -> blue \(v1, still running\)\n[\s\S]*==> rolled back: blue \(v1\) is live\n$/,
       );
       assert.strictEqual(publicAnswer(), "blue v1");
-      assert.strictEqual(await liveLink(), link);
-      // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
-      assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
-    } finally {
-      await inVm(`rm -f ${FAULTS}/green.unready`);
-    }
-    const back = await deploy({ active: "blue" });
-    assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
-  });
-
-  /** 64 keep-alive connections to nginx's public port, generated in the guest, for the whole of `during` (vm.ts). */
-  async function wholeUnderLoad(during: () => Promise<void>, url = "http://127.0.0.1/"): Promise<GuestLoad> {
-    return (await guestLoads([{ url }], during))[0];
-  }
-
-  /** One in-guest load generator per target (64 connections each), all for the whole of `during`. */
-  const guestLoads = (
-    targets: readonly { url: string; host?: string; connections?: number }[],
-    during: () => Promise<void>,
-  ) => loadsInGuest(vm, targets, during);
-
-  it("5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed", async () => {
-    const SECRET = "rotated-db-password-7f3a";
-    const pids: Record<string, string>[] = [];
-    const snap = async () => pids.push({ blue: await mainPid("blue"), green: await mainPid("green") });
-    const outputs: string[] = [];
-    const load = await wholeUnderLoad(async () => {
-      await snap();
-      const rotate = await deploy({ appSecrets: { DB_PASSWORD: SECRET } });
-      assert.strictEqual(rotate.error, undefined, rotate.error);
-      assert.deepStrictEqual(stepsOf(rotate), ["update blue-service", "update green-service"]);
-      assert.match(
-        output(rotate, "blue-service"),
-        /^slot blue: PENDING\. It is live, so its new settings \(env, secrets, unit or listen address\) are staged, not applied/,
-      );
-      assert.match(
-        output(rotate, "green-service"),
-        /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/,
-      );
-      assert.match(
-        await inVm("/usr/local/sbin/bluegreen-status"),
-        /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/,
-      );
-      await snap();
-      const sw = await deploy({ active: "green" });
-      assert.strictEqual(sw.error, undefined, sw.error);
-      assert.deepStrictEqual(stepsOf(sw), ["update switch-link"]);
-      assert.match(
-        output(sw, "switch-link"),
-        /\nslot blue \(now idle\) picked up its staged settings: v1 on unix:\/run\/bluegreen\/blue\/app\.sock\n?$/,
-      );
-      outputs.push(timing(sw));
-      await snap();
-      const back = await deploy({ active: "blue" });
-      assert.strictEqual(back.error, undefined, back.error);
-      assert.deepStrictEqual(stepsOf(back), ["update switch-link"]);
-      await snap();
+      assert.strictEqual(await mainPid("green"), greenPid, "green keeps running, warm");
     });
-    assert.strictEqual(load.failed, 0, load.raw);
-    // No slot was restarted while it was live: blue (live) kept its PID through the rotation;
-    // green (live after the switch) kept its PID through the switch and the rollback.
-    assert.strictEqual(pids[1].blue, pids[0].blue, "blue was live during the rotation");
-    assert.notStrictEqual(pids[1].green, pids[0].green, "green (idle) got the new secret at once");
-    assert.strictEqual(pids[2].green, pids[1].green, "green was live after the switch");
-    assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
-    assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
-    for (const c of ["blue", "green"])
-      assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
-    assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
-    assert.strictEqual(publicAnswer(), "blue v1");
-    note(
-      `secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`,
-    );
-  });
 
-  it("5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal", async () => {
-    const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
-    const load = await wholeUnderLoad(async () => {
-      const toTcp = await deploy({ linkMode: "tcp" });
-      assert.strictEqual(toTcp.error, undefined, toTcp.error);
-      assert.deepStrictEqual(stepsOf(toTcp), ["update blue-service", "update green-service"]);
-      assert.strictEqual(await listening(), "127.0.0.1:8002", "the idle slot came up on its port; the live one waits");
-      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
-      const sw = await deploy({ active: "green" });
-      assert.strictEqual(sw.error, undefined, sw.error);
-      assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
-      const toSocket = await deploy({ linkMode: "socket" });
-      assert.strictEqual(toSocket.error, undefined, toSocket.error);
-      const back = await deploy({ active: "blue" });
-      assert.strictEqual(back.error, undefined, back.error);
-      assert.strictEqual(await listening(), "", "both slots back on their sockets");
-    });
-    assert.strictEqual(load.failed, 0, load.raw);
-    assert.strictEqual(publicAnswer(), "blue v1");
-    note(
-      `mode migration socket -> tcp -> socket under 64 keep-alive conns (in-guest load; 2 switches, 4 slot restarts while idle): ${load.requests} requests, 0 failed`,
-    );
-  });
-
-  it("5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree", async () => {
-    const killed = deploy({ active: "green", watchSeconds: "30" });
-    await inVm(
-      "for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'",
-    );
-    const r = await killed;
-    assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-    assert.strictEqual(await liveLink(), "/var/lib/bluegreen/colors/green", "killed after the rename: the link moved");
-    assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
-    assert.match(
-      await inVm("/usr/local/sbin/bluegreen-status"),
-      /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./,
-    );
-    assert.match(
-      state.find((e) => e.name === "switch-link")!.inputs.create,
-      /TARGET=blue /,
-      "the failed update kept the old inputs",
-    );
-    const again = await deploy({ watchSeconds: "3" });
-    assert.strictEqual(again.error, undefined, again.error);
-    assert.deepStrictEqual(stepsOf(again), ["update switch-link"]);
-    assert.match(output(again, "switch-link"), /^live: green v2 \(was blue\); .*; watched 3 s: 0 of \d+ responses 5xx/);
-    assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
-    assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
-    assert.match(
-      await inVm("tail -n 2 /var/log/bluegreen/audit.log"),
-      /switch from=blue to=green version=v2 resumed=yes result=ok/,
-    );
-    assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
-    assert.strictEqual(publicAnswer(), "green v2");
-    const back = await deploy({ active: "blue" });
-    assert.strictEqual(back.error, undefined, back.error);
-  });
-
-  it("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
-    const out = await inVm(
-      "s=/usr/local/lib/bluegreen/switch.sh; " +
-        "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
-        "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
-    );
-    const lines = out.split("\n");
-    assert.deepStrictEqual(
-      lines.filter((l) => /^\d+$/.test(l)),
-      ["0", "0"],
-      out,
-    );
-    const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1") ? "green" : "blue";
-    const recorded = await inVm("cat /var/lib/bluegreen/active");
-    assert.strictEqual(recorded, finished, out);
-    assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
-    assert.match(
-      await inVm("curl -sS http://127.0.0.1:8081/"),
-      new RegExp(`^${recorded === "blue" ? "green" : "blue"} `),
-    );
-    assert.match(publicAnswer(), new RegExp(`^${recorded} `));
-    // Put the host back where the stack's config says.
-    await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
-  });
-
-  it("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
-    const pid = await mainPid("blue");
-    const r = await deploy({ blueVersion: "v3" });
-    assert.deepStrictEqual(stepsOf(r), ["update blue-upload", "update blue-service (failed)"]);
-    assert.match(
-      r.error!,
-      /slot blue is live \(nginx sends it traffic\) and runs v1; refusing to restart it with v3 because that would drop requests\. Nothing was changed\.\nDeploy to the idle slot instead, then switch:\n  pulumi config set blueVersion v1\n  pulumi config set greenVersion v3 && pulumi up\n  pulumi config set active green && pulumi up/,
-    );
-    assert.strictEqual(await mainPid("blue"), pid);
-    assert.strictEqual(publicAnswer(), "blue v1");
-    const back = await deploy({ blueVersion: "v1" });
-    assert.strictEqual(back.error, undefined, back.error);
-    // The refused update kept blue-service's v1 inputs, so going back to v1 never touches the slot.
-    assert.deepStrictEqual(stepsOf(back), ["update blue-upload"]);
-    assert.strictEqual(await mainPid("blue"), pid);
-  });
-
-  it("10. drain: a long request to the idle slot completes across its restart; readiness said 503 first", async () => {
-    const sock = "/run/bluegreen/green/app.sock";
-    await inVm(
-      `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
-        `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
-    );
-    const r = await deploy({ greenVersion: "v3" });
-    assert.strictEqual(r.error, undefined, r.error);
-    await new Promise((res) => setTimeout(res, 1000));
-    assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
-    const codes = (await inVm("cat /tmp/ready.log")).split("\n");
-    const first503 = codes.indexOf("503");
-    const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
-    assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
-    assert.ok(firstDown === -1 || first503 < firstDown, `503 must come before the socket closes: ${codes.join(" ")}`);
-    assert.strictEqual(codes[codes.length - 1], "200");
-    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
-    note(
-      `drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`,
-    );
-  });
-
-  it("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
-    const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
-    const started = Date.now();
-    await vm.reboot();
-    let answer = "";
-    for (let i = 0; i < 60 && answer !== before.public; i++) {
-      answer = publicAnswer();
-      if (answer !== before.public) await new Promise((r) => setTimeout(r, 1000));
-    }
-    note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
-    assert.strictEqual(answer, before.public);
-    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
-    const r = await deploy({});
-    assert.deepStrictEqual(stepsOf(r), []);
-  });
-
-  /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
-  async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-    const { spawn } = await import("child_process");
-    const fs = await import("fs");
-    const os = await import("os");
-    const path = await import("path");
-    const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
-    const outputs = (await runProgram(config)).outputs;
-    fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
-    const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
-    fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
-    const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
-      env: {
-        ...process.env,
-        PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
-        FAKE_PULUMI_STATE: stackFile,
-        BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
-      },
-    });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const code = await new Promise<number | null>((r) => child.on("close", r));
-    const after = JSON.parse(fs.readFileSync(stackFile, "utf8"));
-    config = after.config;
-    state = after.state;
-    return { code, out };
-  }
-
-  it("11. release end to end: idle slot deployed and smoke-tested through the preview tunnel, then switched", async () => {
-    assert.strictEqual(publicAnswer(), "blue v1");
-    const started = Date.now();
-    const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
-    assert.strictEqual(r.code, 0, r.out);
-    const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
-    assert.deepStrictEqual(
-      steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")),
-      [
-        "==> live: blue (v1); deploying v4 to the idle slot, green",
-        '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
-        "==> switching traffic to green (v4)",
-        "==> released v4: green is live; blue keeps v1 running for npm run rollback",
-      ],
-    );
-    assert.strictEqual(publicAnswer(), "green v4");
-    assert.strictEqual(config.greenVersion, "v4");
-    assert.strictEqual(config.active, "green");
-    note(
-      `release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`,
-    );
-  });
-
-  it("11b. a release whose smoke test fails stops before the switch, old slot serving", async () => {
-    const r = await cli(["release", "v5", "--smoke", "exit 3"]);
-    assert.strictEqual(r.code, 1);
-    assert.match(
-      r.out,
-      /==> stopped: the smoke test failed \(exit 3\); green \(v4\) is still live\. blue runs v5 on the preview listener for a closer look\.\n$/,
-    );
-    assert.strictEqual(publicAnswer(), "green v4");
-    assert.strictEqual(config.active, "green");
-    // Put blue back on v1 for the next scenarios (it is idle, so this is allowed).
-    const back = await deploy({ blueVersion: "v1" });
-    assert.strictEqual(back.error, undefined, back.error);
-  });
-
-  it("12. npm run rollback: back to the warm previous slot, no version string", async () => {
-    const greenPid = await mainPid("green");
-    const r = await cli(["rollback"]);
-    assert.strictEqual(r.code, 0, r.out);
-    assert.match(
-      r.out,
-      /==> rolling back: green -> blue \(v1, still running\)\n[\s\S]*==> rolled back: blue \(v1\) is live\n$/,
-    );
-    assert.strictEqual(publicAnswer(), "blue v1");
-    assert.strictEqual(await mainPid("green"), greenPid, "green keeps running, warm");
-  });
-
-  it("13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch", async () => {
-    await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
-    try {
-      let r!: UpResult;
-      const load = await underLoad(20, async () => {
-        r = await deploy({ active: "green", watchSeconds: "10" });
-      });
-      assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
-      assert.match(
-        r.error!,
-        /switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./,
-      );
-      assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
-      assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
-      for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
-      assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
-      const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
-      note(
-        `automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`,
-      );
-    } finally {
-      await inVm(`rm -f ${FAULTS}/green.error500`);
-    }
-    const back = await deploy({ active: "blue", watchSeconds: "3" });
-    assert.strictEqual(back.error, undefined, back.error);
-  });
-
-  it("14. maintenance: a 503 page with Retry-After, one step, slots untouched; leaving restores blue", async () => {
-    const pids = [await mainPid("blue"), await mainPid("green")];
-    const on = await deploy({ maintenance: "true" });
-    assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
-    const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
-    assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 120\r\n[\s\S]*Down for maintenance/);
-    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v4", "the preview listener still works");
-    assert.deepStrictEqual([await mainPid("blue"), await mainPid("green")], pids);
-    const off = await deploy({ maintenance: "false" });
-    assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
-    assert.strictEqual(publicAnswer(), "blue v1");
-  });
-
-  it("15. audit log and status: every deploy, switch, rollback and maintenance change is on the host", async () => {
-    const audit = await inVm("cat /var/log/bluegreen/audit.log");
-    for (const re of [
-      /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
-      /Z switch from=blue to=green version=v2 result=ok by=root/,
-      /Z switch from=blue to=green version=v2 result=refused by=root/,
-      /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
-      /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
-      /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
-      /Z release version=v4 sha256=[0-9a-f]{64} kind=binary result=ok by=root/,
-    ]) {
-      assert.match(audit, re);
-    }
-    const status = await inVm("/usr/local/sbin/bluegreen-status");
-    assert.match(
-      status,
-      /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/,
-    );
-    assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
-  });
-
-  it("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
-    assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
-    const r = await deploy({ keepReleases: "2" });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
-    // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
-    assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
-    assert.strictEqual(publicAnswer(), "blue v1");
-  });
-
-  // ---- HTTPS: pebble (a test ACME server) and pebble-challtestsrv (its DNS) run in the VM, so
-  // lego, nginx and the renewal timer are the real ones and nothing leaves the machine.
-  const ACME_DIR = "/root/acme-test";
-  const DOMAIN = "app.example.test";
-  /** The certificate serial a new TLS handshake on the VM's :443 gets for this name. */
-  const servedSerial = (name = DOMAIN) =>
-    inVm(
-      `openssl s_client -connect 127.0.0.1:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//'`,
-    );
-  /** An https request to the VM's nginx, verified against pebble's root. */
-  const httpsGet = (name = DOMAIN) =>
-    inVm(`curl -sS --max-time 10 --cacert ${ACME_DIR}/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`);
-  const nginxPids = () => inVm("pgrep -x nginx | sort | tr '\\n' ' '");
-
-  it("17. HTTPS over ACME HTTP-01 through nginx: issued, served with TLS 1.2+, port 80 redirects; no reload", async () => {
-    await sftpPut(vm.connection, `${__dirname}/pebble-in-vm.sh`, "/root/pebble-in-vm.sh");
-    await inVm(`bash /root/pebble-in-vm.sh ${ACME_DIR}`);
-    const r = await deploy({
-      domains: [DOMAIN],
-      tls: "acme",
-      acmeEmail: "ops@example.test",
-      acmeDirectory: "https://127.0.0.1:14000/dir",
-      acmeCaCertificate: await inVm(`cat ${ACME_DIR}/ca.pem`),
-    });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
-    assert.match(
-      output(r, "tls-config"),
-      /certificate for app\.example\.test installed: serial [0-9A-F]+, expires \S+; nginx was not reloaded/,
-    );
-    assert.match(output(r, "tls-config"), /verified: a new TLS handshake on 127\.0\.0\.1:443 gets serial [0-9A-F]+/);
-    await inVm(`curl -fsS https://127.0.0.1:15000/roots/0 --cacert ${ACME_DIR}/ca.pem > ${ACME_DIR}/root.pem`);
-    assert.strictEqual(await httpsGet(), "blue v1");
-    assert.strictEqual(
-      await inVm(
-        `curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: ${DOMAIN}' 'http://127.0.0.1/a?b=1'`,
-      ),
-      `308 https://${DOMAIN}/a?b=1`,
-    );
-    // The challenge path is never redirected (lego's token files are gone by now: a 404, not a 308).
-    assert.strictEqual(
-      await inVm("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/.well-known/acme-challenge/x"),
-      "404",
-    );
-    assert.match(
-      await inVm(
-        "openssl s_client -connect 127.0.0.1:443 -tls1_2 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
-      ),
-      /^1$/,
-    );
-    assert.match(
-      await inVm(
-        "openssl s_client -connect 127.0.0.1:443 -tls1_1 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
-      ),
-      /^0$/,
-    );
-    assert.strictEqual(await inVm("systemctl is-enabled bluegreen-tls-renew.timer"), "enabled");
-    assert.strictEqual(
-      await inVm("stat -c '%a %U:%G' $(readlink -f /var/lib/bluegreen/tls/live/cert.pem)"),
-      "640 root:www-data",
-    );
-    assert.strictEqual(await inVm("stat -c '%a' /var/lib/bluegreen/acme"), "700");
-    const status = await inVm("/usr/local/sbin/bluegreen-status");
-    assert.match(
-      status,
-      /\ntls: {9}acme; serial [0-9A-F]+ for app\.example\.test, expires \S+\n {13}renewal ok at \S+; next run /,
-    );
-    // A second up with nothing changed issues nothing.
-    const again = await deploy({});
-    assert.deepStrictEqual(stepsOf(again), []);
-  });
-
-  it("18. forced renewals under HTTPS keep-alive load: 0 failed, the new certificate served, nginx never reloaded", async () => {
-    const before = await servedSerial();
-    const pids = await nginxPids();
-    const renewals = 4;
-    const load = await wholeUnderLoad(async () => {
-      for (let i = 0; i < renewals; i++) await inVm("/usr/local/lib/bluegreen/tls-renew.sh force");
-    }, "https://127.0.0.1/");
-    const after = await servedSerial();
-    note(
-      `TLS renewals under 64 keep-alive https conns (in-guest load): ${renewals} renewals, ${load.requests} requests, ${load.failed} failed; serial ${before} -> ${after}`,
-    );
-    assert.strictEqual(load.failed, 0, load.raw);
-    assert.notStrictEqual(after, before);
-    assert.strictEqual(await nginxPids(), pids, "nginx was reloaded or restarted");
-    assert.strictEqual(await httpsGet(), "blue v1");
-    assert.match(
-      await inVm("tail -n 1 /var/log/bluegreen/audit.log"),
-      /tls-force domains=app\.example\.test serial=[0-9A-F]+ result=ok/,
-    );
-  });
-
-  it("19. a wildcard over DNS-01 with a provider hook; the credentials never printed", async () => {
-    secretKeys = ["bluegreen:acmeDnsEnv"];
-    const r = await deploy({
-      domains: ["example.test", "*.example.test"],
-      acmeChallenge: "dns-01",
-      acmeDnsProvider: "exec",
-      acmeDnsEnv: {
-        EXEC_PATH: `${ACME_DIR}/fake-dns.sh`,
-        EXEC_POLLING_INTERVAL: "1",
-        EXEC_PROPAGATION_TIMEOUT: "30",
-        EXEC_SEQUENCE_INTERVAL: "0",
-        FAKE_DNS_TOKEN: "secret-dns-token-e2e",
-      },
-      acmeDnsResolvers: ["127.0.0.1:8053"],
-      acmeDnsPropagationCheck: false,
-    });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
-    assert.strictEqual(await httpsGet("anything.example.test"), "blue v1");
-    assert.match(
-      await inVm("openssl x509 -noout -ext subjectAltName -in /var/lib/bluegreen/tls/live/cert.pem"),
-      /DNS:\*\.example\.test/,
-    );
-    assert.strictEqual(await inVm("stat -c '%a' /etc/bluegreen/tls/dns.env"), "600");
-    assert.ok(
-      !(await inVm("cat /var/log/bluegreen/tls.log /var/log/bluegreen/audit.log")).includes("secret-dns-token-e2e"),
-    );
-  });
-
-  it("20. tls off: port 80 serves the app again, nothing listens on 443, renewals stop", async () => {
-    secretKeys = [];
-    const r = await deploy({
-      domains: [],
-      tls: "off",
-      acmeEmail: undefined,
-      acmeDirectory: undefined,
-      acmeCaCertificate: undefined,
-      acmeChallenge: undefined,
-      acmeDnsProvider: undefined,
-      acmeDnsEnv: undefined,
-      acmeDnsResolvers: undefined,
-      acmeDnsPropagationCheck: undefined,
-    });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
-    assert.strictEqual(publicAnswer(), "blue v1");
-    assert.strictEqual(await inVm("ss -ltnH 'sport = :443' | wc -l"), "0");
-    assert.strictEqual(await inVm("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
-    assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
-  });
-
-  // ---- Several apps on one host: "shop" is a second stack (its own state and config) on the same VM.
-  const SHOP = "shop.example.test";
-  let shopState: StateEntry[] = [];
-  let shopConfig: Record<string, unknown> = {};
-  async function deployShop(changes: Record<string, unknown>): Promise<UpResult> {
-    shopConfig = { ...shopConfig, ...changes };
-    const result = await up(shopState, resourcesOf(await runProgram(shopConfig, { stack: "shop" })));
-    shopState = result.state;
-    return result;
-  }
-  /** What the app behind a Host header answers on the VM's port 80. */
-  const answerFor = (host: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${host}' http://127.0.0.1/`);
-  const nginxMaster = () => inVm("cat /run/nginx.pid");
-
-  it("21. a second app, its own stack, beside the first: its own units, site, ports and user; the first untouched", async () => {
-    const pids = { blue: await mainPid("blue"), green: await mainPid("green") };
-    const master = await nginxMaster();
-    shopConfig = { ...baseConfig(), appName: "shop", domains: [SHOP] };
-    let r: UpResult | undefined;
-    const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
-      r = await deployShop({});
-    });
-    assert.strictEqual(r!.error, undefined, r!.error);
-    note(
-      `second app's first up (its site added: one nginx reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed, ${first.retried} resent by the client after nginx closed a kept-alive connection`,
-    );
-    assert.strictEqual(await answerFor(SHOP), "blue v1");
-    assert.strictEqual(publicAnswer(), "blue v1");
-    assert.strictEqual(await nginxMaster(), master, "nginx was restarted");
-    assert.deepStrictEqual({ blue: await mainPid("blue"), green: await mainPid("green") }, pids);
-    assert.strictEqual(
-      await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green | tr '\\n' ' '"),
-      "active active",
-    );
-    assert.strictEqual(
-      await inVm(`ps -o user= -p $(systemctl show -p MainPID --value bluegreen-shop@blue)`),
-      "bluegreen-shop",
-    );
-    // The first app's data is not the second app's to read.
-    assert.match(
-      await inVm("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
-      /Permission denied/,
-    );
-    assert.strictEqual(await inVm("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
-    assert.match(await inVm("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
-  });
-
-  it("22. each app switches under load; the other app's load sees 0 failed requests and keeps its colour", async () => {
-    const [main, shop] = await guestLoads(
-      [{ url: "http://127.0.0.1/" }, { url: "http://127.0.0.1/", host: SHOP }],
+    scenario(
+      "13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch",
       async () => {
-        const s = await deployShop({ active: "green" });
-        assert.strictEqual(s.error, undefined, s.error);
-        assert.deepStrictEqual(stepsOf(s), ["update switch-link"]);
+        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
+        try {
+          let r!: UpResult;
+          const load = await underLoad(20, async () => {
+            r = await deploy({ active: "green", watchSeconds: "10" });
+          });
+          assert.deepStrictEqual(stepsOf(r), ["update switch-link (failed)"]);
+          assert.match(
+            r.error!,
+            /switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, \d+ ms after it \(limit: 5% and at least 5\)\. Traffic is back on blue \(v1\)\./,
+          );
+          assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
+          assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
+          for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
+          assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
+          const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
+          note(
+            `automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`,
+          );
+        } finally {
+          await inVm(`rm -f ${FAULTS}/green.error500`);
+        }
+        const back = await deploy({ active: "blue", watchSeconds: "3" });
+        assert.strictEqual(back.error, undefined, back.error);
+      },
+    );
+
+    scenario(
+      "14. maintenance: a 503 page with Retry-After, one step, slots and router untouched; leaving restores blue",
+      async () => {
+        const pids = [await mainPid("blue"), await mainPid("green")];
+        const workers = await inVm(router.workers);
+        const on = await deploy({ maintenance: "true" });
+        assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
+        const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
+        assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 300\r\n[\s\S]*Down for maintenance/i);
+        assert.strictEqual(
+          await inVm("curl -sS http://127.0.0.1:8081/"),
+          "green v4",
+          "the preview listener still works",
+        );
+        assert.deepStrictEqual([await mainPid("blue"), await mainPid("green")], pids);
+        const off = await deploy({ maintenance: "false" });
+        assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
         assert.strictEqual(publicAnswer(), "blue v1");
-        const m = await deploy({ active: "green" });
-        assert.strictEqual(m.error, undefined, m.error);
-        assert.strictEqual(await answerFor(SHOP), "green v1");
+        assert.strictEqual(await inVm(router.workers), workers, `${kind} never reloaded`);
       },
     );
-    note(
-      `two apps switching in turn under 64 keep-alive conns each: first app ${main.requests} requests, ${main.failed} failed (${main.retried} resent); second app ${shop.requests} requests, ${shop.failed} failed (${shop.retried} resent)`,
-    );
-    assert.strictEqual(main.failed, 0, main.raw);
-    assert.strictEqual(shop.failed, 0, shop.raw);
-    assert.strictEqual(publicAnswer(), `green ${String(config.greenVersion)}`);
-    assert.strictEqual(await answerFor(SHOP), "green v1");
-    // Each switch held only its own app's lock and wrote only its own audit log.
-    assert.match(await inVm("tail -n 3 /var/log/bluegreen-shop/audit.log"), /switch from=blue to=green/);
-    assert.doesNotMatch(await inVm("cat /var/log/bluegreen/audit.log"), /shop/);
-  });
 
-  it("23. the same domain from a third stack is refused before anything changes; destroying the second app leaves the first serving", async () => {
-    const intruder = { ...baseConfig(), appName: "intruder", domains: [SHOP] };
-    const refused = await up([], resourcesOf(await runProgram(intruder, { stack: "intruder" })));
-    assert.match(
-      refused.error ?? "",
-      /domain shop\.example\.test is already served by app 'shop' \(stack organization\/bluegreen\/shop\/[0-9a-f]+\) on this host\. Nothing was changed\./,
-    );
-    assert.strictEqual(await inVm("ls /etc/nginx/bluegreen | tr '\\n' ' '"), "bluegreen-shop.conf bluegreen.conf");
-    // Its destroy removes the tools its first steps installed.
-    assert.strictEqual((await up(refused.state, [])).error, undefined);
-    assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-intruder && echo left || echo gone"), "gone");
-
-    let d: UpResult | undefined;
-    const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
-      d = await up(shopState, []);
-    });
-    assert.strictEqual(d!.error, undefined, d!.error);
-    shopState = d!.state;
-    note(
-      `second app destroyed (its site removed: one nginx reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed, ${first.retried} resent by the client after nginx closed a kept-alive connection`,
-    );
-    assert.strictEqual(publicAnswer(), `green ${String(config.greenVersion)}`);
-    assert.strictEqual(
-      await answerFor(SHOP),
-      `green ${String(config.greenVersion)}`,
-      "the remaining app is the catch-all",
-    );
-    assert.strictEqual(await inVm("ls /etc/nginx/bluegreen | tr '\\n' ' '"), "bluegreen.conf");
-    assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c bluegreen-shop || true"), "0");
-    assert.strictEqual(
-      await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green || true"),
-      "inactive\ninactive",
-    );
-    assert.strictEqual(await inVm("ls /var/lib/bluegreen-shop"), "data");
-    assert.strictEqual(await inVm("ls /var/lib/bluegreen-apps"), "bluegreen");
-    assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
-  });
-
-  // ---- Any app: "notes", the Node.js demo (app/node) as a .tar.gz bundle started by appCommand,
-  // with nodejs and sqlite3 installed through hostPackages (the VM's local apt repository), a
-  // preSwitch migration and the live-slot job. A third stack on the same VM.
-  const NOTES = "notes.example.test";
-  const NOTES_SOCKET = (c: string) => `/run/bluegreen-notes/${c}/app.sock`;
-  const NODE_BUILD = 'bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"';
-  let notesState: StateEntry[] = [];
-  let notesConfig: Record<string, unknown> = {};
-  async function deployNotes(changes: Record<string, unknown>): Promise<UpResult> {
-    notesConfig = { ...notesConfig, ...changes };
-    for (const [k, v] of Object.entries(notesConfig)) if (v === undefined) delete notesConfig[k];
-    const result = await up(notesState, resourcesOf(await runProgram(notesConfig, { stack: "notes" })));
-    notesState = result.state;
-    const secrets = Object.values((notesConfig.appSecrets ?? {}) as Record<string, string>);
-    for (const step of result.steps)
-      for (const secret of secrets)
-        assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
-    for (const secret of secrets) assert.ok(!(result.error ?? "").includes(secret), "the error shows a secret value");
-    return result;
-  }
-  /** The Node demo as a bundle, its migrations edited by `edit` (shell run in the copy's migrations/). */
-  function nodeBundle(name: string, edit = "true"): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bg-node-${name}-`));
-    fs.cpSync(path.join(ROOT, "app", "node"), dir, { recursive: true });
-    const out = path.join(dir, `${name}.tar.gz`);
-    const r = run("bash", ["-c", `set -e; cd ${dir}/migrations; ${edit}; bash ${dir}/build.sh ${name} amd64 ${out}`]);
-    assert.strictEqual(r.status, 0, r.stderr);
-    return out;
-  }
-  const notesGet = (p: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${NOTES}' http://127.0.0.1${p}`);
-  const notesPid = (c: string) => inVm(`systemctl show -p MainPID --value bluegreen-notes@${c}`);
-
-  it("24. any app: a Node bundle with appCommand; hostPackages installs nodejs and sqlite3 first; the preSwitch migration runs before traffic", async () => {
-    assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs 2>/dev/null || echo absent"), "absent");
-    const firstApp = publicAnswer();
-    const { appArgs: _demoArgs, ...base } = baseConfig();
-    const v1 = nodeBundle("v1", "rm 0002_last_color.sql");
-    notesConfig = {
-      ...base,
-      appName: "notes",
-      domains: [NOTES],
-      blueArtifact: v1,
-      greenArtifact: v1,
-      appCommand: "node server.js",
-      hostPackages: ["nodejs", "sqlite3"],
-      preSwitch: "node migrate.js",
-    };
-    const r = await deployNotes({});
-    assert.strictEqual(r.error, undefined, r.error);
-    const order = stepsOf(r);
-    assert.ok(order.indexOf("create packages-install") >= 0, order.join(", "));
-    assert.ok(order.indexOf("create packages-install") < order.indexOf("create blue-service"), order.join(", "));
-    assert.match(output(r, "packages-install"), /host packages: installed nodejs \S+, .*sqlite3 \S+/);
-    assert.match(
-      await inVm("dpkg-query -W -f='${Status}' nodejs sqlite3"),
-      /^install ok installedinstall ok installed$/,
-    );
-    const sw = output(r, "switch-link");
-    assert.match(
-      sw,
-      /preSwitch: running as slot blue \(v1\) before traffic moves\n {2}preSwitch\| migrate: applied 0001_visits\.sql\n/,
-    );
-    assert.strictEqual(await notesGet("/"), "blue v1");
-    assert.strictEqual(await notesGet("/visits"), "visits 1");
-    assert.strictEqual(await notesGet("/visits"), "visits 2");
-    // Run from the release, as the app's own user; the release is root's and read-only to it.
-    const pid = await notesPid("blue");
-    assert.strictEqual(await inVm(`readlink /proc/${pid}/cwd`), "/opt/bluegreen-notes/releases/v1");
-    assert.strictEqual(
-      await inVm(`stat -c %U /proc/${pid}; tr '\\0' ' ' </proc/${pid}/cmdline`),
-      "bluegreen-notes\nnode server.js",
-    );
-    assert.strictEqual(await inVm("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
-    assert.match(
-      await inVm("cat /var/log/bluegreen-notes/audit.log"),
-      /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n(.*\n)*.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
-    );
-    // Nothing to do the second time: the packages are there, nothing reinstalled.
-    const again = await deployNotes({});
-    assert.deepStrictEqual(stepsOf(again), []);
-    assert.strictEqual(publicAnswer(), firstApp, "the first app still serves");
-  });
-
-  it("25. v2, built by buildCommand: its migration adds a column while v1 serves /visits under load; the switch loses nothing; the old slot keeps working", async () => {
-    const r = await deployNotes({ greenVersion: "v2", greenArtifact: "build", buildCommand: NODE_BUILD });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
-    let s: UpResult | undefined;
-    const [visits, page] = await guestLoads(
-      [
-        // Fewer connections than elsewhere: every /visits is a SQLite write through one sqlite3
-        // process per slot, and the VM has one emulated CPU (TCG) for both loads, the apps,
-        // the migration and the switch. The point is that none fails, not the rate.
-        { url: "http://127.0.0.1/visits", host: NOTES, connections: 8 },
-        { url: "http://127.0.0.1/", host: NOTES, connections: 16 },
-      ],
+    scenario(
+      "15. audit log and status: every deploy, switch, rollback and maintenance change is on the host",
       async () => {
-        s = await deployNotes({ active: "green" });
+        const audit = await inVm("cat /var/log/bluegreen/audit.log");
+        for (const re of [
+          /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
+          /Z switch from=blue to=green version=v2 result=ok by=root/,
+          /Z switch from=blue to=green version=v2 result=refused by=root/,
+          /Z deploy slot=blue version=v3 running=v1 result=refused by=root/,
+          /Z rollback from=green to=blue errors=\d+ responses=\d+ result=rolled-back by=root/,
+          /Z maintenance state=on live=blue result=ok by=root\n.*Z maintenance state=off live=blue result=ok by=root/,
+          /Z release version=v4 sha256=[0-9a-f]{64} kind=binary result=ok by=root/,
+        ]) {
+          assert.match(audit, re);
+        }
+        const status = await inVm("/usr/local/sbin/bluegreen-status");
+        assert.match(
+          status,
+          /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/,
+        );
+        assert.match(status, /\nlast 10 audit lines \(\/var\/log\/bluegreen\/audit\.log\):(\n {2}\S+ .*){10}$/);
       },
     );
-    assert.strictEqual(s!.error, undefined, s!.error);
-    note(
-      `Node bundle switch with a preSwitch migration (ALTER TABLE) under two keep-alive loads (8 and 16 conns): /visits ${visits.requests} requests, ${visits.failed} failed; / ${page.requests} requests, ${page.failed} failed`,
-    );
-    assert.strictEqual(visits.failed, 0, visits.raw);
-    assert.strictEqual(page.failed, 0, page.raw);
-    assert.match(output(s!, "switch-link"), /preSwitch\| migrate: applied 0002_last_color\.sql\n/);
-    assert.match(await notesGet("/visits"), /^visits \d+ last_color green$/);
-    // The old slot, v1, now idle, still serves against the migrated database (expand/contract).
-    assert.match(
-      await inVm(`curl -sS --unix-socket ${NOTES_SOCKET("blue")} http://blue/visits`),
-      /^visits \d+ last_color blue$/,
-    );
-    // Only the live slot runs the job.
-    await new Promise((res) => setTimeout(res, 5000));
-    const jobs = JSON.parse(await notesGet("/jobs")) as { color: string }[];
-    assert.ok(jobs.length > 0);
-    assert.deepStrictEqual([...new Set(jobs.slice(0, 2).map((j) => j.color))], ["green"]);
-  });
 
-  it("26. drain across a restart, then rollback under load (preSwitch skipped): v2's column stays, v1 keeps counting", async () => {
-    const preview = autoPorts("notes").preview;
-    const slow = inVm(`curl -sS -o /dev/null -w '%{http_code}' 'http://127.0.0.1:${preview}/slow?ms=4000'`);
-    await new Promise((res) => setTimeout(res, 1000));
-    const before = await notesPid("blue");
-    const r = await deployNotes({ appEnv: { NOTE: "restart" } });
-    assert.strictEqual(r.error, undefined, r.error);
-    assert.strictEqual(await slow, "200", "the in-flight request to the idle slot completed across its restart");
-    assert.notStrictEqual(await notesPid("blue"), before, "the idle slot restarted");
-    assert.match(output(r, "green-service"), /PENDING/);
-    let s: UpResult | undefined;
-    const [load] = await guestLoads([{ url: "http://127.0.0.1/visits", host: NOTES }], async () => {
-      s = await deployNotes({ active: "blue" });
+    scenario("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
+      assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
+      const r = await deploy({ keepReleases: "2" });
+      assert.strictEqual(r.error, undefined, r.error);
+      assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
+      // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
+      assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
+      assert.strictEqual(publicAnswer(), "blue v1");
     });
-    assert.strictEqual(s!.error, undefined, s!.error);
-    assert.strictEqual(load.failed, 0, load.raw);
-    note(`Node rollback to v1 under load on /visits: ${load.requests} requests, ${load.failed} failed`);
-    // A rollback to the release that was live before skips preSwitch: it already ran against this data.
-    assert.match(
-      output(s!, "switch-link"),
-      /preSwitch: skipped: blue \(v1\) was live before the last switch, so this is a rollback/,
+
+    // ---- HTTPS: pebble (a test ACME server) and pebble-challtestsrv (its DNS) run in the VM, so
+    // lego, nginx and the renewal timer are the real ones and nothing leaves the machine.
+    const ACME_DIR = "/root/acme-test";
+    const DOMAIN = "app.example.test";
+    /** The certificate serial a new TLS handshake on the VM's :443 gets for this name. */
+    const servedSerial = (name = DOMAIN) =>
+      inVm(
+        `openssl s_client -connect 127.0.0.1:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//'`,
+      );
+    /** An https request to the VM's nginx, verified against pebble's root. */
+    const httpsGet = (name = DOMAIN) =>
+      inVm(`curl -sS --max-time 10 --cacert ${ACME_DIR}/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`);
+    const nginxPids = () => inVm("pgrep -x nginx | sort | tr '\\n' ' '");
+
+    scenario(
+      "17. HTTPS over ACME HTTP-01 through nginx: issued, served with TLS 1.2+, port 80 redirects; no reload",
+      async () => {
+        await sftpPut(vm.connection, `${__dirname}/pebble-in-vm.sh`, "/root/pebble-in-vm.sh");
+        await inVm(`bash /root/pebble-in-vm.sh ${ACME_DIR}`);
+        const r = await deploy({
+          domains: [DOMAIN],
+          tls: "acme",
+          acmeEmail: "ops@example.test",
+          acmeDirectory: "https://127.0.0.1:14000/dir",
+          acmeCaCertificate: await inVm(`cat ${ACME_DIR}/ca.pem`),
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+        assert.match(
+          output(r, "tls-config"),
+          /certificate for app\.example\.test installed: serial [0-9A-F]+, expires \S+; nginx was not reloaded/,
+        );
+        assert.match(
+          output(r, "tls-config"),
+          /verified: a new TLS handshake on 127\.0\.0\.1:443 gets serial [0-9A-F]+/,
+        );
+        await inVm(`curl -fsS https://127.0.0.1:15000/roots/0 --cacert ${ACME_DIR}/ca.pem > ${ACME_DIR}/root.pem`);
+        assert.strictEqual(await httpsGet(), "blue v1");
+        assert.strictEqual(
+          await inVm(
+            `curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: ${DOMAIN}' 'http://127.0.0.1/a?b=1'`,
+          ),
+          `308 https://${DOMAIN}/a?b=1`,
+        );
+        // The challenge path is never redirected (lego's token files are gone by now: a 404, not a 308).
+        assert.strictEqual(
+          await inVm("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/.well-known/acme-challenge/x"),
+          "404",
+        );
+        assert.match(
+          await inVm(
+            "openssl s_client -connect 127.0.0.1:443 -tls1_2 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
+          ),
+          /^1$/,
+        );
+        assert.match(
+          await inVm(
+            "openssl s_client -connect 127.0.0.1:443 -tls1_1 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
+          ),
+          /^0$/,
+        );
+        assert.strictEqual(await inVm("systemctl is-enabled bluegreen-tls-renew.timer"), "enabled");
+        assert.strictEqual(
+          await inVm("stat -c '%a %U:%G' $(readlink -f /var/lib/bluegreen/tls/live/cert.pem)"),
+          "640 root:www-data",
+        );
+        assert.strictEqual(await inVm("stat -c '%a' /var/lib/bluegreen/acme"), "700");
+        const status = await inVm("/usr/local/sbin/bluegreen-status");
+        assert.match(
+          status,
+          /\ntls: {9}acme; serial [0-9A-F]+ for app\.example\.test, expires \S+\n {13}renewal ok at \S+; next run /,
+        );
+        // A second up with nothing changed issues nothing.
+        const again = await deploy({});
+        assert.deepStrictEqual(stepsOf(again), []);
+      },
+      NGINX_ONLY,
     );
-    assert.match(await notesGet("/visits"), /^visits \d+ last_color blue$/);
+
+    scenario(
+      "18. forced renewals under HTTPS keep-alive load: 0 failed, the new certificate served, nginx never reloaded",
+      async () => {
+        const before = await servedSerial();
+        const pids = await nginxPids();
+        const renewals = 4;
+        const load = await wholeUnderLoad(async () => {
+          for (let i = 0; i < renewals; i++) await inVm("/usr/local/lib/bluegreen/tls-renew.sh force");
+        }, "https://127.0.0.1/");
+        const after = await servedSerial();
+        note(
+          `TLS renewals under 64 keep-alive https conns (in-guest load): ${renewals} renewals, ${load.requests} requests, ${load.failed} failed; serial ${before} -> ${after}`,
+        );
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.notStrictEqual(after, before);
+        assert.strictEqual(await nginxPids(), pids, "nginx was reloaded or restarted");
+        assert.strictEqual(await httpsGet(), "blue v1");
+        assert.match(
+          await inVm("tail -n 1 /var/log/bluegreen/audit.log"),
+          /tls-force domains=app\.example\.test serial=[0-9A-F]+ result=ok/,
+        );
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "19. a wildcard over DNS-01 with a provider hook; the credentials never printed",
+      async () => {
+        secretKeys = ["bluegreen:acmeDnsEnv"];
+        const r = await deploy({
+          domains: ["example.test", "*.example.test"],
+          acmeChallenge: "dns-01",
+          acmeDnsProvider: "exec",
+          acmeDnsEnv: {
+            EXEC_PATH: `${ACME_DIR}/fake-dns.sh`,
+            EXEC_POLLING_INTERVAL: "1",
+            EXEC_PROPAGATION_TIMEOUT: "30",
+            EXEC_SEQUENCE_INTERVAL: "0",
+            FAKE_DNS_TOKEN: "secret-dns-token-e2e",
+          },
+          acmeDnsResolvers: ["127.0.0.1:8053"],
+          acmeDnsPropagationCheck: false,
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+        assert.strictEqual(await httpsGet("anything.example.test"), "blue v1");
+        assert.match(
+          await inVm("openssl x509 -noout -ext subjectAltName -in /var/lib/bluegreen/tls/live/cert.pem"),
+          /DNS:\*\.example\.test/,
+        );
+        assert.strictEqual(await inVm("stat -c '%a' /etc/bluegreen/tls/dns.env"), "600");
+        assert.ok(
+          !(await inVm("cat /var/log/bluegreen/tls.log /var/log/bluegreen/audit.log")).includes("secret-dns-token-e2e"),
+        );
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "20. tls off: port 80 serves the app again, nothing listens on 443, renewals stop",
+      async () => {
+        secretKeys = [];
+        const r = await deploy({
+          domains: [],
+          tls: "off",
+          acmeEmail: undefined,
+          acmeDirectory: undefined,
+          acmeCaCertificate: undefined,
+          acmeChallenge: undefined,
+          acmeDnsProvider: undefined,
+          acmeDnsEnv: undefined,
+          acmeDnsResolvers: undefined,
+          acmeDnsPropagationCheck: undefined,
+        });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
+        assert.strictEqual(publicAnswer(), "blue v1");
+        assert.strictEqual(await inVm("ss -ltnH 'sport = :443' | wc -l"), "0");
+        assert.strictEqual(await inVm("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
+        assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
+      },
+      NGINX_ONLY,
+    );
+
+    // ---- Several apps on one host: "shop" is a second stack (its own state and config) on the same VM.
+    const SHOP = "shop.example.test";
+    let shopState: StateEntry[] = [];
+    let shopConfig: Record<string, unknown> = {};
+    async function deployShop(changes: Record<string, unknown>): Promise<UpResult> {
+      shopConfig = { ...shopConfig, ...changes };
+      const result = await up(shopState, resourcesOf(await runProgram(shopConfig, { stack: "shop" })));
+      shopState = result.state;
+      return result;
+    }
+    /** What the app behind a Host header answers on the VM's port 80. */
+    const answerFor = (host: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${host}' http://127.0.0.1/`);
+
+    scenario(
+      "21. a second app, its own stack, beside the first: its own units, site, ports and user; the first untouched",
+      async () => {
+        const pids = { blue: await mainPid("blue"), green: await mainPid("green") };
+        const master = await inVm(router.master);
+        shopConfig = { ...baseConfig(), appName: "shop", domains: [SHOP] };
+        let r: UpResult | undefined;
+        const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
+          r = await deployShop({});
+        });
+        assert.strictEqual(r!.error, undefined, r!.error);
+        note(
+          `second app's first up (its site added: one ${kind} reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed, ${first.retried} resent by the client after ${kind} closed a kept-alive connection`,
+        );
+        assert.strictEqual(await answerFor(SHOP), "blue v1");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        assert.strictEqual(await inVm(router.master), master, `${kind} was restarted`);
+        assert.deepStrictEqual({ blue: await mainPid("blue"), green: await mainPid("green") }, pids);
+        assert.strictEqual(
+          await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green | tr '\\n' ' '"),
+          "active active",
+        );
+        assert.strictEqual(
+          await inVm(`ps -o user= -p $(systemctl show -p MainPID --value bluegreen-shop@blue)`),
+          "bluegreen-shop",
+        );
+        // The first app's data is not the second app's to read.
+        assert.match(
+          await inVm("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
+          /Permission denied/,
+        );
+        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
+        assert.match(await inVm("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
+      },
+    );
+
+    scenario(
+      "22. each app switches under load; the other app's load sees 0 failed requests and keeps its colour",
+      async () => {
+        const [main, shop] = await guestLoads(
+          [{ url: "http://127.0.0.1/" }, { url: "http://127.0.0.1/", host: SHOP }],
+          async () => {
+            const s = await deployShop({ active: "green" });
+            assert.strictEqual(s.error, undefined, s.error);
+            assert.deepStrictEqual(stepsOf(s), ["update switch-link"]);
+            assert.strictEqual(publicAnswer(), "blue v1");
+            const m = await deploy({ active: "green" });
+            assert.strictEqual(m.error, undefined, m.error);
+            assert.strictEqual(await answerFor(SHOP), "green v1");
+          },
+        );
+        note(
+          `two apps switching in turn under 64 keep-alive conns each: first app ${main.requests} requests, ${main.failed} failed (${main.retried} resent); second app ${shop.requests} requests, ${shop.failed} failed (${shop.retried} resent)`,
+        );
+        assert.strictEqual(main.failed, 0, main.raw);
+        assert.strictEqual(shop.failed, 0, shop.raw);
+        assert.strictEqual(publicAnswer(), `green ${String(config.greenVersion)}`);
+        assert.strictEqual(await answerFor(SHOP), "green v1");
+        // Each switch held only its own app's lock and wrote only its own audit log.
+        assert.match(await inVm("tail -n 3 /var/log/bluegreen-shop/audit.log"), /switch from=blue to=green/);
+        assert.doesNotMatch(await inVm("cat /var/log/bluegreen/audit.log"), /shop/);
+      },
+    );
+
+    scenario(
+      "23. the same domain from a third stack is refused before anything changes; destroying the second app leaves the first serving",
+      async () => {
+        const intruder = { ...baseConfig(), appName: "intruder", domains: [SHOP] };
+        const refused = await up([], resourcesOf(await runProgram(intruder, { stack: "intruder" })));
+        assert.match(
+          refused.error ?? "",
+          /domain shop\.example\.test is already served by app 'shop' \(stack organization\/bluegreen\/shop\/[0-9a-f]+\) on this host\. Nothing was changed\./,
+        );
+        assert.strictEqual(await inVm(router.listAppFiles), router.appFiles(["bluegreen-shop", "bluegreen"]));
+        // Its destroy removes the tools its first steps installed.
+        assert.strictEqual((await up(refused.state, [])).error, undefined);
+        assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-intruder && echo left || echo gone"), "gone");
+
+        let d: UpResult | undefined;
+        const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
+          d = await up(shopState, []);
+        });
+        assert.strictEqual(d!.error, undefined, d!.error);
+        shopState = d!.state;
+        note(
+          `second app destroyed (its site removed: one ${kind} reload) under 64 keep-alive conns on the first app: ${first.requests} requests, ${first.failed} failed, ${first.retried} resent by the client after ${kind} closed a kept-alive connection`,
+        );
+        assert.strictEqual(publicAnswer(), `green ${String(config.greenVersion)}`);
+        assert.strictEqual(
+          await answerFor(SHOP),
+          `green ${String(config.greenVersion)}`,
+          "the remaining app is the catch-all",
+        );
+        assert.strictEqual(await inVm(router.listAppFiles), router.appFiles(["bluegreen"]));
+        assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c bluegreen-shop || true"), "0");
+        assert.strictEqual(
+          await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green || true"),
+          "inactive\ninactive",
+        );
+        assert.strictEqual(await inVm("ls /var/lib/bluegreen-shop"), "data");
+        assert.strictEqual(await inVm("ls /var/lib/bluegreen-apps"), "bluegreen");
+        assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
+      },
+    );
+
+    // ---- Any app: "notes", the Node.js demo (app/node) as a .tar.gz bundle started by appCommand,
+    // with nodejs and sqlite3 installed through hostPackages (the VM's local apt repository), a
+    // preSwitch migration and the live-slot job. A third stack on the same VM.
+    const NOTES = "notes.example.test";
+    const NOTES_SOCKET = (c: string) => `/run/bluegreen-notes/${c}/app.sock`;
+    const NODE_BUILD = 'bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"';
+    let notesState: StateEntry[] = [];
+    let notesConfig: Record<string, unknown> = {};
+    async function deployNotes(changes: Record<string, unknown>): Promise<UpResult> {
+      notesConfig = { ...notesConfig, ...changes };
+      for (const [k, v] of Object.entries(notesConfig)) if (v === undefined) delete notesConfig[k];
+      const result = await up(notesState, resourcesOf(await runProgram(notesConfig, { stack: "notes" })));
+      notesState = result.state;
+      const secrets = Object.values((notesConfig.appSecrets ?? {}) as Record<string, string>);
+      for (const step of result.steps)
+        for (const secret of secrets)
+          assert.ok(!step.output.includes(secret), `step ${step.name} printed a secret value`);
+      for (const secret of secrets) assert.ok(!(result.error ?? "").includes(secret), "the error shows a secret value");
+      return result;
+    }
+    /** The Node demo as a bundle, its migrations edited by `edit` (shell run in the copy's migrations/). */
+    function nodeBundle(name: string, edit = "true"): string {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bg-node-${name}-`));
+      fs.cpSync(path.join(ROOT, "app", "node"), dir, { recursive: true });
+      const out = path.join(dir, `${name}.tar.gz`);
+      const r = run("bash", ["-c", `set -e; cd ${dir}/migrations; ${edit}; bash ${dir}/build.sh ${name} amd64 ${out}`]);
+      assert.strictEqual(r.status, 0, r.stderr);
+      return out;
+    }
+    const notesGet = (p: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${NOTES}' http://127.0.0.1${p}`);
+    const notesPid = (c: string) => inVm(`systemctl show -p MainPID --value bluegreen-notes@${c}`);
+
+    scenario(
+      "24. any app: a Node bundle with appCommand; hostPackages installs nodejs and sqlite3 first; the preSwitch migration runs before traffic",
+      async () => {
+        assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs 2>/dev/null || echo absent"), "absent");
+        const firstApp = publicAnswer();
+        const { appArgs: _demoArgs, ...base } = baseConfig();
+        const v1 = nodeBundle("v1", "rm 0002_last_color.sql");
+        notesConfig = {
+          ...base,
+          appName: "notes",
+          domains: [NOTES],
+          blueArtifact: v1,
+          greenArtifact: v1,
+          appCommand: "node server.js",
+          hostPackages: ["nodejs", "sqlite3"],
+          preSwitch: "node migrate.js",
+        };
+        const r = await deployNotes({});
+        assert.strictEqual(r.error, undefined, r.error);
+        const order = stepsOf(r);
+        assert.ok(order.indexOf("create packages-install") >= 0, order.join(", "));
+        assert.ok(order.indexOf("create packages-install") < order.indexOf("create blue-service"), order.join(", "));
+        assert.match(output(r, "packages-install"), /host packages: installed nodejs \S+, .*sqlite3 \S+/);
+        assert.match(
+          await inVm("dpkg-query -W -f='${Status}' nodejs sqlite3"),
+          /^install ok installedinstall ok installed$/,
+        );
+        const sw = output(r, "switch-link");
+        assert.match(
+          sw,
+          /preSwitch: running as slot blue \(v1\) before traffic moves\n {2}preSwitch\| migrate: applied 0001_visits\.sql\n/,
+        );
+        assert.strictEqual(await notesGet("/"), "blue v1");
+        assert.strictEqual(await notesGet("/visits"), "visits 1");
+        assert.strictEqual(await notesGet("/visits"), "visits 2");
+        // Run from the release, as the app's own user; the release is root's and read-only to it.
+        const pid = await notesPid("blue");
+        assert.strictEqual(await inVm(`readlink /proc/${pid}/cwd`), "/opt/bluegreen-notes/releases/v1");
+        assert.strictEqual(
+          await inVm(`stat -c %U /proc/${pid}; tr '\\0' ' ' </proc/${pid}/cmdline`),
+          "bluegreen-notes\nnode server.js",
+        );
+        assert.strictEqual(await inVm("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
+        assert.match(
+          await inVm("cat /var/log/bluegreen-notes/audit.log"),
+          /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n(.*\n)*.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
+        );
+        // Nothing to do the second time: the packages are there, nothing reinstalled.
+        const again = await deployNotes({});
+        assert.deepStrictEqual(stepsOf(again), []);
+        assert.strictEqual(publicAnswer(), firstApp, "the first app still serves");
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "25. v2, built by buildCommand: its migration adds a column while v1 serves /visits under load; the switch loses nothing; the old slot keeps working",
+      async () => {
+        const r = await deployNotes({ greenVersion: "v2", greenArtifact: "build", buildCommand: NODE_BUILD });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
+        let s: UpResult | undefined;
+        const [visits, page] = await guestLoads(
+          [
+            // Fewer connections than elsewhere: every /visits is a SQLite write through one sqlite3
+            // process per slot, and the VM has one emulated CPU (TCG) for both loads, the apps,
+            // the migration and the switch. The point is that none fails, not the rate.
+            { url: "http://127.0.0.1/visits", host: NOTES, connections: 8 },
+            { url: "http://127.0.0.1/", host: NOTES, connections: 16 },
+          ],
+          async () => {
+            s = await deployNotes({ active: "green" });
+          },
+        );
+        assert.strictEqual(s!.error, undefined, s!.error);
+        note(
+          `Node bundle switch with a preSwitch migration (ALTER TABLE) under two keep-alive loads (8 and 16 conns): /visits ${visits.requests} requests, ${visits.failed} failed; / ${page.requests} requests, ${page.failed} failed`,
+        );
+        assert.strictEqual(visits.failed, 0, visits.raw);
+        assert.strictEqual(page.failed, 0, page.raw);
+        assert.match(output(s!, "switch-link"), /preSwitch\| migrate: applied 0002_last_color\.sql\n/);
+        assert.match(await notesGet("/visits"), /^visits \d+ last_color green$/);
+        // The old slot, v1, now idle, still serves against the migrated database (expand/contract).
+        assert.match(
+          await inVm(`curl -sS --unix-socket ${NOTES_SOCKET("blue")} http://blue/visits`),
+          /^visits \d+ last_color blue$/,
+        );
+        // Only the live slot runs the job.
+        await new Promise((res) => setTimeout(res, 5000));
+        const jobs = JSON.parse(await notesGet("/jobs")) as { color: string }[];
+        assert.ok(jobs.length > 0);
+        assert.deepStrictEqual([...new Set(jobs.slice(0, 2).map((j) => j.color))], ["green"]);
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "26. drain across a restart, then rollback under load (preSwitch skipped): v2's column stays, v1 keeps counting",
+      async () => {
+        const preview = autoPorts("notes").preview;
+        const slow = inVm(`curl -sS -o /dev/null -w '%{http_code}' 'http://127.0.0.1:${preview}/slow?ms=4000'`);
+        await new Promise((res) => setTimeout(res, 1000));
+        const before = await notesPid("blue");
+        const r = await deployNotes({ appEnv: { NOTE: "restart" } });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.strictEqual(await slow, "200", "the in-flight request to the idle slot completed across its restart");
+        assert.notStrictEqual(await notesPid("blue"), before, "the idle slot restarted");
+        assert.match(output(r, "green-service"), /PENDING/);
+        let s: UpResult | undefined;
+        const [load] = await guestLoads([{ url: "http://127.0.0.1/visits", host: NOTES }], async () => {
+          s = await deployNotes({ active: "blue" });
+        });
+        assert.strictEqual(s!.error, undefined, s!.error);
+        assert.strictEqual(load.failed, 0, load.raw);
+        note(`Node rollback to v1 under load on /visits: ${load.requests} requests, ${load.failed} failed`);
+        // A rollback to the release that was live before skips preSwitch: it already ran against this data.
+        assert.match(
+          output(s!, "switch-link"),
+          /preSwitch: skipped: blue \(v1\) was live before the last switch, so this is a rollback/,
+        );
+        assert.match(await notesGet("/visits"), /^visits \d+ last_color blue$/);
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "27. a failing migration refuses the switch with its output, traffic stays; an unsafe bundle is refused before it is unpacked",
+      async () => {
+        const v3 = nodeBundle("v3", "printf 'ALTER TABLE nope ADD COLUMN x TEXT;\\n' > 0003_bad.sql");
+        const d = await deployNotes({ greenVersion: "v3", greenArtifact: v3, buildCommand: undefined });
+        assert.strictEqual(d.error, undefined, d.error);
+        const s = await deployNotes({ active: "green" });
+        assert.match(
+          s.error ?? "",
+          /preSwitch failed on green, so the switch did not happen: traffic stays on blue\. Its output:/,
+        );
+        assert.match(s.error ?? "", /migrate: 0003_bad\.sql failed: .*no such table: nope/);
+        assert.strictEqual(await notesGet("/"), "blue v1");
+        assert.match(
+          await inVm("tail -n 1 /var/log/bluegreen-notes/audit.log"),
+          /switch from=blue to=green version=v3 result=refused/,
+        );
+        assert.match(
+          await inVm("cat /var/log/bluegreen-notes/audit.log"),
+          /hook name=preSwitch slot=green version=v3 exit=1 result=failed/,
+        );
+        assert.deepStrictEqual(stepsOf(await deployNotes({ active: "blue" })), []);
+
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-evil-"));
+        run("bash", ["-c", `cd ${dir} && ln -s /etc etc && echo x > server.js && tar -czf evil.tar.gz etc server.js`]);
+        const e = await deployNotes({ greenVersion: "v5", greenArtifact: `${dir}/evil.tar.gz` });
+        assert.match(
+          e.error ?? "",
+          /release bundle v5: the link "etc" points out of the release directory \(-> \/etc\); nothing was unpacked/,
+        );
+        assert.strictEqual(await inVm("ls /opt/bluegreen-notes/releases | tr '\\n' ' '"), "v1 v2 v3");
+        assert.strictEqual(await notesGet("/"), "blue v1");
+        const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
+        assert.strictEqual(back.error, undefined, back.error);
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "28. postSwitch: its output has secret values scrubbed; a failure moves traffic back (rollback) or warns (warn); then the stack is destroyed",
+      async () => {
+        const TOKEN = "tok-secret-9c1f";
+        const firstApp = publicAnswer();
+        const v4 = nodeBundle("v4");
+        const d = await deployNotes({
+          greenVersion: "v4",
+          greenArtifact: v4,
+          appSecrets: { NOTIFY_TOKEN: TOKEN },
+          postSwitch: 'echo "notifying with $NOTIFY_TOKEN"; exit 3',
+          postSwitchFailure: "rollback",
+        });
+        assert.strictEqual(d.error, undefined, d.error);
+        const s = await deployNotes({ active: "green" });
+        assert.match(
+          s.error ?? "",
+          /postSwitch failed on green, and postSwitchFailure is rollback: traffic is back on blue \(v1\)\. Its output:\nnotifying with \[secret NOTIFY_TOKEN\]/,
+        );
+        assert.strictEqual(await notesGet("/"), "blue v1");
+        const audit = await inVm("cat /var/log/bluegreen-notes/audit.log");
+        assert.match(audit, /hook-output name=postSwitch slot=green \| notifying with \[secret NOTIFY_TOKEN\]/);
+        assert.ok(!audit.includes(TOKEN), "the audit log holds the secret");
+
+        const w = await deployNotes({ postSwitchFailure: "warn" });
+        assert.strictEqual(w.error, undefined, w.error);
+        assert.strictEqual(await notesGet("/"), "green v4");
+        assert.match(
+          output(w, "switch-link"),
+          /postSwitch FAILED \(traffic stays on green: postSwitchFailure is warn\)/,
+        );
+
+        const gone = await up(notesState, []);
+        assert.strictEqual(gone.error, undefined, gone.error);
+        notesState = gone.state;
+        assert.strictEqual(
+          await inVm("systemctl is-active bluegreen-notes@blue bluegreen-notes@green || true"),
+          "inactive\ninactive",
+        );
+        assert.strictEqual(publicAnswer(), firstApp);
+        assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs"), "install ok installed", "packages stay");
+      },
+      NGINX_ONLY,
+    );
   });
-
-  it("27. a failing migration refuses the switch with its output, traffic stays; an unsafe bundle is refused before it is unpacked", async () => {
-    const v3 = nodeBundle("v3", "printf 'ALTER TABLE nope ADD COLUMN x TEXT;\\n' > 0003_bad.sql");
-    const d = await deployNotes({ greenVersion: "v3", greenArtifact: v3, buildCommand: undefined });
-    assert.strictEqual(d.error, undefined, d.error);
-    const s = await deployNotes({ active: "green" });
-    assert.match(
-      s.error ?? "",
-      /preSwitch failed on green, so the switch did not happen: traffic stays on blue\. Its output:/,
-    );
-    assert.match(s.error ?? "", /migrate: 0003_bad\.sql failed: .*no such table: nope/);
-    assert.strictEqual(await notesGet("/"), "blue v1");
-    assert.match(
-      await inVm("tail -n 1 /var/log/bluegreen-notes/audit.log"),
-      /switch from=blue to=green version=v3 result=refused/,
-    );
-    assert.match(
-      await inVm("cat /var/log/bluegreen-notes/audit.log"),
-      /hook name=preSwitch slot=green version=v3 exit=1 result=failed/,
-    );
-    assert.deepStrictEqual(stepsOf(await deployNotes({ active: "blue" })), []);
-
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-evil-"));
-    run("bash", ["-c", `cd ${dir} && ln -s /etc etc && echo x > server.js && tar -czf evil.tar.gz etc server.js`]);
-    const e = await deployNotes({ greenVersion: "v5", greenArtifact: `${dir}/evil.tar.gz` });
-    assert.match(
-      e.error ?? "",
-      /release bundle v5: the link "etc" points out of the release directory \(-> \/etc\); nothing was unpacked/,
-    );
-    assert.strictEqual(await inVm("ls /opt/bluegreen-notes/releases | tr '\\n' ' '"), "v1 v2 v3");
-    assert.strictEqual(await notesGet("/"), "blue v1");
-    const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
-    assert.strictEqual(back.error, undefined, back.error);
-  });
-
-  it("28. postSwitch: its output has secret values scrubbed; a failure moves traffic back (rollback) or warns (warn); then the stack is destroyed", async () => {
-    const TOKEN = "tok-secret-9c1f";
-    const firstApp = publicAnswer();
-    const v4 = nodeBundle("v4");
-    const d = await deployNotes({
-      greenVersion: "v4",
-      greenArtifact: v4,
-      appSecrets: { NOTIFY_TOKEN: TOKEN },
-      postSwitch: 'echo "notifying with $NOTIFY_TOKEN"; exit 3',
-      postSwitchFailure: "rollback",
-    });
-    assert.strictEqual(d.error, undefined, d.error);
-    const s = await deployNotes({ active: "green" });
-    assert.match(
-      s.error ?? "",
-      /postSwitch failed on green, and postSwitchFailure is rollback: traffic is back on blue \(v1\)\. Its output:\nnotifying with \[secret NOTIFY_TOKEN\]/,
-    );
-    assert.strictEqual(await notesGet("/"), "blue v1");
-    const audit = await inVm("cat /var/log/bluegreen-notes/audit.log");
-    assert.match(audit, /hook-output name=postSwitch slot=green \| notifying with \[secret NOTIFY_TOKEN\]/);
-    assert.ok(!audit.includes(TOKEN), "the audit log holds the secret");
-
-    const w = await deployNotes({ postSwitchFailure: "warn" });
-    assert.strictEqual(w.error, undefined, w.error);
-    assert.strictEqual(await notesGet("/"), "green v4");
-    assert.match(output(w, "switch-link"), /postSwitch FAILED \(traffic stays on green: postSwitchFailure is warn\)/);
-
-    const gone = await up(notesState, []);
-    assert.strictEqual(gone.error, undefined, gone.error);
-    notesState = gone.state;
-    assert.strictEqual(
-      await inVm("systemctl is-active bluegreen-notes@blue bluegreen-notes@green || true"),
-      "inactive\ninactive",
-    );
-    assert.strictEqual(publicAnswer(), firstApp);
-    assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs"), "install ok installed", "packages stay");
-  });
-});
+}

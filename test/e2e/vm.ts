@@ -25,14 +25,24 @@ export function ensureImage(log: (l: string) => void = console.log): Image {
   const hash = crypto.createHash("sha256").update(fs.readFileSync(RECIPE)).digest("hex").slice(0, 16);
   const dir = path.join(CACHE_ROOT, hash);
   if (!fs.existsSync(path.join(dir, "disk.img"))) {
-    for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "qemu-system-x86_64"]) requireTool(t);
+    for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "qemu-system-x86_64", "flock"]) requireTool(t);
     log(`building the VM image into ${dir} (cached for later runs)`);
-    const tmp = `${dir}.building`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    const r = spawnSync("bash", [RECIPE, tmp], { encoding: "utf8" });
+    fs.mkdirSync(CACHE_ROOT, { recursive: true });
+    // Under a lock: both router suites start at once, and the second one waits for the first's image.
+    const r = spawnSync(
+      "flock",
+      [
+        path.join(CACHE_ROOT, ".build.lock"),
+        "bash",
+        "-c",
+        'test -f "$1/disk.img" || { rm -rf "$1.building" && bash "$2" "$1.building" && mv "$1.building" "$1"; }',
+        "build-image",
+        dir,
+        RECIPE,
+      ],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) throw new Error(`building the VM image failed:\n${r.stdout}\n${r.stderr}`);
-    fs.renameSync(tmp, dir);
   }
   return {
     dir,
@@ -43,12 +53,20 @@ export function ensureImage(log: (l: string) => void = console.log): Image {
 
 /**
  * A test process that died hard (an uncaught error in a library) may leave its
- * VM running; a VM's work dir holds qemu's pidfile, so stop any that remain.
+ * VM running; a VM's work dir holds qemu's pidfile and its test process's PID, so
+ * stop the VMs whose test process is gone. Another suite's live VM is left alone:
+ * the two router suites may run at once.
  */
 function killStrayVms(): void {
   for (const entry of fs.readdirSync(os.tmpdir())) {
     if (!entry.startsWith("bg-vm-")) continue;
     const dir = path.join(os.tmpdir(), entry);
+    try {
+      const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8").trim());
+      if (owner !== process.pid && fs.existsSync(`/proc/${owner}`)) continue;
+    } catch {
+      /* no owner recorded: an older run's */
+    }
     try {
       const pid = Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8").trim());
       if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL");
@@ -72,6 +90,7 @@ export class Vm {
     requireTool("qemu-system-x86_64", "apt-get install -y qemu-system-x86");
     killStrayVms();
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-vm-"));
+    fs.writeFileSync(path.join(workDir, "owner.pid"), `${process.pid}\n`);
     const disk = path.join(workDir, "disk.img");
     const cp = spawnSync("cp", ["--sparse=always", path.join(image.dir, "disk.img"), disk]);
     if (cp.status !== 0) throw new Error(`copying the VM disk failed: ${cp.stderr.toString()}`);
@@ -182,7 +201,8 @@ export class Vm {
 /** The in-guest load generator (test/bench/loadgen), built for the VM: load that qemu's user-mode network does not carry. */
 export function buildLoadgen(): string {
   requireTool("go", "apt-get install -y golang-go");
-  const out = path.join(os.tmpdir(), "bluegreen-loadgen");
+  // Per process: the two router suites may build it at once.
+  const out = path.join(os.tmpdir(), `bluegreen-loadgen-${process.pid}`);
   const r = spawnSync("go", ["build", "-o", out, "."], {
     cwd: path.join(__dirname, "..", "bench", "loadgen"),
     env: { ...process.env, CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64" },
@@ -204,7 +224,9 @@ export interface GuestLoad {
  * One in-guest load generator per target (test/bench/loadgen, 64 keep-alive connections unless set,
  * bounded to 600 s) for the whole of `during`: over a minute or more, qemu's user-mode port
  * forward itself drops a few requests even when nothing switches (README, Benchmark),
- * which would hide what a switch does.
+ * which would hide what a switch does. It runs at nice 10: the guest has the CPU of one
+ * emulated machine, and the step under test (a deploy, a reload, a switch) goes first,
+ * while the load takes the rest. Its 64 connections stay open and busy throughout.
  */
 export async function guestLoads(
   vm: Vm,
@@ -217,7 +239,7 @@ export async function guestLoads(
     await sftpPut(vm.connection, buildLoadgen(), "/root/loadgen");
   const start = targets.map(
     (t, i) =>
-      `rm -f /tmp/lg${i}.json; (nohup /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c ${t.connections ?? 64} -d 600s > /tmp/lg${i}.json 2>&1 &)`,
+      `rm -f /tmp/lg${i}.json; (nohup nice -n 10 /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c ${t.connections ?? 64} -d 600s > /tmp/lg${i}.json 2>&1 &)`,
   );
   await inVm(`chmod +x /root/loadgen; ${start.join("; ")}`);
   await new Promise((r) => setTimeout(r, 1000));
