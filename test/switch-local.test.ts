@@ -4,6 +4,8 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { Sandbox, wrk } from "./sandbox";
 import { run } from "./tools";
 
@@ -212,6 +214,48 @@ for (const router of ["nginx", "haproxy"] as const) {
           /last 2 audit lines \(.*audit\.log\):\n  \S+ rollback from=green to=blue .*\n  \S+ switch from=blue to=green version=v2 result=ok by=\w+\n$/,
         );
       });
+
+      if (router === "haproxy")
+        it("a watch that cannot read HAProxy's counters never passes: refused before the move, or put back after it", () => {
+          // socat that answers everything but `show stat` after the first ALLOW of them (a runtime API that stops answering).
+          const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bg-socat-"));
+          const real = run("bash", ["-c", "command -v socat"]).stdout.trim();
+          fs.writeFileSync(
+            path.join(bin, "socat"),
+            `#!/bin/bash\nin=$(cat)\nif [[ $in == *"show stat"* ]]; then\n  n=$(cat ${bin}/n 2>/dev/null || echo 0); echo $((n + 1)) > ${bin}/n\n  [ "$n" -lt "$ALLOW" ] || exit 1\nfi\nprintf '%s\\n' "$in" | exec ${real} "$@"\n`,
+            { mode: 0o755 },
+          );
+          const env = (allow: number) => ({
+            WATCH_SECONDS: "2",
+            PATH: `${bin}:${process.env.PATH}`,
+            ALLOW: String(allow),
+          });
+          try {
+            assert.strictEqual(host.switchTo("blue").status, 0);
+            const before = host.switchTo("green", env(0));
+            assert.strictEqual(before.status, 1, before.stdout);
+            assert.match(
+              before.stderr,
+              /^bluegreen: error: could not read haproxy's counters for green before the switch, so the post-switch watch could not count; nothing moved, traffic stays on blue\./,
+            );
+            assert.strictEqual(host.servedColor(), "blue");
+            fs.rmSync(path.join(bin, "n"));
+            const after = host.switchTo("green", env(1));
+            assert.strictEqual(after.status, 1, after.stdout);
+            assert.match(
+              after.stderr,
+              /^bluegreen: error: the post-switch watch could not read haproxy's counts for green even once in 2 s \(\d+ tries\), so the switch is not confirmed; traffic is back on blue\./,
+            );
+            assert.strictEqual(host.servedColor(), "blue");
+            assert.strictEqual(host.liveLink(), "/var/lib/bluegreen/colors/blue");
+            assert.match(
+              audit(),
+              /Z switch from=blue to=green version=v2 result=failed by=\w+\n.*Z switch from=blue to=green version=v2 result=failed by=\w+\n$/,
+            );
+          } finally {
+            fs.rmSync(bin, { recursive: true, force: true });
+          }
+        });
     });
 
     // Releases do not involve the router: once.

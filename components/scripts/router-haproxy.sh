@@ -121,22 +121,34 @@ $out"
 router_error_log_tail() { journalctl -u haproxy -n 5 --no-pager 2>/dev/null | sed 's/^/  /' || true; }
 
 # haproxy_counts TARGET: "requests 5xx" HAProxy counted for the slot's backends (both ways
-# of listening), including the 502/503/504 it made itself when the slot failed.
+# of listening), including the 502/503/504 it made itself when the slot failed. Fails,
+# printing nothing, when the runtime API gave no stats (no header: a timeout or an error).
 haproxy_counts() {
-  haproxy_cli "show stat" | awk -F, -v a="${BG_IDENT}_$1_socket" -v b="${BG_IDENT}_$1_tcp" '
-    NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "hrsp_5xx") h = i; if ($i == "req_tot") r = i }; next }
+  local out
+  out=$(haproxy_cli "show stat") || return 1
+  awk -F, -v a="${BG_IDENT}_$1_socket" -v b="${BG_IDENT}_$1_tcp" '
+    NR == 1 {
+      if ($1 != "# pxname") { bad = 1; exit 1 }
+      for (i = 1; i <= NF; i++) { if ($i == "hrsp_5xx") h = i; if ($i == "req_tot") r = i }
+      next
+    }
     ($1 == a || $1 == b) && $2 == "BACKEND" { t += $r; e += $h }
-    END { print t + 0, e + 0 }'
+    END { if (bad || !h || !r) exit 1; print t + 0, e + 0 }' <<<"$out"
 }
 
 # router_watch_base TARGET: the counters at the move, "requests,5xx".
-router_watch_base() { haproxy_counts "$1" | tr ' ' ','; }
+router_watch_base() {
+  local c
+  c=$(haproxy_counts "$1") || return 1
+  echo "${c/ /,}"
+}
 
 # router_watch_count TARGET BASE MOVED_MS: "responses 5xx" for the slot since the move.
 # Counters restart at a reload (another app's change): then they count from there.
 router_watch_count() {
-  local t e bt be
-  read -r t e < <(haproxy_counts "$1")
+  local t e bt be c
+  c=$(haproxy_counts "$1") || return 1
+  read -r t e <<<"$c"
   IFS=, read -r bt be <<<"$2"
   if [ "$t" -lt "${bt:-0}" ]; then bt=0 be=0; fi
   echo "$((t - ${bt:-0})) $((e - ${be:-0}))"

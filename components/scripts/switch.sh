@@ -117,6 +117,16 @@ To switch without the hook: pulumi config set preSwitch '' && pulumi up"
   fi
 fi
 
+watching=no
+if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$from" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then watching=yes; fi
+# Where the watch starts counting the target's responses (router-*.sh). A resumed switch
+# counts from the original move (an intent without a base: nginx's whole log). A watch
+# that cannot count must not pass: a new switch without a base refuses before anything moves.
+watch_base=""
+if [ -z "$intent_to" ] && ! watch_base=$(router_watch_base "$TARGET") && [ "$watching" = yes ]; then
+  die_audited switch "$fields" failed "could not read $(router_name)'s counters for $TARGET before the switch, so the post-switch watch could not count; nothing moved, traffic stays on $from.
+$(router_error_log_tail)"
+fi
 confirmed=no
 put_back() {
   [ "$confirmed" = no ] || return 0
@@ -139,9 +149,6 @@ trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 moved_ms=$(now_ms)
-# Where the watch starts counting the target's responses (router-*.sh). A resumed switch
-# counts from the original move (an intent without a base: nginx's whole log).
-watch_base=$(router_watch_base "$TARGET")
 if [ -n "$intent_to" ]; then
   moved_ms=$(field "$BG_SWITCH_INTENT" moved_ms)
   watch_base=$(field "$BG_SWITCH_INTENT" watch_base | grep . || echo 1)
@@ -151,13 +158,18 @@ mv -f "$BG_SWITCH_INTENT.new" "$BG_SWITCH_INTENT"
 
 # Post-switch analysis: the proxied public responses since the link moved (the old
 # slot's last in-flight answers count too, which only makes it stricter). It runs
-# during verification and then for WATCH_SECONDS.
-watching=no
-if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$from" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then watching=yes; fi
-total=0 errors=0
+# during verification and then for WATCH_SECONDS. A read that fails (the router's
+# runtime API did not answer in time) is counted; a watch that never read passes nothing.
+total=0 errors=0 reads=0 unread=0
 check_errors() {
   [ "$watching" = yes ] || return 0
-  read -r total errors < <(router_watch_count "$TARGET" "$watch_base" "$moved_ms")
+  local counts
+  if ! counts=$(router_watch_count "$TARGET" "$watch_base" "$moved_ms") || ! [[ $counts =~ ^[0-9]+\ [0-9]+$ ]]; then
+    unread=$((unread + 1))
+    return 0
+  fi
+  read -r total errors <<<"$counts"
+  reads=$((reads + 1))
   if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
     put_back
     die_audited rollback "from=$TARGET to=$from errors=$errors responses=$total" rolled-back \
@@ -204,7 +216,14 @@ if [ "$watching" = yes ]; then
     check_errors
     sleep 0.2
   done
+  check_errors
+  if [ "$reads" -eq 0 ]; then
+    put_back
+    die_audited switch "$fields" failed "the post-switch watch could not read $(router_name)'s counts for $TARGET even once in ${WATCH_SECONDS} s ($unread tries), so the switch is not confirmed; traffic is back on $from.
+$(router_error_log_tail)"
+  fi
   watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"
+  [ "$unread" -eq 0 ] || watched="$watched ($unread of $((reads + unread)) reads of the counts failed)"
 fi
 
 record_active "$TARGET"
