@@ -3,6 +3,9 @@
 // side) and, with --vm, on the e2e VM. Prints a table; asserts nothing.
 // npm run bench -- --peers [--switches N] [--quick]: bluegreen next to nginx,
 // HAProxy and Caddy doing the same switch their usual ways (./peers.ts).
+// npm run bench -- --keepalive-ab: throughput of the site as rendered against the same
+// site with the upstream keep-alive bound it had before (500 ms / 500 ms), alternating.
+import * as fs from "fs";
 import * as os from "os";
 import { runProgram } from "../harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
@@ -236,7 +239,8 @@ async function main() {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const nginxVersion = run("nginx", ["-v"]).stderr.trim();
   console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
-  if (!args.includes("--vm-only")) await local();
+  if (args.includes("--keepalive-ab")) await keepaliveAb();
+  else if (!args.includes("--vm-only")) await local();
   if (args.includes("--vm") || args.includes("--vm-only")) await onVm();
   printTable(cpu, nginxVersion);
 }
@@ -250,6 +254,71 @@ async function local() {
   } finally {
     socketHost.stop();
     tcpHost.stop();
+  }
+}
+
+/**
+ * The site as rendered (upstream keep-alive with nginx's defaults: keepalive_time 1h,
+ * keepalive_timeout 60s) against variants of it, on one nginx, alternating short wrk runs
+ * so the machine's drift falls on every variant alike. Variants are text edits of the
+ * rendered site, applied with a reload between runs.
+ */
+async function keepaliveAb() {
+  const ROUNDS = Number(args[args.indexOf("--rounds") + 1]) || 5;
+  const SECONDS = 5;
+  const base = 18600;
+  const host = new Sandbox({
+    mode: "socket",
+    httpPort: base,
+    previewPort: base + 1,
+    checkPort: base + 2,
+    ports: { blue: base + 10, green: base + 11 },
+  });
+  try {
+    const cfg = host.configureAndStartNginx();
+    if (cfg.status !== 0) throw new Error(cfg.stderr);
+    await host.startSlot("blue", "v1");
+    await host.startSlot("green", "v2");
+    host.switchTo("blue");
+    const sitePath = host.at("/etc/nginx/bluegreen/bluegreen.conf");
+    const rendered = fs.readFileSync(sitePath, "utf8");
+    if (!rendered.includes("    keepalive 32;\n")) throw new Error("the rendered site has no upstream keepalive line");
+    const variants: Record<string, string> = {
+      "as rendered (keepalive 32; nginx defaults: keepalive_time 1h, keepalive_timeout 60s)": rendered,
+      "the old bound (keepalive 32; keepalive_time 500ms; keepalive_timeout 500ms)": rendered.replaceAll(
+        "    keepalive 32;\n",
+        "    keepalive 32;\n    keepalive_time 500ms;\n    keepalive_timeout 500ms;\n",
+      ),
+      "no upstream keep-alive (keepalive line removed)": rendered.replaceAll("    keepalive 32;\n", ""),
+    };
+    const results: Record<string, WrkResult[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate the order each round.
+      const names = Object.keys(variants);
+      for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+        fs.writeFileSync(sitePath, variants[name]);
+        const r = host.lib("router_test && router_reload");
+        if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
+        await new Promise((res) => setTimeout(res, 1000));
+        const w = startWrk(`http://127.0.0.1:${base}/`, { connections: CONNECTIONS, seconds: SECONDS, timeout: "10s" });
+        results[name].push(await w.done);
+        console.error(`  round ${round + 1}: ${name}: ${results[name].at(-1)!.rps.toFixed(0)} req/s`);
+      }
+    }
+    fs.writeFileSync(sitePath, rendered);
+    host.lib("router_reload");
+    const ref = median(results[Object.keys(variants)[0]].map((w) => w.rps));
+    for (const [name, ws] of Object.entries(results)) {
+      const rps = median(ws.map((w) => w.rps));
+      const failed = ws.reduce((n, w) => n + w.resets + w.non2xx, 0);
+      add(
+        "local nginx, socket",
+        name,
+        `${rps.toFixed(0)} req/s (${(((rps - ref) / ref) * 100).toFixed(1)} %), p99 ${median(ws.map((w) => w.p99ms)).toFixed(2)} ms; ${failed} failed; median of ${ws.length} x ${SECONDS} s`,
+      );
+    }
+  } finally {
+    host.stop();
   }
 }
 
