@@ -4,7 +4,10 @@
 // npm run bench -- --peers [--switches N] [--quick]: bluegreen next to nginx,
 // HAProxy and Caddy doing the same switch their usual ways (./peers.ts).
 // npm run bench -- --keepalive-ab: throughput of the site as rendered against the same
-// site with the upstream keep-alive bound it had before (500 ms / 500 ms), alternating.
+// site with the upstream keep-alive bound it had before (500 ms / 500 ms), alternating,
+// and 40 switches per variant under load. [--rounds N] [--seconds S]
+// npm run bench -- --gap-ab: the rendered site against variants that each remove one
+// difference from the peers bench's "nginx include + reload" row, and that row, alternating.
 import * as fs from "fs";
 import * as os from "os";
 import { runProgram } from "../harness";
@@ -13,6 +16,8 @@ import { buildLoadgen, ensureImage, Vm } from "../e2e/vm";
 import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 import { runPeers } from "./peers";
+import { scratchDir, startDemoPair } from "./peers/row";
+import { ROWS } from "./peers/rows";
 
 const args = process.argv.slice(2);
 const SWITCHES = Number(args[args.indexOf("--switches") + 1]) || 40;
@@ -53,6 +58,23 @@ function timings(outputs: string[]) {
   return { total, converged };
 }
 
+/**
+ * `n` switches (alternating green/blue, starting from blue live) under the bench's load on
+ * the host's public listener, 200 ms apart; the load runs from 1 s before the first to the last.
+ */
+async function switchSeries(host: Sandbox, n: number) {
+  const load = loadUntilStopped(`http://127.0.0.1:${host.opts.httpPort}/`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const outputs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = host.switchTo(i % 2 === 0 ? "green" : "blue");
+    if (r.status !== 0) throw new Error(r.stderr);
+    outputs.push(r.stdout);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return { w: await load.stop(), outputs };
+}
+
 async function localMode(mode: "socket" | "tcp", base: number) {
   const where = `local nginx, ${mode}`;
   const host = new Sandbox({
@@ -71,16 +93,7 @@ async function localMode(mode: "socket" | "tcp", base: number) {
     await host.startSlot("green", "v2");
     host.switchTo("blue");
 
-    const load = loadUntilStopped(`http://127.0.0.1:${base}/`);
-    await new Promise((r) => setTimeout(r, 1000));
-    const outputs: string[] = [];
-    for (let i = 0; i < SWITCHES; i++) {
-      const r = host.switchTo(i % 2 === 0 ? "green" : "blue");
-      if (r.status !== 0) throw new Error(r.stderr);
-      outputs.push(r.stdout);
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    const w = await load.stop();
+    const { w, outputs } = await switchSeries(host, SWITCHES);
     const t = timings(outputs);
     add(
       where,
@@ -240,6 +253,7 @@ async function main() {
   const nginxVersion = run("nginx", ["-v"]).stderr.trim();
   console.error(`bench: ${SWITCHES} switches per mode, ${CONNECTIONS} connections`);
   if (args.includes("--keepalive-ab")) await keepaliveAb();
+  else if (args.includes("--gap-ab")) await gapAb();
   else if (!args.includes("--vm-only")) await local();
   if (args.includes("--vm") || args.includes("--vm-only")) await onVm();
   printTable(cpu, nginxVersion);
@@ -257,16 +271,21 @@ async function local() {
   }
 }
 
-/**
- * The site as rendered (upstream keep-alive with nginx's defaults: keepalive_time 1h,
- * keepalive_timeout 60s) against variants of it, on one nginx, alternating short wrk runs
- * so the machine's drift falls on every variant alike. Variants are text edits of the
- * rendered site, applied with a reload between runs.
- */
-async function keepaliveAb() {
-  const ROUNDS = Number(args[args.indexOf("--rounds") + 1]) || 5;
-  const SECONDS = 5;
-  const base = 18600;
+/** Runs `body` for every variant `rounds` times, the order reversed every other round. */
+async function alternate(names: string[], rounds: number, body: (name: string) => Promise<void>) {
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) await body(name);
+  }
+}
+
+const AB_ROUNDS = Number(args[args.indexOf("--rounds") + 1]) || 5;
+const AB_SECONDS = Number(args[args.indexOf("--seconds") + 1]) || 5;
+
+/** One wrk run of the A/B benches: the bench's load for AB_SECONDS. */
+const abRun = (url: string) => startWrk(url, { connections: CONNECTIONS, seconds: AB_SECONDS, timeout: "10s" }).done;
+
+/** A socket-mode Sandbox on ports from `base`, blue v1 and green v2 running, blue live; and its site's text. */
+async function abHost(base: number) {
   const host = new Sandbox({
     mode: "socket",
     httpPort: base,
@@ -274,14 +293,80 @@ async function keepaliveAb() {
     checkPort: base + 2,
     ports: { blue: base + 10, green: base + 11 },
   });
+  const cfg = host.configureAndStartNginx();
+  if (cfg.status !== 0) throw new Error(cfg.stderr);
+  await host.startSlot("blue", "v1");
+  await host.startSlot("green", "v2");
+  host.switchTo("blue");
+  const sitePath = host.at("/etc/nginx/bluegreen/bluegreen.conf");
+  const rendered = fs.readFileSync(sitePath, "utf8");
+  /** Makes nginx serve `text` as the site (a reload), then lets the old workers go. */
+  const apply = async (text: string) => {
+    fs.writeFileSync(sitePath, text);
+    const r = host.lib("router_test && router_reload");
+    if (r.status !== 0) throw new Error(r.stderr);
+    await new Promise((res) => setTimeout(res, 1000));
+  };
+  return { host, rendered, apply };
+}
+
+/** CPU time (clock ticks) used so far by the processes whose command line names one of `dirs`, and their children. */
+function cpuTicks(dirs: string[]): number {
+  const pids = new Set<string>();
+  for (const d of dirs) for (const p of run("pgrep", ["-f", d]).stdout.split(/\s+/).filter(Boolean)) pids.add(p);
+  for (const p of [...pids]) {
+    const kids = fs.existsSync(`/proc/${p}/task/${p}/children`)
+      ? fs.readFileSync(`/proc/${p}/task/${p}/children`, "utf8")
+      : "";
+    for (const k of kids.split(/\s+/).filter(Boolean)) pids.add(k);
+  }
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks;
+}
+
+/** The directory of the nginx listening on loopback `port` (from its master's -c). */
+function nginxDirOn(port: number): string {
+  const pids = [...run("ss", ["-Hltnp", `sport = :${port}`]).stdout.matchAll(/pid=(\d+)/g)].map((m) => m[1]);
+  for (const pid of pids) {
+    const dir = /-c (\S+)\/nginx\.conf/.exec(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "))?.[1];
+    if (dir) return dir;
+  }
+  throw new Error(`no nginx with a -c found on port ${port}`);
+}
+
+/** A wrk run (abRun) and the CPU the servers in `dirs` used per request during it (µs). */
+async function abRunCpu(url: string, dirs: string[]) {
+  const t0 = cpuTicks(dirs);
+  const w = await abRun(url);
+  const us = ((cpuTicks(dirs) - t0) * 1e6) / 100 / w.requests;
+  return { ...w, cpuUs: us };
+}
+
+/** Median req/s (and % against `ref`), median p99 and failed requests of a variant's runs. */
+function abSummary(ws: WrkResult[], ref: number) {
+  const rps = median(ws.map((w) => w.rps));
+  const failed = ws.reduce((n, w) => n + w.resets + w.non2xx, 0);
+  const all = ws.map((w) => w.rps.toFixed(0)).join(" ");
+  return `${rps.toFixed(0)} req/s (${(((rps - ref) / ref) * 100).toFixed(1)} %), p99 ${median(ws.map((w) => w.p99ms)).toFixed(2)} ms; ${failed} failed; median of ${ws.length} x ${AB_SECONDS} s [${all}]`;
+}
+
+/**
+ * The site as rendered (upstream keep-alive with nginx's defaults: keepalive_time 1h,
+ * keepalive_timeout 60s) against the old bound (500 ms / 500 ms) and none, on one nginx,
+ * alternating so the machine's drift falls on every variant alike. Each turn of a variant:
+ * its site applied (a reload), an AB_SECONDS wrk run, then SWITCHES / rounds switches under load.
+ */
+async function keepaliveAb() {
+  const { host, rendered, apply } = await abHost(18600);
   try {
-    const cfg = host.configureAndStartNginx();
-    if (cfg.status !== 0) throw new Error(cfg.stderr);
-    await host.startSlot("blue", "v1");
-    await host.startSlot("green", "v2");
-    host.switchTo("blue");
-    const sitePath = host.at("/etc/nginx/bluegreen/bluegreen.conf");
-    const rendered = fs.readFileSync(sitePath, "utf8");
     if (!rendered.includes("    keepalive 32;\n")) throw new Error("the rendered site has no upstream keepalive line");
     const variants: Record<string, string> = {
       "as rendered (keepalive 32; nginx defaults: keepalive_time 1h, keepalive_timeout 60s)": rendered,
@@ -291,34 +376,121 @@ async function keepaliveAb() {
       ),
       "no upstream keep-alive (keepalive line removed)": rendered.replaceAll("    keepalive 32;\n", ""),
     };
-    const results: Record<string, WrkResult[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate the order each round.
-      const names = Object.keys(variants);
-      for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-        fs.writeFileSync(sitePath, variants[name]);
-        const r = host.lib("router_test && router_reload");
-        if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
-        await new Promise((res) => setTimeout(res, 1000));
-        const w = startWrk(`http://127.0.0.1:${base}/`, { connections: CONNECTIONS, seconds: SECONDS, timeout: "10s" });
-        results[name].push(await w.done);
-        console.error(`  round ${round + 1}: ${name}: ${results[name].at(-1)!.rps.toFixed(0)} req/s`);
-      }
-    }
-    fs.writeFileSync(sitePath, rendered);
-    host.lib("router_reload");
-    const ref = median(results[Object.keys(variants)[0]].map((w) => w.rps));
-    for (const [name, ws] of Object.entries(results)) {
-      const rps = median(ws.map((w) => w.rps));
-      const failed = ws.reduce((n, w) => n + w.resets + w.non2xx, 0);
+    const perRound = Math.max(2, 2 * Math.round(SWITCHES / AB_ROUNDS / 2));
+    const runs: Record<string, WrkResult[]> = {};
+    const series: Record<string, { w: WrkResult[]; outputs: string[] }> = {};
+    await alternate(Object.keys(variants), AB_ROUNDS, async (name) => {
+      await apply(variants[name]);
+      (runs[name] ??= []).push(await abRun(`http://127.0.0.1:${host.opts.httpPort}/`));
+      const s = await switchSeries(host, perRound);
+      (series[name] ??= { w: [], outputs: [] }).w.push(s.w);
+      series[name].outputs.push(...s.outputs);
+      console.error(`  ${name}: ${runs[name].at(-1)!.rps.toFixed(0)} req/s`);
+    });
+    const ref = median(runs[Object.keys(variants)[0]].map((w) => w.rps));
+    for (const name of Object.keys(variants)) {
+      const where = name.replace(/ \(.*/, "");
+      add(where, `${name}: throughput, no switches`, abSummary(runs[name], ref));
+      const t = timings(series[name].outputs);
+      const n = t.total.length;
       add(
-        "local nginx, socket",
-        name,
-        `${rps.toFixed(0)} req/s (${(((rps - ref) / ref) * 100).toFixed(1)} %), p99 ${median(ws.map((w) => w.p99ms)).toFixed(2)} ms; ${failed} failed; median of ${ws.length} x ${SECONDS} s`,
+        where,
+        `switch time, script start to verified (median / p95 of ${n}, under load)`,
+        `${median(t.total)} / ${quantile(t.total, 0.95)} ms`,
+      );
+      add(
+        where,
+        "verified through nginx after the link moved (median / p95)",
+        `${median(t.converged)} / ${quantile(t.converged, 0.95)} ms`,
+      );
+      const ws = series[name].w;
+      const sum = (f: (w: WrkResult) => number) => ws.reduce((a, w) => a + f(w), 0);
+      add(
+        where,
+        `failed requests during ${n} switches, ${CONNECTIONS} keep-alive conns`,
+        `${sum((w) => w.resets + w.non2xx)} of ${sum((w) => w.requests)} (resets ${sum((w) => w.resets)}, non-2xx ${sum((w) => w.non2xx)}; slower than 10 s: ${sum((w) => w.timeouts)})`,
       );
     }
   } finally {
     host.stop();
+  }
+}
+
+/**
+ * Why the peers bench's "bluegreen nginx socket" row serves fewer req/s than its
+ * "nginx include + reload" row with no switches: the rendered site against text edits of
+ * it that each take away one difference, and the include row itself (rows.ts), alternating.
+ */
+async function gapAb() {
+  const { host, rendered, apply } = await abHost(18650);
+  const include = ROWS.map((r) => r()).find((r) => r.id === "nginx-reload")!;
+  const scratch = scratchDir("gap-ab");
+  try {
+    const includeUrl = (await include.setup()).url;
+    const pair = await startDemoPair(scratch.dir, "unix");
+    const noFileTests = (t: string) => t.replace(/^( {4}| {8})if \(-f [^\n]*\{\n[^\n]*\n\1\}\n/gm, "");
+    const staticPass = (t: string) =>
+      noFileTests(t).replaceAll(
+        "proxy_pass http://bluegreen_${bluegreen_slot}_${bluegreen_mode};",
+        "proxy_pass http://bluegreen_blue_socket;",
+      );
+    const combinedLog = (t: string) => t.replace(/access_log (\S+) bluegreen;/g, "access_log $1;");
+    const twoHeaders = (t: string) =>
+      t
+        .replace(/^ {8}proxy_set_header (Upgrade|X-[\w-]+) .*\n/gm, "")
+        .replace(/^ {8}add_header X-Request-Id .*\n/gm, "");
+    const noFaultDir = (t: string) =>
+      t.replace(
+        /server unix:\S+\/(blue|green)\/app\.sock;/g,
+        (_, c: "blue" | "green") => `server unix:${(pair[c] as { path: string }).path};`,
+      );
+    const variants: Record<string, string | undefined> = {
+      "as rendered": rendered,
+      "no file tests (the 4 if (-f) blocks removed; proxy_pass still by variables)": noFileTests(rendered),
+      "no file tests, static proxy_pass http://bluegreen_blue_socket": staticPass(rendered),
+      "access log in nginx's combined format": combinedLog(rendered),
+      "access log buffered (buffer=64k flush=250ms)": rendered.replace(
+        /access_log (\S+) bluegreen;/g,
+        "access_log $1 bluegreen buffer=64k flush=250ms;",
+      ),
+      "access log off": rendered.replace(/access_log (\S+) bluegreen;/g, "access_log off;"),
+      "proxy headers as the include row (Connection, Host; no X-*, no add_header)": twoHeaders(rendered),
+      "slots started without --fault-dir (as the peers rows start them)": noFaultDir(rendered),
+      "all five: static proxy_pass, combined log, 2 headers, no --fault-dir": noFaultDir(
+        twoHeaders(combinedLog(staticPass(rendered))),
+      ),
+      "the peers bench's nginx include row (rows.ts: its own nginx and app pair)": undefined,
+    };
+    for (const [name, text] of Object.entries(variants)) {
+      if (text !== undefined && text === rendered && name !== "as rendered")
+        throw new Error(`${name}: no edit applied`);
+    }
+    const runs: Record<string, (WrkResult & { cpuUs: number })[]> = {};
+    const includeDir = nginxDirOn(Number(new URL(includeUrl).port));
+    await alternate(Object.keys(variants), AB_ROUNDS, async (name) => {
+      const text = variants[name];
+      if (text !== undefined) await apply(text);
+      const url = text === undefined ? includeUrl : `http://127.0.0.1:${host.opts.httpPort}/`;
+      (runs[name] ??= []).push(await abRunCpu(url, text === undefined ? [includeDir] : [host.root, scratch.dir]));
+      console.error(
+        `  ${name}: ${runs[name].at(-1)!.rps.toFixed(0)} req/s, ${runs[name].at(-1)!.cpuUs.toFixed(1)} µs CPU/req`,
+      );
+    });
+    const ref = median(runs["as rendered"].map((w) => w.rps));
+    const refCpu = median(runs["as rendered"].map((w) => w.cpuUs));
+    for (const name of Object.keys(variants)) {
+      const cpu = median(runs[name].map((w) => w.cpuUs));
+      add(
+        "local nginx, socket, no switches",
+        name,
+        `${abSummary(runs[name], ref)}; CPU (nginx + apps) ${cpu.toFixed(1)} µs/req (${(((cpu - refCpu) / refCpu) * 100).toFixed(1)} %)`,
+      );
+    }
+    pair.stop();
+  } finally {
+    host.stop();
+    await include.teardown();
+    scratch.remove();
   }
 }
 
