@@ -156,6 +156,8 @@ export interface BluegreenConfig {
   readonly keepReleases: number;
   /** 127.0.0.1 port of the check listener: the live slot through nginx, never in maintenance. */
   readonly checkPort: number;
+  /** 127.0.0.1 port lego's own HTTP-01 server listens on behind HAProxy (router haproxy, tls acme http-01 only). */
+  readonly acmePort: number;
   readonly linkMode: LinkMode;
   /** What routes public traffic to the slots; every app on a host uses the same one. */
   readonly router: RouterKind;
@@ -203,6 +205,7 @@ export const DEFAULTS = {
   greenPort: 0,
   previewPort: 0,
   checkPort: 0,
+  acmePort: 0,
   maintenance: false,
   maintenanceRetryAfter: 120,
   watchSeconds: 30,
@@ -537,10 +540,15 @@ export function loadConfig(
   }
   const domains = readDomains();
   const tls = readTls(domains);
-  if (router === "haproxy" && tls.mode !== "off")
-    problems.push(
-      `${key("tls")} must be "off" with ${key("router")} "haproxy": bluegreen does not yet serve HTTPS through HAProxy; use router "nginx" for HTTPS`,
-    );
+  // HAProxy cannot serve a directory: lego answers HTTP-01 itself on this loopback port,
+  // behind the app's HAProxy route. Only then is the port claimed, and checked.
+  const acmePort = port("acmePort", "acme");
+  if (router === "haproxy" && tls.mode === "acme" && tls.challenge === "http-01") {
+    for (const other of ["blue", "green", "preview", "check"] as const) {
+      if (ports[other] === acmePort)
+        problems.push(`${key(`${other}Port`)} and ${key("acmePort")} must differ (both are ${acmePort})`);
+    }
+  }
   const maintenance = bool("maintenance");
   const maintenanceRetryAfter = int("maintenanceRetryAfter", 1, 86400);
   const keepReleases = int("keepReleases", 2, 1000);
@@ -558,6 +566,7 @@ export function loadConfig(
     rollback,
     keepReleases,
     checkPort: ports.check,
+    acmePort,
     linkMode,
     router,
     arch,
@@ -1103,16 +1112,16 @@ export function sha256File(file: string): string {
 
 /**
  * The loopback ports an app gets when its port keys are 0: the historical ones for the
- * app named bluegreen, otherwise four consecutive ports from its name's hash in
- * 20001-29994. Two names can still meet (1 in 1000); the host refuses the second app's
+ * app named bluegreen, otherwise five consecutive ports from its name's hash in
+ * 20001-29995 (the fifth, acme, only for HTTP-01 through HAProxy). Two names can still meet (1 in 1000); the host refuses the second app's
  * ports before anything changes, naming the key to set.
  */
-export function autoPorts(app: string): { preview: number; check: number; blue: number; green: number } {
-  if (app === "bluegreen") return { preview: 8081, check: 8082, blue: 8001, green: 8002 };
+export function autoPorts(app: string): { preview: number; check: number; blue: number; green: number; acme: number } {
+  if (app === "bluegreen") return { preview: 8081, check: 8082, blue: 8001, green: 8002, acme: 8083 };
   let h = 0x811c9dc5;
   for (const ch of app) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
   const base = 20000 + (h % 1000) * 10;
-  return { preview: base + 1, check: base + 2, blue: base + 3, green: base + 4 };
+  return { preview: base + 1, check: base + 2, blue: base + 3, green: base + 4, acme: base + 5 };
 }
 
 /** The site's public URL when it has a domain (a wildcard as www.), else undefined (use the host's address). */

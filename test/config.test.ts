@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ConfigError, DEFAULTS, loadConfig } from "../components/config";
+import { autoPorts, ConfigError, DEFAULTS, loadConfig } from "../components/config";
 import { BASE_CONFIG, FAKE_PUB, ROOT } from "./harness";
 
 /** Runs loadConfig over a plain map (keys without a namespace are bluegreen:). */
@@ -234,6 +234,24 @@ describe("config validation", () => {
     const cfg = load({ ...BASE_CONFIG, maintenance: "true", watchSeconds: "0" });
     assert.strictEqual(cfg.maintenance, true);
     assert.deepStrictEqual(cfg.rollback, { watchSeconds: 0, errorPercent: 5, minErrors: 5 });
+  });
+
+  it("router haproxy serves HTTPS: acme http-01 claims a loopback port for lego (acmePort: 8083, else from the app's name) that must differ from the others", () => {
+    const acme = {
+      ...BASE_CONFIG,
+      router: "haproxy",
+      domains: ["example.com"],
+      tls: "acme",
+      acmeEmail: "ops@example.com",
+    };
+    const cfg = load(acme);
+    assert.deepStrictEqual([cfg.router, cfg.tls.mode, cfg.acmePort], ["haproxy", "acme", 8083]);
+    assert.strictEqual(load({ ...acme, appName: "shop" }).acmePort, autoPorts("shop").acme);
+    assert.strictEqual(autoPorts("shop").acme, autoPorts("shop").green + 1);
+    rejects({ ...acme, acmePort: 8081 }, "bluegreen:previewPort and bluegreen:acmePort must differ (both are 8081)");
+    rejects({ ...acme, acmePort: 80 }, "bluegreen:acmePort must be 0 (automatic) or from 1024 to 65535 (got 80)");
+    // nginx serves lego's webroot and dns-01 needs no port: the key is not checked against the others there.
+    assert.strictEqual(load({ ...acme, router: "nginx", acmePort: 8081 }).tls.mode, "acme");
   });
 
   it("reports every problem at once", () => {
