@@ -37,6 +37,12 @@ export const shared = {
   haproxyPublic: "/etc/haproxy/bluegreen/10-public.cfg",
   /** Each app's lines for the public frontend (not *.cfg: HAProxy does not load them). */
   haproxyRoutesDir: "/etc/haproxy/bluegreen/routes",
+  /**
+   * HTTPS: the crt-list of the public :443 listener, assembled on the host from every app's
+   * entry whose certificate exists (not *.cfg). HAProxy refuses a TLS listener with no
+   * certificate, so the listener is in the frontend only while this list has an entry.
+   */
+  haproxyCrtList: "/etc/haproxy/bluegreen/certs.list",
   /** The runtime API: root only. The switch sets map entries through it. */
   haproxyAdminSocket: "/run/haproxy/admin.sock",
 } as const;
@@ -75,6 +81,8 @@ export function appLayout(app: string = DEFAULT_APP) {
     haproxyApp: `${shared.haproxyDir}/50-${ns}.cfg`,
     /** HAProxy: this app's lines in the public frontend. */
     haproxyRoute: `${shared.haproxyRoutesDir}/${ns}.route`,
+    /** HAProxy: this app's crt-list line (its certificate, by SNI for its domains); empty without tls. */
+    haproxyCrt: `${shared.haproxyRoutesDir}/${ns}.crt`,
     /**
      * HAProxy: live, idle and maintenance, as a map the frontends read per request. Written
      * (one rename) and then set through the runtime API, so a switch never reloads.
@@ -111,7 +119,10 @@ export function appLayout(app: string = DEFAULT_APP) {
     activeColorFile: `${stateDir}/active`,
     /** While this file exists, public requests get the maintenance page. */
     maintenanceFlag: `${stateDir}/maintenance`,
-    /** HTTPS: the live certificate (chain and key in one file, read by nginx per handshake) and its records. */
+    /**
+     * HTTPS: the live certificate (chain and key in one file, read by nginx per handshake,
+     * handed to HAProxy over its runtime API) and its records.
+     */
     tlsDir,
     /** A symlink to the newest installed certificate's directory; renamed, never rewritten in place. */
     tlsPem: `${tlsDir}/live/cert.pem`,
@@ -184,6 +195,8 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_HAPROXY_APP: L.haproxyApp,
     BG_HAPROXY_ROUTE: L.haproxyRoute,
     BG_HAPROXY_MAP: L.haproxyMap,
+    BG_HAPROXY_CRT: L.haproxyCrt,
+    BG_HAPROXY_CRT_LIST: shared.haproxyCrtList,
   };
   return [
     "# shellcheck shell=bash disable=SC2034",

@@ -350,22 +350,32 @@ tls_status() {
 }
 
 # tls_install CHAIN KEY SOURCE: makes CHAIN (leaf first) and KEY the served certificate with
-# one rename(2). nginx opens the file at each handshake, so nothing is reloaded and no
-# connection is closed; new handshakes get the new certificate.
+# one rename(2), then tells the router (router_tls_install: nginx opens the file at each
+# handshake; HAProxy is handed it over its runtime API), so nothing is reloaded and no
+# connection is closed; new handshakes get the new certificate. If the router does not take
+# it, the link goes back to the certificate served before. TLS_INSTALL_NOTE says what was done.
+TLS_INSTALL_NOTE=""
 tls_install() {
-  local chain=$1 key=$2 source=$3 dir group keep
+  local chain=$1 key=$2 source=$3 dir group keep prev
   local leaf_pub key_pub
   leaf_pub=$(openssl x509 -noout -pubkey -in "$chain" | openssl pkey -pubin -outform DER | sha256sum)
   key_pub=$(openssl pkey -in "$key" -pubout -outform DER | sha256sum)
   [ "$leaf_pub" = "$key_pub" ] || die "the private key does not belong to the certificate ($(cert_field "$chain" subject)); nothing was installed"
-  group=$(nginx_group)
+  group=$(router_tls_group)
   install -d -m 0755 "$BG_TLS_DIR"
   dir=$(mktemp -d "$BG_TLS_DIR/gen-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")
   chmod 0750 "$dir"
   chgrp "$group" "$dir"
   (umask 0137 && cat "$chain" "$key" >"$dir/cert.pem")
   chgrp "$group" "$dir/cert.pem"
+  prev=$(readlink "$BG_TLS_DIR/live" 2>/dev/null || true)
   atomic_link "$dir" "$BG_TLS_DIR/live"
+  # shellcheck disable=SC2034 # read by tls-config.sh and tls-renew.sh
+  if ! TLS_INSTALL_NOTE=$(router_tls_install); then
+    if [ -n "$prev" ]; then atomic_link "$prev" "$BG_TLS_DIR/live"; else rm -f "$BG_TLS_DIR/live"; fi
+    rm -rf "$dir"
+    die "$(router_name) did not take the new certificate ($(cert_field "$chain" serial)), so the one served before stays in place"
+  fi
   tls_status source "$source" serial "$(cert_field "$dir/cert.pem" serial)" \
     not_after "$(date -u -d "$(cert_field "$dir/cert.pem" enddate)" +%Y-%m-%dT%H:%M:%SZ)" \
     names "$(cert_names "$dir/cert.pem")" installed_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -389,9 +399,9 @@ cert_covers() {
   done
 }
 
-# tls_served_serial SNI: the serial of the certificate nginx serves on 127.0.0.1:443 to a new handshake.
+# tls_served_serial SNI: the serial of the certificate the router serves on 127.0.0.1:443 to a new handshake.
 tls_served_serial() {
-  timeout 10 openssl s_client -connect 127.0.0.1:443 -servername "$1" </dev/null 2>/dev/null |
+  timeout 10 openssl s_client -connect "127.0.0.1:${BG_HTTPS_PORT:-443}" -servername "$1" </dev/null 2>/dev/null |
     openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
 }
 
@@ -402,10 +412,10 @@ tls_field() { field "$BG_TLS_DIR/status" "$1"; }
 
 # check_claims OWNER DOMAINS PORTS: refuses, before anything changes, an app name another stack
 # owns, a domain another app serves, a second catch-all app (no domains) and a port in use.
-# PORTS is "preview check blue green" in that order. Caller holds the host lock.
+# PORTS is "preview check blue green [acme]" in that order. Caller holds the host lock.
 check_claims() {
   local owner=$1 domains=$2 ports=$3 f app d p i
-  local keys=(previewPort checkPort bluePort greenPort) names
+  local keys=(previewPort checkPort bluePort greenPort acmePort) names
   # Split without globbing: a wildcard domain is "*.example.com".
   read -r -a names <<<"$domains"
   for f in "$BG_CLAIMS_DIR"/*; do

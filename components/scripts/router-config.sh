@@ -14,7 +14,7 @@
 # and the router then keeps the old config; the old files are put back so the disk says
 # what it serves. The router-specific parts are in router-nginx.sh and router-haproxy.sh.
 # Input: OWNER (org/project/stack/id), DOMAINS (space-separated), PORTS ("preview check blue
-# green"), BLUE_PORT, GREEN_PORT; stdin: the router's sections (render.ts, routers.ts).
+# green [acme]": the acme port only for HTTP-01 through HAProxy), BLUE_PORT, GREEN_PORT; stdin: the router's sections (render.ts, routers.ts).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -75,7 +75,11 @@ had_https=no
 [ ! -f "$BG_HTTPS_FLAG" ] || had_https=yes
 https_ok=yes
 if ! router_serves_https "$work" || ! cert_covers "$BG_TLS_PEM" "$DOMAINS"; then https_ok=no; fi
-[ "$https_ok" = yes ] || [ ! -f "$BG_HTTPS_FLAG" ] || { rm -f "$BG_HTTPS_FLAG" && log "port 80 stops redirecting to https until the certificate covers: $DOMAINS"; }
+if [ "$https_ok" = no ] && [ -f "$BG_HTTPS_FLAG" ]; then
+  rm -f "$BG_HTTPS_FLAG"
+  router_sync
+  log "port 80 stops redirecting to https until the certificate covers: $DOMAINS"
+fi
 
 files=$(router_files)
 unchanged=yes
@@ -91,7 +95,10 @@ put_back() {
   for f in $files; do
     if [ -f "$work/$f.old" ]; then cp -p "$work/$f.old" "$(router_target "$f")"; else rm -f "$(router_target "$f")"; fi
   done
-  [ "$had_https" = no ] || : >"$BG_HTTPS_FLAG"
+  if [ "$had_https" = yes ] && [ ! -f "$BG_HTTPS_FLAG" ]; then
+    : >"$BG_HTTPS_FLAG"
+    router_sync
+  fi
 }
 for f in $files; do
   if [ -f "$(router_target "$f")" ]; then cp -p "$(router_target "$f")" "$work/$f.old"; fi

@@ -6,12 +6,25 @@
 # never reloads. A config change reloads the master-worker, which hands its listening
 # sockets to the new workers; `option idle-close-on-response` keeps idle keep-alive
 # connections open until their next request, answered with Connection: close.
+# HTTPS: one :443 listener with a crt-list (each app's certificate by SNI for its domains),
+# assembled on the host like the public frontend. A renewed certificate is written to disk
+# first (the live link), then handed to HAProxy over the runtime API (set ssl cert, commit
+# ssl cert): new handshakes get it, open connections keep theirs, nothing reloads. An app's
+# first certificate reloads once (it adds a crt-list entry, and the listener itself when it
+# is the host's first). The redirect to https is the map's https entry, like maintenance.
 
 router_name() { echo haproxy; }
 
 # haproxy_cli COMMANDS: runs runtime API commands (";"-separated) on the admin socket; prints the answer.
 haproxy_cli() {
   printf '%s\n' "$1" | timeout 10 socat -t 5 - "UNIX-CONNECT:$BG_HAPROXY_ADMIN"
+}
+
+# haproxy_cli_payload COMMAND FILE: COMMAND with FILE as its payload, through socat's stdin
+# (never argv: FILE may hold a private key). An empty line ends a payload, so none is sent.
+haproxy_cli_payload() {
+  { printf '%s <<\n' "$1" && sed '/^[[:space:]]*$/d' "$2" && printf '\n'; } |
+    timeout 10 socat -t 5 - "UNIX-CONNECT:$BG_HAPROXY_ADMIN"
 }
 
 # slot_backend COLOR: the backend that reaches the slot the way it listens now.
@@ -21,26 +34,44 @@ slot_backend() {
 
 # router_sync: writes the map (one rename) from the state files, then sets each entry at
 # runtime when HAProxy has the map loaded (before this app's first reload it has not:
-# the reload reads the file).
+# the reload reads the file). An entry the loaded map lacks (https, on a map loaded by an
+# older bluegreen) is added. Serialized by its own lock: the switch and the tls step both
+# sync, and the later one must read the state after the earlier one changed it.
 router_sync() {
-  local live idle maint=off out
+  (
+    flock -w 30 5 || die "another router sync has held $BG_STATE_DIR/router-sync.lock for over 30 s"
+    haproxy_sync
+  ) 5>"$BG_STATE_DIR/router-sync.lock"
+}
+haproxy_sync() {
+  local live idle maint=off https=off out have cmds="" k v
   live=$(live_color)
   [ -n "$live" ] || live=blue
   idle=$(other_color "$live")
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
-  printf 'live %s\nidle %s\nmaintenance %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" >"$BG_HAPROXY_MAP.new"
+  [ ! -f "$BG_HTTPS_FLAG" ] || https=on
+  printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new"
   chmod 0644 "$BG_HAPROXY_MAP.new"
   mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"
   [ -S "$BG_HAPROXY_ADMIN" ] || return 0
   out=$(haproxy_cli "show map") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
   grep -qF "($BG_HAPROXY_MAP)" <<<"$out" || return 0
-  out=$(haproxy_cli "set map $BG_HAPROXY_MAP live $(slot_backend "$live"); set map $BG_HAPROXY_MAP idle $(slot_backend "$idle"); set map $BG_HAPROXY_MAP maintenance $maint")
+  have=$(haproxy_cli "show map $BG_HAPROXY_MAP") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
+  while read -r k v; do
+    if awk -v k="$k" '$2 == k { f = 1 } END { exit !f }' <<<"$have"; then
+      cmds+="set map $BG_HAPROXY_MAP $k $v; "
+    else
+      cmds+="add map $BG_HAPROXY_MAP $k $v; "
+    fi
+  done <"$BG_HAPROXY_MAP"
+  out=$(haproxy_cli "${cmds%; }")
   [ -z "$(tr -d '[:space:]' <<<"$out")" ] || die "HAProxy refused the new routing of $BG_APP: $out"
 }
 
 router_test() { haproxy_test; }
 router_reload() { haproxy_reload; }
 
+# The sections every app sends; "crt" (its crt-list line) comes only with tls.
 router_sections() { echo "main public app route page"; }
 router_target() {
   case "$1" in
@@ -49,34 +80,51 @@ router_target() {
     app) echo "$BG_HAPROXY_APP" ;;
     route) echo "$BG_HAPROXY_ROUTE" ;;
     page) echo "$BG_WWW_DIR/maintenance.html" ;;
+    crt) echo "$BG_HAPROXY_CRT" ;;
+    certs) echo "$BG_HAPROXY_CRT_LIST" ;;
     frontend) echo "$BG_HAPROXY_PUBLIC" ;;
     *) die "unknown router section: $1" ;;
   esac
 }
 
-# haproxy_frontend HEAD ROUTE_FILES...: the public frontend: the head, then each app's
-# routes, the catch-all app (no domains) last.
+# haproxy_frontend HEAD CERTS ROUTE_FILES...: the public frontend: the head (its :443 lines
+# uncommented when the crt-list CERTS has an entry: renderHaproxy.ts HTTPS_BIND_MARK), then
+# each app's routes, the catch-all app (no domains) last.
 haproxy_frontend() {
-  local head=$1 f
-  shift
-  cat "$head"
+  local head=$1 certs=$2 f
+  shift 2
+  if [ -s "$certs" ]; then sed 's/^#bluegreen-https//' "$head"; else cat "$head"; fi
   for f in "$@"; do grep -q '^# bluegreen route: catch-all' "$f" || cat "$f"; done
   for f in "$@"; do ! grep -q '^# bluegreen route: catch-all' "$f" || cat "$f"; done
 }
 
-# other_routes: every other app's route file on this host.
-other_routes() {
-  local f
-  for f in "$BG_HAPROXY_ROUTES_DIR"/*.route; do
-    [ -f "$f" ] && [ "$f" != "$BG_HAPROXY_ROUTE" ] && echo "$f"
+# haproxy_certs CRT_FILES...: the crt-list: each app's line whose certificate is on disk
+# (HAProxy refuses to load a missing file; the tls step installs it, then adds the line).
+haproxy_certs() {
+  local f line pem
+  for f in "$@"; do
+    while IFS= read -r line; do
+      pem=${line%% *}
+      [ -z "$pem" ] || [ ! -s "$pem" ] || printf '%s\n' "$line"
+    done <"$f"
+  done
+}
+
+# other_app_files EXT: every other app's route (route) or crt-list line (crt) on this host.
+other_app_files() {
+  local f mine=$BG_HAPROXY_ROUTE
+  [ "$1" = route ] || mine=$BG_HAPROXY_CRT
+  for f in "$BG_HAPROXY_ROUTES_DIR"/*."$1"; do
+    [ -f "$f" ] && [ "$f" != "$mine" ] && echo "$f"
   done
   return 0
 }
 
 # router_prepare WORK: keeps a newer shared main file and head, writes the map this app's
-# frontends read, and assembles the public frontend with this app's new routes.
+# frontends read, and assembles the crt-list and the public frontend with this app's new
+# routes and crt-list line.
 router_prepare() {
-  local work=$1 f have routes=()
+  local work=$1 f have routes=() crts=()
   for f in main public; do
     have=$(shared_version "$(router_target "$f")" bluegreen-haproxy)
     if [ -n "$have" ] && [ "$have" -gt "$(shared_version "$work/$f" bluegreen-haproxy)" ]; then
@@ -85,29 +133,38 @@ router_prepare() {
     fi
   done
   install -d -m 0755 "$BG_HAPROXY_DIR" "$BG_HAPROXY_ROUTES_DIR" "$BG_WWW_DIR"
-  mapfile -t routes < <(other_routes)
-  haproxy_frontend "$work/public" "${routes[@]}" "$work/route" >"$work/frontend"
+  [ -f "$work/crt" ] || : >"$work/crt"
+  mapfile -t crts < <(other_app_files crt)
+  haproxy_certs "${crts[@]}" "$work/crt" >"$work/certs"
+  mapfile -t routes < <(other_app_files route)
+  haproxy_frontend "$work/public" "$work/certs" "${routes[@]}" "$work/route" >"$work/frontend"
   [ -f "$BG_HAPROXY_MAP" ] || router_sync
 }
-router_files() { echo "main public app route page frontend"; }
+router_files() { echo "main public app route page crt certs frontend"; }
 
 # router_config_hash WORK: what the check listener answers on /.bluegreen/site once HAProxy serves this config.
 router_config_hash() { sed -n 's|^ *http-request return status 200 .* string \([0-9a-f]\{16\}\) if .*$|\1|p' "$1/app" | head -n 1; }
 
-router_serves_https() { return 1; }
+# router_serves_https WORK: the prepared config serves this app's certificate on :443.
+router_serves_https() { grep -qF "$BG_TLS_PEM " "$1/certs"; }
 
-# router_remove_app: takes this app's frontends, backends and routes out, and reloads.
+# router_remove_app: takes this app's frontends, backends, routes and certificate out, and reloads.
 router_remove_app() {
-  local work routes=() out f
+  local work routes=() crts=() out f
   [ -f "$BG_HAPROXY_APP" ] || [ -f "$BG_HAPROXY_ROUTE" ] || return 0
   work=$(mktemp -d)
-  for f in "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE" "$BG_HAPROXY_PUBLIC"; do [ ! -f "$f" ] || cp -p "$f" "$work/"; done
-  rm -f "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE"
-  mapfile -t routes < <(other_routes)
-  haproxy_frontend "$BG_HAPROXY_ROUTES_DIR/head" "${routes[@]}" >"$BG_HAPROXY_PUBLIC.new"
+  for f in "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE" "$BG_HAPROXY_CRT" "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do
+    [ ! -f "$f" ] || cp -p "$f" "$work/"
+  done
+  rm -f "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE" "$BG_HAPROXY_CRT"
+  mapfile -t crts < <(other_app_files crt)
+  haproxy_certs "${crts[@]}" >"$BG_HAPROXY_CRT_LIST.new"
+  mv -f "$BG_HAPROXY_CRT_LIST.new" "$BG_HAPROXY_CRT_LIST"
+  mapfile -t routes < <(other_app_files route)
+  haproxy_frontend "$BG_HAPROXY_ROUTES_DIR/head" "$BG_HAPROXY_CRT_LIST" "${routes[@]}" >"$BG_HAPROXY_PUBLIC.new"
   mv -f "$BG_HAPROXY_PUBLIC.new" "$BG_HAPROXY_PUBLIC"
   if ! out=$(haproxy_test 2>&1); then
-    for f in "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE" "$BG_HAPROXY_PUBLIC"; do
+    for f in "$BG_HAPROXY_APP" "$BG_HAPROXY_ROUTE" "$BG_HAPROXY_CRT" "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do
       [ ! -f "$work/$(basename "$f")" ] || cp -p "$work/$(basename "$f")" "$f"
     done
     rm -rf "$work"
@@ -152,4 +209,98 @@ router_watch_count() {
   IFS=, read -r bt be <<<"$2"
   if [ "$t" -lt "${bt:-0}" ]; then bt=0 be=0; fi
   echo "$((t - ${bt:-0})) $((e - ${be:-0}))"
+}
+
+# ---- HTTPS ---------------------------------------------------------------------------------
+
+# router_tls_group: the group that may read the certificate file (HAProxy's master reads it as root).
+router_tls_group() { echo root; }
+
+# router_tls_hint: how to see which certificate the router serves.
+router_tls_hint() { echo "echo 'show ssl cert $BG_TLS_PEM' | socat - UNIX-CONNECT:$BG_HAPROXY_ADMIN"; }
+
+# router_acme_http_args: lego's HTTP-01 flags. HAProxy cannot serve a directory, so lego runs
+# its own server on the app's loopback acme port, behind this app's acme backend on :80.
+router_acme_http_args() {
+  [ -n "${ACME_HTTP_PORT:-}" ] || {
+    log "acme.conf has no ACME_HTTP_PORT, which HTTP-01 through HAProxy needs: run pulumi up with this bluegreen"
+    return 1
+  }
+  echo "--http --http.port 127.0.0.1:$ACME_HTTP_PORT"
+}
+
+# router_tls_install: makes HAProxy serve the certificate the live link ($BG_TLS_PEM) points
+# at now, already on disk (so a reload or a reboot reads it too). A certificate HAProxy
+# serves already is replaced through the runtime API: set ssl cert (the file over socat's
+# stdin, never argv), then commit ssl cert; new handshakes get it, open connections keep
+# theirs, nothing reloads. An app's first certificate enters the crt-list with one reload.
+# Prints what was done; returns non-zero (with a message on stderr) if HAProxy does not serve it.
+# Holds the host lock, so no other app's reload interleaves with the transaction.
+router_tls_install() {
+  local out want got
+  [ -S "$BG_HAPROXY_ADMIN" ] || { log "HAProxy's runtime API ($BG_HAPROXY_ADMIN) is not there: is haproxy running?"; return 1; }
+  exec 7>"$BG_HOST_LOCK"
+  flock -w 120 7 || { log "another app's router change has held $BG_HOST_LOCK for over 120 s"; return 1; }
+  out=$(haproxy_cli "show ssl cert") || { log "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"; return 1; }
+  if ! grep -qxF "$BG_TLS_PEM" <<<"$out"; then
+    haproxy_tls_first || return 1
+    echo "haproxy was reloaded once to add the app's first certificate to its :443 crt-list"
+    return 0
+  fi
+  out=$(haproxy_cli_payload "set ssl cert $BG_TLS_PEM" "$BG_TLS_PEM") || { log "the HAProxy runtime API did not answer"; return 1; }
+  if ! grep -q '^Transaction \(created\|updated\) for certificate' <<<"$out"; then
+    haproxy_cli "abort ssl cert $BG_TLS_PEM" >/dev/null 2>&1 || true
+    log "HAProxy refused the new certificate: $out"
+    return 1
+  fi
+  out=$(haproxy_cli "commit ssl cert $BG_TLS_PEM") || { log "the HAProxy runtime API did not answer"; return 1; }
+  grep -q '^Success!' <<<"$out" || {
+    haproxy_cli "abort ssl cert $BG_TLS_PEM" >/dev/null 2>&1 || true
+    log "HAProxy did not commit the new certificate: $out"
+    return 1
+  }
+  want=$(cert_field "$BG_TLS_PEM" serial)
+  got=$(haproxy_cli "show ssl cert $BG_TLS_PEM" | sed -n 's/^Serial: *//p')
+  [ "$got" = "$want" ] || { log "HAProxy holds certificate serial '${got:-none}' after the commit, not $want"; return 1; }
+  echo "haproxy was not reloaded (runtime API: set ssl cert, commit ssl cert)"
+}
+
+# haproxy_tls_first: adds this app's certificate (on disk now) to the crt-list, with the :443
+# listener if it is the host's first, and reloads; the host lock is held.
+haproxy_tls_first() {
+  local work crts=() routes=() f out deadline
+  [ -s "$BG_HAPROXY_CRT" ] || { log "this app has no crt-list line ($BG_HAPROXY_CRT): the router step writes it with tls on; run pulumi up"; return 1; }
+  work=$(mktemp -d)
+  mapfile -t crts < <(other_app_files crt)
+  haproxy_certs "${crts[@]}" "$BG_HAPROXY_CRT" >"$work/certs"
+  mapfile -t routes < <(other_app_files route)
+  [ ! -f "$BG_HAPROXY_ROUTE" ] || routes+=("$BG_HAPROXY_ROUTE")
+  haproxy_frontend "$BG_HAPROXY_ROUTES_DIR/head" "$work/certs" "${routes[@]}" >"$work/frontend"
+  for f in "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do [ ! -f "$f" ] || cp -p "$f" "$work/$(basename "$f").old"; done
+  install -m 0644 "$work/certs" "$BG_HAPROXY_CRT_LIST"
+  install -m 0644 "$work/frontend" "$BG_HAPROXY_PUBLIC"
+  haproxy_tls_put_back() {
+    for f in "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do
+      if [ -f "$work/$(basename "$f").old" ]; then cp -p "$work/$(basename "$f").old" "$f"; else rm -f "$f"; fi
+    done
+    rm -rf "$work"
+  }
+  if ! out=$(haproxy_test 2>&1); then
+    haproxy_tls_put_back
+    log "HAProxy rejected the config with this app's certificate, so the previous one was restored:
+$out"
+    return 1
+  fi
+  haproxy_reload || { haproxy_tls_put_back; log "reloading HAProxy failed"; return 1; }
+  deadline=$(($(date +%s) + 15))
+  until haproxy_cli "show ssl cert" 2>/dev/null | grep -qxF "$BG_TLS_PEM"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      haproxy_tls_put_back
+      log "HAProxy was reloaded but does not list $BG_TLS_PEM after 15 s; its log says:
+$(router_error_log_tail)"
+      return 1
+    fi
+    sleep 0.2
+  done
+  rm -rf "$work"
 }

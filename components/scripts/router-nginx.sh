@@ -67,3 +67,22 @@ router_watch_count() {
   tail -c +"$2" "$BG_ACCESS_LOG" 2>/dev/null |
     awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }'
 }
+
+# ---- HTTPS ---------------------------------------------------------------------------------
+
+# router_tls_group: the group nginx's workers run as; they open the certificate at each handshake.
+router_tls_group() { nginx_group; }
+
+# router_tls_hint: how to see which certificate the router serves.
+router_tls_hint() { echo "nginx -T | grep ssl_certificate"; }
+
+# router_acme_http_args: lego's HTTP-01 flags: tokens in the webroot nginx serves under
+# /.well-known/acme-challenge/ (the site's location), never redirected, no reload.
+router_acme_http_args() {
+  install -d -m 0755 "$BG_ACME_WEBROOT" "$BG_ACME_WEBROOT/.well-known" "$BG_ACME_WEBROOT/.well-known/acme-challenge" || return 1
+  echo "--http --http.webroot $BG_ACME_WEBROOT"
+}
+
+# router_tls_install: nginx opens the live file at each handshake (the site's ssl_certificate
+# is a variable), so the renamed link is all it takes. Prints what was done.
+router_tls_install() { echo "nginx was not reloaded"; }

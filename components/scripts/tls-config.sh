@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The tls step: makes the host serve HTTPS the way the stack says, without a reload.
+# The tls step: makes the host serve HTTPS the way the stack says, without a reload (HAProxy:
+# one, the first time an app has a certificate; router_tls_install).
 # Input: MODE (off|acme|files), DOMAINS (space-separated).
 # stdin: sections (render.ts renderBundle):
 #   acme:  acme.conf for tls-renew.sh (no secrets);   dnsEnv: provider credentials (secret);
@@ -35,6 +36,7 @@ case "$MODE" in
   off)
     stop_renewals
     rm -f "$BG_HTTPS_FLAG" "$BG_TLS_CONF_DIR/acme.conf" "$BG_TLS_CONF_DIR/dns.env" "$BG_TLS_CONF_DIR/ca.pem"
+    router_sync
     tls_status mode off
     echo "tls: off; port 80 serves the app over plain HTTP"
     ;;
@@ -52,7 +54,7 @@ case "$MODE" in
     tls_install "$work/certificate" "$work/key" files
     tls_status mode files
     audit tls-files "domains=${DOMAINS// /,} serial=$(tls_field serial)" ok
-    echo "tls: files; certificate serial $(tls_field serial) installed, expires $(tls_field not_after); nginx was not reloaded"
+    echo "tls: files; certificate serial $(tls_field serial) installed, expires $(tls_field not_after); $TLS_INSTALL_NOTE"
     ;;
   acme)
     if ! { [ -s "$work/acme" ] && [ -s "$work/renewService" ] && [ -s "$work/renewTimer" ]; }; then
@@ -103,8 +105,10 @@ if [ "$MODE" != off ]; then
   sni=${sni/\*/check}
   served=$(tls_served_serial "$sni" || true)
   [ "$served" = "$(tls_field serial)" ] ||
-    die "nginx serves certificate serial '${served:-none}' on :443, not the installed $(tls_field serial); see: nginx -T | grep ssl_certificate"
+    die "$(router_name) serves certificate serial '${served:-none}' on :443, not the installed $(tls_field serial); see: $(router_tls_hint)"
   echo "verified: a new TLS handshake on 127.0.0.1:443 gets serial $served"
-  # Only now may port 80 send clients to https.
+  # Only now may port 80 send clients to https (nginx tests the flag per request; HAProxy
+  # reads the map's https entry, which router_sync sets).
   : >"$BG_HTTPS_FLAG"
+  router_sync
 fi

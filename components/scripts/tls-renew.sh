@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issues or renews the site's certificate with lego, then installs it with one rename
-# (no nginx reload). Run by bluegreen-tls-renew.timer twice a day and by the tls step.
+# (no router reload: tls_install). Run by bluegreen-tls-renew.timer twice a day and by the tls step.
 # Usage: tls-renew.sh [renew|issue|force]
 #   renew (the timer): only when the certificate expires within 30 days;
 #   issue: a new certificate now (first issue, or the domains or directory changed);
@@ -10,7 +10,7 @@
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
-# lego writes HTTP-01 tokens into the webroot with the process umask; nginx's workers must
+# lego writes HTTP-01 tokens into nginx's webroot with the process umask; nginx's workers must
 # read them (a caller's umask 077 made them 404s). lego keeps its own files 0600/0700.
 umask 022
 action=${1:-renew}
@@ -50,8 +50,10 @@ read -r -a domains <<<"$ACME_DOMAINS"
 args=(--accept-tos --email "$ACME_EMAIL" --server "$ACME_DIRECTORY" --path "$BG_ACME_DIR" --key-type ec256)
 for d in "${domains[@]}"; do args+=(--domains "$d"); done
 if [ "$ACME_CHALLENGE" = http-01 ]; then
-  install -d -m 0755 "$BG_ACME_WEBROOT" "$BG_ACME_WEBROOT/.well-known" "$BG_ACME_WEBROOT/.well-known/acme-challenge"
-  args+=(--http --http.webroot "$BG_ACME_WEBROOT")
+  # The router's way: nginx serves lego's webroot; HAProxy routes to lego's own server.
+  http_flags=$(router_acme_http_args) || die "HTTP-01 through $(router_name) is not set up on this host"
+  read -r -a http_args <<<"$http_flags"
+  args+=("${http_args[@]}")
 else
   args+=(--dns "${ACME_DNS_PROVIDER:?}")
   read -r -a resolvers <<<"${ACME_DNS_RESOLVERS:-}"
@@ -99,4 +101,4 @@ fi
 tls_install "$base.crt" "$base.key" "acme $ACME_DIRECTORY"
 tls_status last_attempt "$started" last_result ok last_error "" directory "$ACME_DIRECTORY" domains "$ACME_DOMAINS"
 audit "tls-$action" "domains=${ACME_DOMAINS// /,} serial=$(tls_field serial)" ok
-echo "certificate for $ACME_DOMAINS installed: serial $(tls_field serial), expires $(tls_field not_after); nginx was not reloaded"
+echo "certificate for $ACME_DOMAINS installed: serial $(tls_field serial), expires $(tls_field not_after); $TLS_INSTALL_NOTE"
