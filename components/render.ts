@@ -14,6 +14,11 @@ export interface NginxSiteOptions {
   readonly domains: readonly string[];
   /** HTTPS on :443; undefined: plain HTTP only. */
   readonly tls?: { readonly hstsMaxAge: number };
+  /**
+   * HAProxy only: the 127.0.0.1 port of lego's own HTTP-01 server (HAProxy cannot serve a
+   * directory); undefined: no ACME HTTP-01 route. nginx serves lego's webroot instead.
+   */
+  readonly acmePort?: number;
   /** 127.0.0.1 port of the preview listener (always the idle slot). */
   readonly previewPort: number;
   /** 127.0.0.1 port of the check listener: the live slot, never in maintenance. */
@@ -156,7 +161,7 @@ const SITE_HASH_PLACEHOLDER = "@SITE_HASH@";
 const siteHash = (text: string) => crypto.createHash("sha256").update(text).digest("hex").slice(0, 16);
 
 /** Mozilla's "intermediate" TLS 1.2 suites without DHE (TLS 1.3 suites are not configurable here). */
-const TLS12_CIPHERS = [
+export const TLS12_CIPHERS = [
   "ECDHE-ECDSA-AES128-GCM-SHA256",
   "ECDHE-RSA-AES128-GCM-SHA256",
   "ECDHE-ECDSA-AES256-GCM-SHA384",
@@ -500,6 +505,8 @@ export interface AcmeConfOptions {
   readonly dnsProvider?: string;
   readonly dnsResolvers: readonly string[];
   readonly dnsPropagationCheck?: boolean;
+  /** HTTP-01 through HAProxy: the 127.0.0.1 port lego's own server answers challenges on. */
+  readonly httpPort?: number;
 }
 
 /** acme.conf, sourced by tls-renew.sh: what to ask the ACME server for. Values are validated in config.ts. */
@@ -512,6 +519,7 @@ export function renderAcmeConf(o: AcmeConfOptions): string {
     ...(o.dnsProvider ? { ACME_DNS_PROVIDER: o.dnsProvider } : {}),
     ...(o.dnsResolvers.length ? { ACME_DNS_RESOLVERS: o.dnsResolvers.join(" ") } : {}),
     ...(o.dnsPropagationCheck === false ? { ACME_DNS_DISABLE_CP: "1" } : {}),
+    ...(o.challenge === "http-01" && o.httpPort ? { ACME_HTTP_PORT: String(o.httpPort) } : {}),
   };
   return (
     MANAGED +

@@ -6,7 +6,7 @@
 
 import * as crypto from "crypto";
 import { COLORS, LinkModeName, shared } from "./layout";
-import type { NginxSiteOptions } from "./render";
+import { TLS12_CIPHERS, type NginxSiteOptions } from "./render";
 
 const MANAGED = "# Managed by bluegreen (Pulumi). Local edits are overwritten on the next `pulumi up`.";
 const MODES: readonly LinkModeName[] = ["socket", "tcp"];
@@ -15,7 +15,7 @@ const MODES: readonly LinkModeName[] = ["socket", "tcp"];
  * The version of the files every app shares (the main file and the public frontend's head).
  * router-haproxy.sh never replaces a newer one with an older one. Raise it whenever either changes.
  */
-export const HAPROXY_SHARED_VERSION = 1;
+export const HAPROXY_SHARED_VERSION = 2;
 
 /** The site options are the router's, whichever router serves them. */
 export type HaproxySiteOptions = NginxSiteOptions;
@@ -46,6 +46,9 @@ export function renderHaproxyMain(): string {
     "    stats timeout 30s",
     "    # An old worker finishes its in-flight requests; none outlives this after a reload.",
     "    hard-stop-after 5m",
+    "    # HTTPS, once an app has a certificate: TLS 1.2 and 1.3, Mozilla's intermediate suites.",
+    `    ssl-default-bind-ciphers ${TLS12_CIPHERS}`,
+    "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
     "",
     "defaults",
     "    mode http",
@@ -66,6 +69,9 @@ export function renderHaproxyMain(): string {
   ].join("\n");
 }
 
+/** Starts the :443 bind lines of the public frontend's head; the host removes it while the crt-list has an entry. */
+export const HTTPS_BIND_MARK = "#bluegreen-https";
+
 /** The public frontend's head; every app's routes follow it (assembled on the host). */
 export function renderHaproxyPublicHead(): string {
   return [
@@ -75,10 +81,16 @@ export function renderHaproxyPublicHead(): string {
     "frontend bluegreen_public",
     "    bind :80",
     "    bind [::]:80 v6only",
+    "    # HTTPS: the host uncomments these while the crt-list holds a certificate (HAProxy refuses",
+    "    # a TLS listener with none). Each app's certificate is chosen by SNI for its domains, and",
+    "    # a renewed one is handed over the runtime API: no reload.",
+    `${HTTPS_BIND_MARK}    bind :443 ssl crt-list ${shared.haproxyCrtList} alpn h2,http/1.1`,
+    `${HTTPS_BIND_MARK}    bind [::]:443 v6only ssl crt-list ${shared.haproxyCrtList} alpn h2,http/1.1`,
     "    # HAProxy is the edge: a client-sent X-Forwarded-For would let it spoof its address.",
     "    http-request set-header X-Forwarded-For %[src]",
     "    http-request set-header X-Real-IP %[src]",
-    "    http-request set-header X-Forwarded-Proto http",
+    "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
     "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
     "    http-request set-header X-Request-Id %[unique-id] unless { req.hdr(x-request-id) -m found }",
     "    http-request set-var(txn.bluegreen_rid) req.hdr(x-request-id)",
@@ -93,11 +105,14 @@ export function renderHaproxyPublicHead(): string {
 /**
  * One app's lines in the public frontend: the maintenance page (read when HAProxy loads,
  * sent while the map says so) and the live slot's backend, for its domains, or for every
- * name no other app claims (the catch-all, placed last on the host).
+ * name no other app claims (the catch-all, placed last on the host). With tls: the redirect
+ * to https once the map's https entry is on (set when the certificate is verified served),
+ * HSTS on :443, and ACME HTTP-01 requests to lego's own server, never redirected.
  */
 export function renderHaproxyRoute(o: HaproxySiteOptions): string {
   const L = o.layout;
   const acl = `bluegreen_${L.nginxIdent}_host`;
+  const acme = `bluegreen_${L.nginxIdent}_acme`;
   const exact = o.domains.filter((d) => !d.startsWith("*."));
   const wildcards = o.domains.filter((d) => d.startsWith("*.")).map((d) => d.slice(1));
   const conditions: string[] = [];
@@ -105,14 +120,32 @@ export function renderHaproxyRoute(o: HaproxySiteOptions): string {
   if (wildcards.length) conditions.push(`    acl ${acl} var(txn.bluegreen_host) -m end ${wildcards.join(" ")}`);
   const when = o.domains.length ? ` ${acl}` : "";
   const map = L.haproxyMap;
+  const lego = o.tls && o.acmePort !== undefined;
+  const notAcme = lego ? ` !${acme}` : "";
+  const hsts = o.tls && o.tls.hstsMaxAge > 0 ? o.tls.hstsMaxAge : 0;
   return [
     `# bluegreen route: ${o.domains.length ? "domains" : "catch-all"} (app ${L.app})`,
     ...conditions,
+    ...(lego ? [`    acl ${acme} path_beg /.well-known/acme-challenge/`] : []),
+    ...(o.tls
+      ? [
+          `    http-request redirect scheme https code 308 if${when} !{ ssl_fc }${notAcme} { str(https),map(${map}) -m str on }`,
+        ]
+      : []),
     `    http-request return status 503 content-type "text/html; charset=utf-8" file ${L.stateDir}/www/maintenance.html ` +
-      `hdr Retry-After ${o.maintenanceRetryAfter} hdr Cache-Control no-store if${when} { str(maintenance),map(${map}) -m str on }`,
+      `hdr Retry-After ${o.maintenanceRetryAfter} hdr Cache-Control no-store if${when}${notAcme} { str(maintenance),map(${map}) -m str on }`,
+    ...(hsts
+      ? [`    http-after-response set-header Strict-Transport-Security "max-age=${hsts}" if${when} { ssl_fc }`]
+      : []),
+    ...(lego ? [`    use_backend ${L.nginxIdent}_acme if${when} ${acme}`] : []),
     `    use_backend %[str(live),map(${map})]${o.domains.length ? ` if${when}` : ""}`,
     "",
   ].join("\n");
+}
+
+/** One app's crt-list line: its certificate, for its domains (SNI); empty without tls. */
+export function renderHaproxyCrt(o: HaproxySiteOptions): string {
+  return o.tls ? `${o.layout.tlsPem} ${o.domains.join(" ")}\n` : "";
 }
 
 /**
@@ -147,6 +180,14 @@ export function renderHaproxyApp(o: HaproxySiteOptions): string {
     `    bind 127.0.0.1:${o.previewPort}`,
     `    use_backend %[str(idle),map(${map})]`,
     "",
+    ...(o.tls && o.acmePort !== undefined
+      ? [
+          "# ACME HTTP-01: lego's own server on loopback, up only while it solves a challenge.",
+          `backend ${L.nginxIdent}_acme`,
+          `    server lego 127.0.0.1:${o.acmePort}`,
+          "",
+        ]
+      : []),
   ].join("\n");
   // The hash covers the routes too: a change of domains or Retry-After is a new config.
   const hash = crypto

@@ -5,7 +5,13 @@
 // safety), is one piece of code for both.
 import { RouterKind } from "./layout";
 import { NginxSiteOptions, renderMaintenancePage, renderNginxCommon, renderNginxSite } from "./render";
-import { renderHaproxyApp, renderHaproxyMain, renderHaproxyPublicHead, renderHaproxyRoute } from "./renderHaproxy";
+import {
+  renderHaproxyApp,
+  renderHaproxyCrt,
+  renderHaproxyMain,
+  renderHaproxyPublicHead,
+  renderHaproxyRoute,
+} from "./renderHaproxy";
 
 /** What every router serves for an app: its domains, listeners, maintenance page and slots. */
 export type SiteOptions = NginxSiteOptions;
@@ -34,6 +40,8 @@ export const ROUTERS: Readonly<Record<RouterKind, RouterImpl>> = {
       route: renderHaproxyRoute(o),
       // HAProxy reads the page when it loads its config, so it travels with the config.
       page: renderMaintenancePage(o.maintenanceRetryAfter),
+      // This app's crt-list line (its certificate by SNI), only with tls.
+      ...(o.tls ? { crt: renderHaproxyCrt(o) } : {}),
     }),
   },
 };
