@@ -22,6 +22,9 @@ const layout = appLayout(cfg.appName);
 const on = { connection: host.connection, sudo: host.sudo, layout };
 
 const setup = new HostSetup("setup", { ...on, router: cfg.router }, { dependsOn: [host.ready] });
+// HTTP-01 through HAProxy: lego answers on a loopback port behind the app's route (nginx serves its webroot).
+const acmeHttpPort =
+  cfg.router === "haproxy" && cfg.tls.mode === "acme" && cfg.tls.challenge === "http-01" ? cfg.acmePort : undefined;
 const router = new Router(
   "router",
   {
@@ -32,12 +35,13 @@ const router = new Router(
     tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },
     previewPort: cfg.previewPort,
     checkPort: cfg.checkPort,
+    acmePort: acmeHttpPort,
     maintenanceRetryAfter: cfg.maintenanceRetryAfter,
     ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
   },
   { dependsOn: [setup] },
 );
-new Tls("tls", { ...on, domains: cfg.domains, tls: cfg.tls }, { dependsOn: [router] });
+new Tls("tls", { ...on, domains: cfg.domains, tls: cfg.tls, acmeHttpPort }, { dependsOn: [router] });
 // Only with hostPackages: a stack without them keeps the resources it always had.
 const packages = cfg.hostPackages.length
   ? [new HostPackages("packages", { ...on, packages: cfg.hostPackages }, { dependsOn: [setup] })]

@@ -50,7 +50,10 @@ export class Router extends pulumi.ComponentResource {
             {
               OWNER: owner,
               DOMAINS: args.domains.join(" "),
-              PORTS: [args.previewPort, args.checkPort, args.ports.blue, args.ports.green].join(" "),
+              // The acme port is claimed only while lego listens there (HAProxy, HTTP-01).
+              PORTS: [args.previewPort, args.checkPort, args.ports.blue, args.ports.green, args.acmePort ?? ""]
+                .join(" ")
+                .trim(),
               BLUE_PORT: args.ports.blue,
               GREEN_PORT: args.ports.green,
             },
@@ -62,6 +65,7 @@ export class Router extends pulumi.ComponentResource {
             layout: args.layout,
             domains: args.domains,
             tls: args.tls,
+            acmePort: args.acmePort,
             previewPort: args.previewPort,
             checkPort: args.checkPort,
             maintenanceRetryAfter: args.maintenanceRetryAfter,

@@ -12,15 +12,17 @@ export interface TlsArgs {
   readonly sudo: boolean;
   readonly domains: readonly string[];
   readonly tls: TlsConfig;
+  /** HTTP-01 through HAProxy: the loopback port lego's own server listens on; undefined with nginx (webroot). */
+  readonly acmeHttpPort?: number;
 }
 
 /**
  * HTTPS for the public listener, as one step after the router. `acme`: lego on the
- * host issues the certificate (HTTP-01 through nginx, or DNS-01) and a systemd
+ * host issues the certificate (HTTP-01 through the router, or DNS-01) and a systemd
  * timer renews it, so renewals never depend on a `pulumi up`; the private key is
  * made on the host and never leaves it. `files`: your certificate, the key sent
- * on stdin as a secret. Either way a new certificate is one rename on the host:
- * nginx reads it at each handshake and is not reloaded.
+ * on stdin as a secret. Either way a new certificate is one rename on the host, and no
+ * reload: nginx reads it at each handshake; HAProxy is handed it over its runtime API.
  */
 export class Tls extends pulumi.ComponentResource {
   public readonly config: command.remote.Command;
@@ -37,7 +39,7 @@ export class Tls extends pulumi.ComponentResource {
           { MODE: args.tls.mode, DOMAINS: args.domains.join(" ") },
           args.sudo,
         ),
-        stdin: tlsStdin(args.layout, args.domains, args.tls),
+        stdin: tlsStdin(args.layout, args.domains, args.tls, args.acmeHttpPort),
         addPreviousOutputInEnv: false,
       },
       { parent: this },
@@ -47,7 +49,12 @@ export class Tls extends pulumi.ComponentResource {
 }
 
 /** What the tls step reads on stdin; a secret whenever it carries credentials or a key. */
-export function tlsStdin(L: AppLayout, domains: readonly string[], tls: TlsConfig): pulumi.Input<string> {
+export function tlsStdin(
+  L: AppLayout,
+  domains: readonly string[],
+  tls: TlsConfig,
+  acmeHttpPort?: number,
+): pulumi.Input<string> {
   switch (tls.mode) {
     case "off":
       return "";
@@ -57,7 +64,7 @@ export function tlsStdin(L: AppLayout, domains: readonly string[], tls: TlsConfi
       const units = renderTlsRenewUnits(L);
       const sections = (dnsEnv?: string) =>
         renderBundle({
-          acme: renderAcmeConf({ ...tls, domains }),
+          acme: renderAcmeConf({ ...tls, domains, httpPort: acmeHttpPort }),
           dnsEnv,
           ca: tls.caCertificate,
           renewService: units.service,
