@@ -25,9 +25,13 @@ export function buildDemoApp(version: string): string {
   return out;
 }
 
-/** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort. */
-export function relocateSite(site: string, root: string, httpPort: number): string {
+/** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort (and :443 on httpsPort). */
+export function relocateSite(site: string, root: string, httpPort: number, httpsPort = 0): string {
   return site
+    .replace(/listen 443 ssl http2;/g, `listen 127.0.0.1:${httpsPort} ssl http2;`)
+    .replace(/ {4}listen \[::\]:443 ssl http2;\n/g, "")
+    .replace(/listen 80;/g, `listen 127.0.0.1:${httpPort};`)
+    .replace(/ {4}listen \[::\]:80;\n/g, "")
     .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
     .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
     .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
@@ -38,10 +42,13 @@ export function relocateSite(site: string, root: string, httpPort: number): stri
 
 /**
  * Moves the host paths of rendered HAProxy files under `root`, the public listener to
- * loopback:httpPort, and drops the user and group switch (the sandbox runs as root).
+ * loopback:httpPort (and :443 to httpsPort), and drops the user and group switch (the sandbox runs as root).
  */
-export function relocateHaproxy(text: string, root: string, httpPort: number): string {
+export function relocateHaproxy(text: string, root: string, httpPort: number, httpsPort = 0): string {
   return text
+    .replace(new RegExp(`${shared.haproxyDir}/`, "g"), `${root}${shared.haproxyDir}/`)
+    .replace("    bind :443 ssl", `    bind 127.0.0.1:${httpsPort} ssl`)
+    .replace(/^#bluegreen-https {4}bind \[::\]:443 .*\n/m, "")
     .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
     .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
     .replace(shared.haproxyAdminSocket, `${root}${shared.haproxyAdminSocket}`)
@@ -66,6 +73,12 @@ export interface SandboxOptions {
   readonly ports?: { readonly blue: number; readonly green: number };
   /** The router in front of the slots (default nginx). */
   readonly router?: RouterKind;
+  /** The app's domains (default none: the catch-all). */
+  readonly domains?: readonly string[];
+  /** HTTPS: the router's :443 listener on loopback:httpsPort (tls-config.sh checks it there). */
+  readonly tls?: { readonly hstsMaxAge: number; readonly httpsPort: number };
+  /** HAProxy, HTTP-01: the loopback port of lego's own server. */
+  readonly acmePort?: number;
 }
 
 export interface ToolResult {
@@ -124,7 +137,14 @@ export class Sandbox {
         haproxyReload: `kill -USR2 "$(cat ${this.root}/haproxy.pid)"`,
       }),
     );
+    // tls_served_serial's port; a test may point it elsewhere.
+    fs.appendFileSync(
+      at(`${layout.toolsDir}/layout.sh`),
+      `BG_HTTPS_PORT=\${BG_HTTPS_PORT:-${opts.tls?.httpsPort ?? 443}}\n`,
+    );
     for (const name of [
+      "tls-config.sh",
+      "tls-renew.sh",
       "lib.sh",
       "router-nginx.sh",
       "router-haproxy.sh",
@@ -160,7 +180,8 @@ export class Sandbox {
     return relocateSite(
       renderNginxSite({
         layout,
-        domains: [],
+        domains: this.opts.domains ?? [],
+        tls: this.opts.tls && { hstsMaxAge: this.opts.tls.hstsMaxAge },
         previewPort,
         checkPort: this.opts.checkPort,
         maintenanceRetryAfter: 120,
@@ -168,13 +189,17 @@ export class Sandbox {
       }),
       this.root,
       this.opts.httpPort,
+      this.opts.tls?.httpsPort,
     );
   }
 
   /** Starts the router on a minimal config, then writes the app's through router-config.sh. */
   configureAndStart(): ToolResult {
     if (this.router === "nginx") return this.configureAndStartNginx();
-    fs.writeFileSync(this.at(shared.haproxyMain), relocateHaproxy(renderHaproxyMain(), this.root, this.opts.httpPort));
+    fs.writeFileSync(
+      this.at(shared.haproxyMain),
+      relocateHaproxy(renderHaproxyMain(), this.root, this.opts.httpPort, this.opts.tls?.httpsPort),
+    );
     const start = run("haproxy", [
       "-D",
       "-W",
@@ -211,14 +236,16 @@ export class Sandbox {
       "router-config.sh",
       {
         OWNER: env.OWNER ?? "organization/bluegreen/sandbox",
-        DOMAINS: env.DOMAINS ?? "",
-        PORTS: `${o.previewPort} ${o.checkPort} ${ports.blue} ${ports.green}`,
+        DOMAINS: env.DOMAINS ?? (this.opts.domains ?? []).join(" "),
+        PORTS: [o.previewPort, o.checkPort, ports.blue, ports.green, this.router === "haproxy" ? o.acmePort : undefined]
+          .filter((p) => p !== undefined)
+          .join(" "),
         BLUE_PORT: String(ports.blue),
         GREEN_PORT: String(ports.green),
       },
       this.router === "nginx"
         ? renderBundle({
-            common: relocateSite(renderNginxCommon(), this.root, o.httpPort),
+            common: relocateSite(renderNginxCommon(), this.root, o.httpPort, o.tls?.httpsPort),
             site: this.site(ports, previewPort),
           })
         : renderBundle(
@@ -226,13 +253,15 @@ export class Sandbox {
               Object.entries(
                 ROUTERS.haproxy.sections({
                   layout,
-                  domains: [],
+                  domains: o.domains ?? [],
+                  tls: o.tls && { hstsMaxAge: o.tls.hstsMaxAge },
+                  acmePort: o.acmePort,
                   previewPort,
                   checkPort: o.checkPort,
                   maintenanceRetryAfter: 120,
                   ports,
                 }),
-              ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort)]),
+              ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, o.tls?.httpsPort)]),
             ),
           ),
     );
@@ -364,6 +393,8 @@ export interface WrkOptions {
   readonly seconds: number;
   /** wrk's per-request timeout (default 2s); a slower answer counts as a timeout. */
   readonly timeout?: string;
+  /** Request headers, e.g. "Host: example.com". */
+  readonly headers?: readonly string[];
 }
 
 /**
@@ -373,7 +404,16 @@ export interface WrkOptions {
 export function startWrk(url: string, o: WrkOptions): { done: Promise<WrkResult>; stop(): Promise<WrkResult> } {
   requireTool("wrk");
   const timeout = o.timeout ? ["--timeout", o.timeout] : [];
-  const child = spawn("wrk", ["-t2", `-c${o.connections}`, `-d${o.seconds}s`, ...timeout, "--latency", url]);
+  const headers = (o.headers ?? []).flatMap((h) => ["-H", h]);
+  const child = spawn("wrk", [
+    "-t2",
+    `-c${o.connections}`,
+    `-d${o.seconds}s`,
+    ...timeout,
+    ...headers,
+    "--latency",
+    url,
+  ]);
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
