@@ -11,7 +11,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
-import { layout } from "../components/layout";
+import { appLayout, layout, shared } from "../components/layout";
+import { renderHaproxyApp, renderHaproxyCrt, renderHaproxyRoute } from "../components/renderHaproxy";
 import { renderAcmeConf, renderBundle } from "../components/render";
 import { Sandbox, startWrk } from "./sandbox";
 import { requireTool, run } from "./tools";
@@ -19,7 +20,7 @@ import { requireTool, run } from "./tools";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOMAIN = "app.bluegreen.test";
 
-/** A throwaway CA; each leaf() is a fresh key and a certificate for DOMAIN with its serial. */
+/** A throwaway CA; each leaf() is a fresh key and a certificate for a name (DOMAIN) with its serial. */
 class Pki {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-pki-"));
   private n = 0;
@@ -30,19 +31,19 @@ class Pki {
       ...["-subj", "/CN=bluegreen test CA", "-keyout", `${this.dir}/ca.key`, "-out", `${this.dir}/ca.pem`],
     ]);
     assert.strictEqual(r.status, 0, r.stderr);
-    fs.writeFileSync(`${this.dir}/ext.cnf`, `subjectAltName=DNS:${DOMAIN}\n`);
   }
-  leaf(): { certificate: string; key: string; serial: string } {
+  leaf(name = DOMAIN): { certificate: string; key: string; serial: string } {
     const p = `${this.dir}/leaf${++this.n}`;
     const serial = `5EED${String(this.n).padStart(4, "0")}`;
     const csr = run("openssl", [
       ...["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
-      ...["-subj", `/CN=${DOMAIN}`, "-keyout", `${p}.key`, "-out", `${p}.csr`],
+      ...["-subj", `/CN=${name}`, "-keyout", `${p}.key`, "-out", `${p}.csr`],
     ]);
     assert.strictEqual(csr.status, 0, csr.stderr);
+    fs.writeFileSync(`${p}.ext`, `subjectAltName=DNS:${name}\n`);
     const r = run("openssl", [
       ...["x509", "-req", "-in", `${p}.csr`, "-CA", `${this.dir}/ca.pem`, "-CAkey", `${this.dir}/ca.key`],
-      ...["-set_serial", `0x${serial}`, "-days", "2", "-extfile", `${this.dir}/ext.cnf`, "-out", `${p}.crt`],
+      ...["-set_serial", `0x${serial}`, "-days", "2", "-extfile", `${p}.ext`, "-out", `${p}.crt`],
     ]);
     assert.strictEqual(r.status, 0, r.stderr);
     return {
@@ -57,10 +58,10 @@ class Pki {
 }
 
 /** The serial a new TLS handshake on loopback:port gets for DOMAIN, as openssl prints it. */
-function servedSerial(port: number): string {
+function servedSerial(port: number, name = DOMAIN): string {
   const r = run("bash", [
     "-c",
-    `timeout 10 openssl s_client -connect 127.0.0.1:${port} -servername ${DOMAIN} </dev/null 2>/dev/null | openssl x509 -noout -serial`,
+    `timeout 10 openssl s_client -connect 127.0.0.1:${port} -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial`,
   ]);
   return r.stdout.trim().replace(/^serial=/, "");
 }
@@ -226,6 +227,56 @@ for (const router of ["nginx", "haproxy"] as const) {
       );
     });
 
+    if (router === "haproxy")
+      it("a second app on the same HAProxy: its own certificate by SNI; a renewal of one leaves the other's alone, with no reload", () => {
+        // The app shop, as its own router-config.sh and tls step would leave it on this host.
+        const shop = appLayout("shop");
+        const SHOP = "shop.bluegreen.test";
+        const o = {
+          layout: shop,
+          domains: [SHOP],
+          tls: { hstsMaxAge: 0 },
+          previewPort: b + 7,
+          checkPort: b + 8,
+          maintenanceRetryAfter: 120,
+          ports: { blue: b + 3, green: b + 4 },
+        };
+        const here = (t: string) =>
+          t
+            .replace(new RegExp(`(${shop.stateDir}|${shop.runDir})/`, "g"), (m) => host.at(m))
+            .replace(/^ {4}(user|group) .*\n/gm, "");
+        const shopCert = pki.leaf(SHOP);
+        fs.mkdirSync(host.at(`${shop.tlsDir}/live`), { recursive: true });
+        fs.mkdirSync(host.at(`${shop.stateDir}/www`), { recursive: true });
+        fs.writeFileSync(host.at(shop.tlsPem), shopCert.certificate + shopCert.key);
+        fs.writeFileSync(host.at(`${shop.stateDir}/www/maintenance.html`), "<p>maintenance</p>\n");
+        fs.writeFileSync(
+          host.at(shop.haproxyMap),
+          "live bluegreen_shop_blue_tcp\nidle bluegreen_shop_green_tcp\nmaintenance off\nhttps on\n",
+        );
+        fs.writeFileSync(host.at(shop.haproxyApp), here(renderHaproxyApp(o)));
+        fs.writeFileSync(host.at(shop.haproxyRoute), here(renderHaproxyRoute(o)));
+        fs.writeFileSync(host.at(shop.haproxyCrt), here(renderHaproxyCrt(o)));
+        // This app's router step assembles the crt-list and the frontend with shop's entries: one reload.
+        const cfg = host.routerConfig();
+        assert.strictEqual(cfg.status, 0, cfg.stderr);
+        assert.strictEqual(
+          fs.readFileSync(host.at(shared.haproxyCrtList), "utf8"),
+          `${host.at(shop.tlsPem)} ${SHOP}\n${host.at(layout.tlsPem)} ${DOMAIN}\n`,
+        );
+        const mine = servedSerial(httpsPort);
+        assert.strictEqual(servedSerial(httpsPort, SHOP), shopCert.serial);
+        assert.notStrictEqual(mine, shopCert.serial);
+        const pids = workerPids(host);
+        const renewed = pki.leaf();
+        const r = filesMode(host, renewed);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.ok(r.stdout.includes(`; ${notReloaded}\n`), r.stdout);
+        assert.strictEqual(servedSerial(httpsPort), renewed.serial);
+        assert.strictEqual(servedSerial(httpsPort, SHOP), shopCert.serial);
+        assert.strictEqual(workerPids(host), pids);
+      });
+
     it("X-Forwarded-Proto is https on :443", async () => {
       // An echo server as the live slot, on blue's tcp port.
       const echo = http.createServer((req, res) => {
@@ -233,8 +284,9 @@ for (const router of ["nginx", "haproxy"] as const) {
         res.end(JSON.stringify(req.headers));
       });
       await new Promise<void>((ok) => echo.listen(b + 3, "127.0.0.1", ok));
+      const slot = host.at(`${layout.stateDir}/slots/blue`);
+      const listen = fs.readFileSync(`${slot}/listen`, "utf8");
       try {
-        const slot = host.at(`${layout.stateDir}/slots/blue`);
         fs.writeFileSync(`${slot}/listen`, `127.0.0.1:${b + 3}\n`);
         fs.writeFileSync(`${slot}/tcp`, "");
         const sync = host.lib("router_sync");
@@ -244,13 +296,17 @@ for (const router of ["nginx", "haproxy"] as const) {
         assert.strictEqual((JSON.parse(got) as Record<string, string>)["x-forwarded-proto"], "https", got);
       } finally {
         echo.close();
+        // Blue, the demo app, on its socket again.
+        fs.writeFileSync(`${slot}/listen`, listen);
+        fs.rmSync(`${slot}/tcp`, { force: true });
+        host.lib("router_sync");
       }
     });
 
     it("tls off: port 80 stops redirecting at once", () => {
       const r = host.tool("tls-config.sh", { MODE: "off", DOMAINS: DOMAIN }, "");
       assert.strictEqual(r.status, 0, r.stderr);
-      assert.doesNotMatch(head(`http://${DOMAIN}:${b}/`, b), /^HTTP\/1\.1 308 /);
+      assert.match(head(`http://${DOMAIN}:${b}/`, b), /^HTTP\/1\.1 200 /);
     });
   });
 }
