@@ -47,7 +47,7 @@ const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
     prepare: "systemctl disable --now nginx",
     workers: "pgrep -P $(systemctl show -p MainPID --value haproxy) | sort | tr '\\n' ' '",
     master: "systemctl show -p MainPID --value haproxy",
-    appFiles: (apps) => [...apps.map((a) => `${a}.route`), "head"].join(" "),
+    appFiles: (apps) => [...apps.flatMap((a) => [`${a}.crt`, `${a}.route`]), "head"].join(" "),
     listAppFiles: "ls /etc/haproxy/bluegreen/routes | tr '\\n' ' ' | sed 's/ $//'",
   },
 };
@@ -199,7 +199,7 @@ export function vmScenarios(kind: RouterKind): void {
         assert.strictEqual(await inVm("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
         assert.strictEqual(
           await inVm("cat /var/lib/bluegreen/haproxy.map"),
-          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off",
+          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off",
         );
       }
       const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
