@@ -549,8 +549,8 @@ export function renderTlsRenewUnits(L: AppLayout): { service: string; timer: str
     service: [
       MANAGED,
       "[Unit]",
-      "Description=bluegreen: renew the site's certificate (lego), installed with no nginx reload",
-      "After=network-online.target nginx.service",
+      "Description=bluegreen: renew the site's certificate (lego), installed with no reload of nginx or HAProxy",
+      "After=network-online.target nginx.service haproxy.service",
       "Wants=network-online.target",
       "",
       "[Service]",
