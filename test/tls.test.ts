@@ -229,6 +229,17 @@ describe("tls in the program: secrets stay secret, no step but the tls step and 
     assert.match(plain(find(http, "tls-config").inputs.stdin), /^#bluegreen-section acme\n/);
   });
 
+  it("router haproxy, acme http-01: the router step claims the acme port and routes to it; acme.conf tells lego to listen there", async () => {
+    const run = await runProgram({ ...ACME, router: "haproxy" });
+    assert.match(plain(find(run, "router-config").inputs).create, / PORTS='8081 8082 8001 8002 8083' /);
+    assert.ok(plain(find(run, "router-config").inputs.stdin).includes("    server lego 127.0.0.1:8083\n"));
+    assert.match(plain(find(run, "tls-config").inputs.stdin), /\nACME_HTTP_PORT=8083\n/);
+    // nginx serves lego's webroot: no port claimed, none in acme.conf.
+    const nginx = await runProgram(ACME);
+    assert.match(plain(find(nginx, "router-config").inputs).create, / PORTS='8081 8082 8001 8002' /);
+    assert.doesNotMatch(plain(find(nginx, "tls-config").inputs.stdin), /ACME_HTTP_PORT/);
+  });
+
   it("acmeDnsEnv without --secret is refused: credentials would sit in the stack file in plain text", async () => {
     const cfg = {
       ...ACME,
