@@ -393,7 +393,7 @@ class Pebble {
 for (const router of ["nginx", "haproxy"] as const) {
   const b = router === "nginx" ? 18800 : 18820;
   const httpsPort = b + 5;
-  describe(`acme HTTP-01 through a real ${router}, against a local pebble`, function () {
+  describe(`acme (HTTP-01, DNS-01) through a real ${router}, against a local pebble`, function () {
     this.timeout(120_000);
     let host: Sandbox;
     let pebble: Pebble;
@@ -486,6 +486,68 @@ for (const router of ["nginx", "haproxy"] as const) {
       }
       assert.strictEqual(workerPids(host), pids, "the router's workers changed: it was reloaded");
       console.log(`      ${router}: pebble serials ${before} -> ${after}; workers ${pids}`);
+    });
+
+    it("dns-01: a wildcard beside the name (the router reloads for the new domains), issued through a DNS hook, served by SNI; a renewal reloads nothing", () => {
+      const WILD = `*.${DOMAIN}`;
+      // pulumi up with the new domains: the router step first (the redirect stops: the certificate does not cover them).
+      (host.opts as { domains?: readonly string[] }).domains = [DOMAIN, WILD];
+      const cfg = host.routerConfig(undefined, { DOMAINS: `${DOMAIN} ${WILD}` });
+      assert.strictEqual(cfg.status, 0, cfg.stderr);
+      const hook = `${pebble.dir}/dns-hook.sh`;
+      fs.writeFileSync(
+        hook,
+        [
+          "#!/usr/bin/env bash",
+          "set -euo pipefail",
+          '[ "${FAKE_DNS_TOKEN:-}" = local-dns-token ] || exit 3',
+          'case "$1" in',
+          `  present) curl -fsS -X POST -d "{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}" http://127.0.0.1:${b + 14}/set-txt ;;`,
+          `  cleanup) curl -fsS -X POST -d "{\\"host\\":\\"$2\\"}" http://127.0.0.1:${b + 14}/clear-txt ;;`,
+          "esac",
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      const conf = host.at(layout.tlsConfDir);
+      fs.writeFileSync(
+        `${conf}/acme.conf`,
+        renderAcmeConf({
+          email: "ops@bluegreen.test",
+          directory: pebble.directory,
+          challenge: "dns-01",
+          domains: [DOMAIN, WILD],
+          dnsProvider: "exec",
+          dnsResolvers: [`127.0.0.1:${b + 13}`],
+          dnsPropagationCheck: false,
+        }),
+      );
+      fs.writeFileSync(
+        `${conf}/dns.env`,
+        `EXEC_PATH=${hook}\nEXEC_POLLING_INTERVAL=1\nEXEC_PROPAGATION_TIMEOUT=30\nEXEC_SEQUENCE_INTERVAL=0\nFAKE_DNS_TOKEN=local-dns-token\n`,
+        { mode: 0o600 },
+      );
+      const pids = workerPids(host);
+      const r = host.tool("tls-renew.sh", {}, "", ["issue"]);
+      assert.strictEqual(r.status, 0, r.stderr + r.stdout);
+      assert.ok(!(r.stdout + r.stderr).includes("local-dns-token"));
+      const issued = status().serial;
+      // The name and any one label under it, each by SNI.
+      assert.strictEqual(servedSerial(httpsPort), issued);
+      assert.strictEqual(servedSerial(httpsPort, `anything.${DOMAIN}`), issued);
+      // Same path, another certificate: HAProxy takes it over the runtime API.
+      assert.ok(
+        r.stdout.endsWith(
+          `; ${router === "nginx" ? "nginx was not reloaded" : "haproxy was not reloaded (runtime API: set ssl cert, commit ssl cert)"}\n`,
+        ),
+        r.stdout,
+      );
+      assert.strictEqual(workerPids(host), pids, "the router's workers changed: it was reloaded");
+      const f = host.tool("tls-renew.sh", {}, "", ["force"]);
+      assert.strictEqual(f.status, 0, f.stderr + f.stdout);
+      assert.notStrictEqual(status().serial, issued);
+      assert.strictEqual(servedSerial(httpsPort, `anything.${DOMAIN}`), status().serial);
+      assert.strictEqual(workerPids(host), pids, "the router's workers changed: it was reloaded");
     });
   });
 }
