@@ -75,9 +75,26 @@ function head(url: string, port: number): string {
 }
 
 /** The router's worker processes (children of the master): a reload replaces them. */
+/**
+ * The router's current workers. An nginx worker of the generation before a reload lingers as
+ * "worker process is shutting down" while it finishes its kept-alive connections; it is not
+ * counted, or a snapshot taken just after a reload would differ from one taken later.
+ */
 function workerPids(host: Sandbox): string {
   const master = fs.readFileSync(host.at(host.router === "nginx" ? "nginx.pid" : "haproxy.pid"), "utf8").trim();
-  return run("pgrep", ["-P", master]).stdout.trim().split("\n").sort().join(" ");
+  const draining = (pid: string) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("shutting down");
+    } catch {
+      return true; // gone already
+    }
+  };
+  return run("pgrep", ["-P", master])
+    .stdout.trim()
+    .split("\n")
+    .filter((pid) => !draining(pid))
+    .sort()
+    .join(" ");
 }
 
 function filesMode(host: Sandbox, cert: { certificate: string; key: string }, env: Record<string, string> = {}) {
