@@ -247,17 +247,19 @@ export function vmScenarios(kind: RouterKind): void {
       async () => {
         const workers = await inVm(router.workers);
         let r!: UpResult;
-        const load = await underLoad(12, async () => {
+        // In the guest: through qemu's port forward a long host-side load sees the forward's
+        // own stalls (wrk timeouts), switch or not.
+        const load = await wholeUnderLoad(async () => {
           r = await deploy({ active: "green" });
         });
         assert.strictEqual(r.error, undefined, r.error);
         assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-        assert.strictEqual(load.socketErrors, 0, load.raw);
-        assert.strictEqual(load.non2xx, 0, load.raw);
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.strictEqual(load.retried, 0, `no kept-alive connection was closed under the client:\n${load.raw}`);
         for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
         assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
         note(
-          `switch blue->green under 64 keep-alive conns: ${load.requests} requests, ${load.socketErrors + load.non2xx} failed; ${timing(r)}`,
+          `switch blue->green under 64 keep-alive conns (in-guest load): ${load.requests} requests, ${load.failed} failed, ${load.retried} resent; ${timing(r)}`,
         );
       },
     );
@@ -266,16 +268,17 @@ export function vmScenarios(kind: RouterKind): void {
       const greenPid = await mainPid("green");
       const workers = await inVm(router.workers);
       let r!: UpResult;
-      const load = await underLoad(12, async () => {
+      const load = await wholeUnderLoad(async () => {
         r = await deploy({ active: "blue" });
       });
       assert.strictEqual(r.error, undefined, r.error);
       assert.deepStrictEqual(stepsOf(r), ["update switch-link"]);
-      assert.strictEqual(load.socketErrors + load.non2xx, 0, load.raw);
+      assert.strictEqual(load.failed, 0, load.raw);
+      assert.strictEqual(load.retried, 0, `no kept-alive connection was closed under the client:\n${load.raw}`);
       assert.strictEqual(publicAnswer(), "blue v1");
       assert.strictEqual(await mainPid("green"), greenPid);
       assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
-      note(`rollback green->blue under load: ${load.requests} requests, 0 failed; ${timing(r)}`);
+      note(`rollback green->blue under load (in-guest): ${load.requests} requests, 0 failed, 0 resent; ${timing(r)}`);
     });
 
     scenario(
