@@ -97,6 +97,36 @@ function workerPids(host: Sandbox): string {
     .join(" ");
 }
 
+/**
+ * A sandbox host for `router` on the ports from `b` (http b, preview b+1, check b+2, slots b+3
+ * and b+4, https b+5, acme b+6), serving DOMAIN with tls, its config applied and blue live.
+ */
+async function tlsHost(
+  router: "nginx" | "haproxy",
+  b: number,
+  hstsMaxAge: number,
+  greenToo: boolean,
+): Promise<Sandbox> {
+  const host = new Sandbox({
+    router,
+    mode: "socket",
+    httpPort: b,
+    previewPort: b + 1,
+    checkPort: b + 2,
+    ports: { blue: b + 3, green: b + 4 },
+    domains: [DOMAIN],
+    tls: { hstsMaxAge, httpsPort: b + 5 },
+    acmePort: b + 6,
+  });
+  const cfg = host.configureAndStart();
+  assert.strictEqual(cfg.status, 0, cfg.stderr);
+  await host.startSlot("blue", "v1");
+  if (greenToo) await host.startSlot("green", "v2");
+  const first = host.switchTo("blue");
+  assert.strictEqual(first.status, 0, first.stderr);
+  return host;
+}
+
 function filesMode(host: Sandbox, cert: { certificate: string; key: string }, env: Record<string, string> = {}) {
   return host.tool(
     "tls-config.sh",
@@ -123,23 +153,7 @@ for (const router of ["nginx", "haproxy"] as const) {
     let pki: Pki;
     before(async () => {
       pki = new Pki();
-      host = new Sandbox({
-        router,
-        mode: "socket",
-        httpPort: b,
-        previewPort: b + 1,
-        checkPort: b + 2,
-        ports: { blue: b + 3, green: b + 4 },
-        domains: [DOMAIN],
-        tls: { hstsMaxAge: 600, httpsPort },
-        acmePort: b + 6,
-      });
-      const cfg = host.configureAndStart();
-      assert.strictEqual(cfg.status, 0, cfg.stderr);
-      await host.startSlot("blue", "v1");
-      await host.startSlot("green", "v2");
-      const first = host.switchTo("blue");
-      assert.strictEqual(first.status, 0, first.stderr);
+      host = await tlsHost(router, b, 600, true);
     });
     after(() => {
       host?.stop();
@@ -424,22 +438,7 @@ for (const router of ["nginx", "haproxy"] as const) {
       );
     before(async () => {
       pebble = new Pebble(b + 10, b);
-      host = new Sandbox({
-        router,
-        mode: "socket",
-        httpPort: b,
-        previewPort: b + 1,
-        checkPort: b + 2,
-        ports: { blue: b + 3, green: b + 4 },
-        domains: [DOMAIN],
-        tls: { hstsMaxAge: 0, httpsPort },
-        acmePort: b + 6,
-      });
-      const cfg = host.configureAndStart();
-      assert.strictEqual(cfg.status, 0, cfg.stderr);
-      await host.startSlot("blue", "v1");
-      const first = host.switchTo("blue");
-      assert.strictEqual(first.status, 0, first.stderr);
+      host = await tlsHost(router, b, 0, false);
       await pebble.ready();
       // What tls-config.sh writes before it runs tls-renew.sh (it also enables the systemd timer, not here).
       const conf = host.at(layout.tlsConfDir);
