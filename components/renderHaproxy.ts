@@ -118,7 +118,11 @@ export function renderHaproxyRoute(o: HaproxySiteOptions): string {
   const conditions: string[] = [];
   if (exact.length) conditions.push(`    acl ${acl} var(txn.bluegreen_host) -m str ${exact.join(" ")}`);
   if (wildcards.length) conditions.push(`    acl ${acl} var(txn.bluegreen_host) -m end ${wildcards.join(" ")}`);
-  const when = o.domains.length ? ` ${acl}` : "";
+  // Every http-request rule runs before any use_backend, so the catch-all's rules (placed
+  // last) would also fire for the other apps' names: an app with domains marks its
+  // requests as claimed, and the catch-all's rules skip those.
+  if (o.domains.length) conditions.push(`    http-request set-var(txn.bluegreen_claimed) int(1) if ${acl}`);
+  const when = o.domains.length ? ` ${acl}` : " !{ var(txn.bluegreen_claimed) -m found }";
   const map = L.haproxyMap;
   const lego = o.tls && o.acmePort !== undefined;
   const notAcme = lego ? ` !${acme}` : "";

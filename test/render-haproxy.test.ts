@@ -73,6 +73,7 @@ describe("HAProxy renderers: HTTPS", () => {
       [
         "# bluegreen route: domains (app shop)",
         "    acl bluegreen_bluegreen_shop_host var(txn.bluegreen_host) -m str shop.example.com www.shop.example.com",
+        "    http-request set-var(txn.bluegreen_claimed) int(1) if bluegreen_bluegreen_shop_host",
         "    acl bluegreen_bluegreen_shop_acme path_beg /.well-known/acme-challenge/",
         "    http-request redirect scheme https code 308 if bluegreen_bluegreen_shop_host !{ ssl_fc } !bluegreen_bluegreen_shop_acme { str(https),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }",
         '    http-request return status 503 content-type "text/html; charset=utf-8" file /var/lib/bluegreen-shop/www/maintenance.html hdr Retry-After 120 hdr Cache-Control no-store if bluegreen_bluegreen_shop_host !bluegreen_bluegreen_shop_acme { str(maintenance),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }',
@@ -90,9 +91,26 @@ describe("HAProxy renderers: HTTPS", () => {
       [
         "# bluegreen route: domains (app shop)",
         "    acl bluegreen_bluegreen_shop_host var(txn.bluegreen_host) -m str shop.example.com www.shop.example.com",
+        "    http-request set-var(txn.bluegreen_claimed) int(1) if bluegreen_bluegreen_shop_host",
         "    http-request redirect scheme https code 308 if bluegreen_bluegreen_shop_host !{ ssl_fc } { str(https),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }",
         '    http-request return status 503 content-type "text/html; charset=utf-8" file /var/lib/bluegreen-shop/www/maintenance.html hdr Retry-After 120 hdr Cache-Control no-store if bluegreen_bluegreen_shop_host { str(maintenance),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }',
         "    use_backend %[str(live),map(/var/lib/bluegreen-shop/haproxy.map)] if bluegreen_bluegreen_shop_host",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("catch-all route: its redirect, maintenance page, HSTS and ACME route skip the names another app claimed", () => {
+    assert.strictEqual(
+      renderHaproxyRoute({ ...SHOP, domains: [] }),
+      [
+        "# bluegreen route: catch-all (app shop)",
+        "    acl bluegreen_bluegreen_shop_acme path_beg /.well-known/acme-challenge/",
+        "    http-request redirect scheme https code 308 if !{ var(txn.bluegreen_claimed) -m found } !{ ssl_fc } !bluegreen_bluegreen_shop_acme { str(https),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }",
+        '    http-request return status 503 content-type "text/html; charset=utf-8" file /var/lib/bluegreen-shop/www/maintenance.html hdr Retry-After 120 hdr Cache-Control no-store if !{ var(txn.bluegreen_claimed) -m found } !bluegreen_bluegreen_shop_acme { str(maintenance),map(/var/lib/bluegreen-shop/haproxy.map) -m str on }',
+        '    http-after-response set-header Strict-Transport-Security "max-age=31536000" if !{ var(txn.bluegreen_claimed) -m found } { ssl_fc }',
+        "    use_backend bluegreen_shop_acme if !{ var(txn.bluegreen_claimed) -m found } bluegreen_bluegreen_shop_acme",
+        "    use_backend %[str(live),map(/var/lib/bluegreen-shop/haproxy.map)]",
         "",
       ].join("\n"),
     );

@@ -74,7 +74,6 @@ function head(url: string, port: number): string {
   ]).stdout;
 }
 
-/** The router's worker processes (children of the master): a reload replaces them. */
 /**
  * The router's current workers. An nginx worker of the generation before a reload lingers as
  * "worker process is shutting down" while it finishes its kept-alive connections; it is not
@@ -221,10 +220,15 @@ for (const router of ["nginx", "haproxy"] as const) {
 
     it("a renewal under 64 keep-alive HTTPS connections: new handshakes get the new serial, 0 failed requests, open connections keep theirs, the same worker PIDs", async () => {
       const pids = workerPids(host);
-      // A connection opened before the renewals, used after them.
+      // A connection opened before the renewals, used after them. Its first request is sent at
+      // once: a connection that sends nothing gets HAProxy's 408 after `timeout http-request`
+      // (10 s), and the renewals can take that long on a busy machine; kept alive, it waits 75 s.
       const early = tls.connect({ host: "127.0.0.1", port: httpsPort, servername: DOMAIN, rejectUnauthorized: false });
       await new Promise((ok) => early.once("secureConnect", ok));
       const earlySerial = early.getPeerCertificate().serialNumber;
+      early.write(`GET / HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`);
+      const first = await new Promise<string>((ok) => early.once("data", (d: Buffer) => ok(d.toString())));
+      assert.match(first, /^HTTP\/1\.1 200 /);
       const load = startWrk(`https://127.0.0.1:${httpsPort}/`, {
         connections: 64,
         seconds: 7,
@@ -306,6 +310,60 @@ for (const router of ["nginx", "haproxy"] as const) {
         assert.strictEqual(servedSerial(httpsPort), renewed.serial);
         assert.strictEqual(servedSerial(httpsPort, SHOP), shopCert.serial);
         assert.strictEqual(workerPids(host), pids);
+      });
+
+    if (router === "haproxy")
+      it("a catch-all app in maintenance leaves the names another app claims alone (every http-request rule runs before any use_backend)", () => {
+        // The app edge (no domains: every name no app claims), as its router step would leave it.
+        const edge = appLayout("edge");
+        const o = {
+          layout: edge,
+          domains: [] as string[],
+          previewPort: b + 17,
+          checkPort: b + 18,
+          maintenanceRetryAfter: 60,
+          ports: { blue: b + 3, green: b + 4 },
+        };
+        const here = (t: string) =>
+          t
+            .replace(new RegExp(`(${edge.stateDir}|${edge.runDir})/`, "g"), (m) => host.at(m))
+            .replace(/^ {4}(user|group) .*\n/gm, "");
+        fs.mkdirSync(host.at(`${edge.stateDir}/www`), { recursive: true });
+        fs.writeFileSync(host.at(`${edge.stateDir}/www/maintenance.html`), "<p>edge: maintenance</p>\n");
+        fs.writeFileSync(
+          host.at(edge.haproxyMap),
+          "live bluegreen_edge_blue_tcp\nidle bluegreen_edge_green_tcp\nmaintenance on\nhttps off\n",
+        );
+        const files = [edge.haproxyApp, edge.haproxyRoute, edge.haproxyCrt].map((f) => host.at(f));
+        fs.writeFileSync(files[0], here(renderHaproxyApp(o)));
+        fs.writeFileSync(files[1], here(renderHaproxyRoute(o)));
+        fs.writeFileSync(files[2], "");
+        const cfg = host.routerConfig();
+        assert.strictEqual(cfg.status, 0, cfg.stderr);
+        try {
+          const status = (name: string, url: string) =>
+            run("curl", [
+              "-ksS",
+              "-o",
+              "/dev/null",
+              "-w",
+              "%{http_code}",
+              "--max-time",
+              "5",
+              "-H",
+              `Host: ${name}`,
+              url,
+            ]).stdout;
+          // This app's name: its live slot, over https and (redirected) over http.
+          assert.match(head(`https://${DOMAIN}:${httpsPort}/`, httpsPort), /^HTTP\/(1\.1|2) 200 /);
+          assert.strictEqual(status(DOMAIN, `http://127.0.0.1:${b}/`), "308");
+          // Any other name: the catch-all's maintenance page.
+          assert.strictEqual(status("other.bluegreen.test", `http://127.0.0.1:${b}/`), "503");
+        } finally {
+          for (const f of files) fs.rmSync(f, { force: true });
+          const back = host.routerConfig();
+          assert.strictEqual(back.status, 0, back.stderr);
+        }
       });
 
     it("X-Forwarded-Proto is https on :443", async () => {
