@@ -310,6 +310,22 @@ for (const router of ["nginx", "haproxy"] as const) {
         assert.strictEqual(servedSerial(httpsPort), renewed.serial);
         assert.strictEqual(servedSerial(httpsPort, SHOP), shopCert.serial);
         assert.strictEqual(workerPids(host), pids);
+        // A transaction a killed renewal left open on shop's certificate. HAProxy 2.6 keeps one
+        // at a time and answers `set ssl cert` for the open path, whatever path was asked: the
+        // next renewal of this app aborts it first, and shop keeps its own certificate.
+        const shopPem = host.at(shop.tlsPem);
+        const left = host.lib(`haproxy_cli_payload "set ssl cert ${shopPem}" "${shopPem}"`);
+        assert.strictEqual(left.stdout.trim(), `Transaction created for certificate ${shopPem}!`);
+        const again = pki.leaf();
+        const r2 = filesMode(host, again);
+        assert.strictEqual(r2.status, 0, r2.stderr);
+        assert.ok(
+          r2.stderr.includes(`bluegreen: aborted a certificate transaction left open on ${shopPem}\n`),
+          r2.stderr,
+        );
+        assert.strictEqual(servedSerial(httpsPort), again.serial);
+        assert.strictEqual(servedSerial(httpsPort, SHOP), shopCert.serial);
+        assert.strictEqual(workerPids(host), pids);
       });
 
     if (router === "haproxy")

@@ -353,10 +353,12 @@ tls_status() {
 # one rename(2), then tells the router (router_tls_install: nginx opens the file at each
 # handshake; HAProxy is handed it over its runtime API), so nothing is reloaded and no
 # connection is closed; new handshakes get the new certificate. If the router does not take
-# it, the link goes back to the certificate served before. TLS_INSTALL_NOTE says what was done.
+# it, the link goes back to the certificate served before, and the status and the audit log
+# say so. TLS_INSTALL_NOTE says what was done. The host lock is held from the rename to the
+# router's answer: another app's reload in between would load the new file behind our back.
 TLS_INSTALL_NOTE=""
 tls_install() {
-  local chain=$1 key=$2 source=$3 dir group keep prev
+  local chain=$1 key=$2 source=$3 dir group keep prev why
   local leaf_pub key_pub
   leaf_pub=$(openssl x509 -noout -pubkey -in "$chain" | openssl pkey -pubin -outform DER | sha256sum)
   key_pub=$(openssl pkey -in "$key" -pubout -outform DER | sha256sum)
@@ -368,14 +370,20 @@ tls_install() {
   chgrp "$group" "$dir"
   (umask 0137 && cat "$chain" "$key" >"$dir/cert.pem")
   chgrp "$group" "$dir/cert.pem"
+  exec 7>"$BG_HOST_LOCK"
+  flock -w 120 7 || die "another app's router change has held $BG_HOST_LOCK for over 120 s; the certificate was not installed"
   prev=$(readlink "$BG_TLS_DIR/live" 2>/dev/null || true)
   atomic_link "$dir" "$BG_TLS_DIR/live"
   # shellcheck disable=SC2034 # read by tls-config.sh and tls-renew.sh
   if ! TLS_INSTALL_NOTE=$(router_tls_install); then
     if [ -n "$prev" ]; then atomic_link "$prev" "$BG_TLS_DIR/live"; else rm -f "$BG_TLS_DIR/live"; fi
     rm -rf "$dir"
-    die "$(router_name) did not take the new certificate ($(cert_field "$chain" serial)), so the one served before stays in place"
+    why="$(router_name) did not take the new certificate ($(cert_field "$chain" serial)), so the one served before stays in place"
+    tls_status last_attempt "$(date -u +%Y-%m-%dT%H:%M:%SZ)" last_result failed last_error "$why"
+    audit tls-install "serial=$(cert_field "$chain" serial)" failed
+    die "$why"
   fi
+  exec 7>&-
   tls_status source "$source" serial "$(cert_field "$dir/cert.pem" serial)" \
     not_after "$(date -u -d "$(cert_field "$dir/cert.pem" enddate)" +%Y-%m-%dT%H:%M:%SZ)" \
     names "$(cert_names "$dir/cert.pem")" installed_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -99,7 +99,9 @@ haproxy_frontend() {
 }
 
 # haproxy_certs CRT_FILES...: the crt-list: each app's line whose certificate is on disk
-# (HAProxy refuses to load a missing file; the tls step installs it, then adds the line).
+# (HAProxy refuses to load a missing file; the tls step installs it, then adds the line),
+# sorted: the same list whichever app deployed last, so no needless reload, and the same
+# default certificate (the first line: HAProxy's answer to a client without a known SNI).
 haproxy_certs() {
   local f line pem
   for f in "$@"; do
@@ -107,7 +109,7 @@ haproxy_certs() {
       pem=${line%% *}
       [ -z "$pem" ] || [ ! -s "$pem" ] || printf '%s\n' "$line"
     done <"$f"
-  done
+  done | LC_ALL=C sort
 }
 
 # other_app_files EXT: every other app's route (route) or crt-list line (crt) on this host.
@@ -235,27 +237,44 @@ router_acme_http_args() {
 # stdin, never argv), then commit ssl cert; new handshakes get it, open connections keep
 # theirs, nothing reloads. An app's first certificate enters the crt-list with one reload.
 # Prints what was done; returns non-zero (with a message on stderr) if HAProxy does not serve it.
-# Holds the host lock, so no other app's reload interleaves with the transaction.
+# The caller (tls_install) holds the host lock, so no other app's reload or certificate
+# transaction interleaves: any transaction open now is a leftover (a killed renewal), and
+# HAProxy 2.6 has one at a time, whose `set ssl cert` answers for the open path, not the
+# one asked (fixed upstream in 3.1): it is aborted first, and the answer must name our path.
 router_tls_install() {
-  local out want got
+  local out want got size open
   [ -S "$BG_HAPROXY_ADMIN" ] || { log "HAProxy's runtime API ($BG_HAPROXY_ADMIN) is not there: is haproxy running?"; return 1; }
-  exec 7>"$BG_HOST_LOCK"
-  flock -w 120 7 || { log "another app's router change has held $BG_HOST_LOCK for over 120 s"; return 1; }
   out=$(haproxy_cli "show ssl cert") || { log "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"; return 1; }
+  while IFS= read -r open; do
+    haproxy_cli "abort ssl cert $open" >/dev/null 2>&1 || true
+    log "aborted a certificate transaction left open on $open"
+  done < <(sed -n 's/^\*//p' <<<"$out")
   if ! grep -qxF "$BG_TLS_PEM" <<<"$out"; then
     haproxy_tls_first || return 1
     echo "haproxy was reloaded once to add the app's first certificate to its :443 crt-list"
     return 0
   fi
-  out=$(haproxy_cli_payload "set ssl cert $BG_TLS_PEM" "$BG_TLS_PEM") || { log "the HAProxy runtime API did not answer"; return 1; }
-  if ! grep -q '^Transaction \(created\|updated\) for certificate' <<<"$out"; then
-    haproxy_cli "abort ssl cert $BG_TLS_PEM" >/dev/null 2>&1 || true
-    log "HAProxy refused the new certificate: $out"
+  # A payload must fit one CLI buffer (tune.bufsize, 16 KiB by default); a bigger one gets no answer.
+  size=$(sed '/^[[:space:]]*$/d' "$BG_TLS_PEM" | wc -c)
+  [ "$size" -lt 16000 ] || { log "the certificate file is $size bytes, more than HAProxy's runtime API takes in one command (16 KiB): shorten the chain"; return 1; }
+  if ! out=$(haproxy_cli_payload "set ssl cert $BG_TLS_PEM" "$BG_TLS_PEM"); then
+    haproxy_tls_abort
+    log "the HAProxy runtime API did not answer set ssl cert"
     return 1
   fi
-  out=$(haproxy_cli "commit ssl cert $BG_TLS_PEM") || { log "the HAProxy runtime API did not answer"; return 1; }
+  if ! grep -qxF "Transaction created for certificate $BG_TLS_PEM!" <<<"$out" &&
+    ! grep -qxF "Transaction updated for certificate $BG_TLS_PEM!" <<<"$out"; then
+    haproxy_tls_abort
+    log "HAProxy refused the new certificate: ${out:-no answer}"
+    return 1
+  fi
+  if ! out=$(haproxy_cli "commit ssl cert $BG_TLS_PEM"); then
+    haproxy_tls_abort
+    log "the HAProxy runtime API did not answer commit ssl cert"
+    return 1
+  fi
   grep -q '^Success!' <<<"$out" || {
-    haproxy_cli "abort ssl cert $BG_TLS_PEM" >/dev/null 2>&1 || true
+    haproxy_tls_abort
     log "HAProxy did not commit the new certificate: $out"
     return 1
   }
@@ -265,26 +284,32 @@ router_tls_install() {
   echo "haproxy was not reloaded (runtime API: set ssl cert, commit ssl cert)"
 }
 
+# haproxy_tls_abort: ends this app's open certificate transaction, if any.
+haproxy_tls_abort() { haproxy_cli "abort ssl cert $BG_TLS_PEM" >/dev/null 2>&1 || true; }
+
 # haproxy_tls_first: adds this app's certificate (on disk now) to the crt-list, with the :443
 # listener if it is the host's first, and reloads; the host lock is held.
 haproxy_tls_first() {
   local work crts=() routes=() f out deadline
   [ -s "$BG_HAPROXY_CRT" ] || { log "this app has no crt-list line ($BG_HAPROXY_CRT): the router step writes it with tls on; run pulumi up"; return 1; }
-  work=$(mktemp -d)
+  # Called in a command substitution's condition, where set -e does not apply: each step checks.
+  work=$(mktemp -d) || return 1
   mapfile -t crts < <(other_app_files crt)
-  haproxy_certs "${crts[@]}" "$BG_HAPROXY_CRT" >"$work/certs"
+  haproxy_certs "${crts[@]}" "$BG_HAPROXY_CRT" >"$work/certs" || return 1
   mapfile -t routes < <(other_app_files route)
   [ ! -f "$BG_HAPROXY_ROUTE" ] || routes+=("$BG_HAPROXY_ROUTE")
-  haproxy_frontend "$BG_HAPROXY_ROUTES_DIR/head" "$work/certs" "${routes[@]}" >"$work/frontend"
-  for f in "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do [ ! -f "$f" ] || cp -p "$f" "$work/$(basename "$f").old"; done
-  install -m 0644 "$work/certs" "$BG_HAPROXY_CRT_LIST"
-  install -m 0644 "$work/frontend" "$BG_HAPROXY_PUBLIC"
+  haproxy_frontend "$BG_HAPROXY_ROUTES_DIR/head" "$work/certs" "${routes[@]}" >"$work/frontend" || return 1
+  for f in "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do
+    [ ! -f "$f" ] || cp -p "$f" "$work/$(basename "$f").old" || return 1
+  done
   haproxy_tls_put_back() {
     for f in "$BG_HAPROXY_CRT_LIST" "$BG_HAPROXY_PUBLIC"; do
       if [ -f "$work/$(basename "$f").old" ]; then cp -p "$work/$(basename "$f").old" "$f"; else rm -f "$f"; fi
     done
     rm -rf "$work"
   }
+  install -m 0644 "$work/certs" "$BG_HAPROXY_CRT_LIST" || { haproxy_tls_put_back; return 1; }
+  install -m 0644 "$work/frontend" "$BG_HAPROXY_PUBLIC" || { haproxy_tls_put_back; return 1; }
   if ! out=$(haproxy_test 2>&1); then
     haproxy_tls_put_back
     log "HAProxy rejected the config with this app's certificate, so the previous one was restored:

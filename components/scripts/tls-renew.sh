@@ -93,7 +93,10 @@ if [ "$rc" -ne 0 ]; then
 $(scrub "$(tail -n 15 "$run_log")" | sed 's/^/  /')"
 fi
 after=$(sha256sum "$base.crt" 2>/dev/null || true)
-if [ "$before" = "$after" ] && [ -e "$BG_TLS_DIR/live" ]; then
+# Not due: lego kept its certificate and it is the one installed. A certificate lego got
+# but the router did not take (tls_install put the old one back) is installed now.
+if [ "$before" = "$after" ] && [ -e "$BG_TLS_DIR/live" ] &&
+  [ "$(cert_field "$base.crt" serial)" = "$(cert_field "$BG_TLS_PEM" serial 2>/dev/null || true)" ]; then
   tls_status last_attempt "$started" last_result not-due last_error ""
   echo "certificate for $ACME_DOMAINS not due for renewal (expires $(tls_field not_after))"
   exit 0
