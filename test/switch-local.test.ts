@@ -216,6 +216,22 @@ for (const router of ["nginx", "haproxy"] as const) {
       });
 
       if (router === "haproxy")
+        it("a map HAProxy holds without an entry (loaded by an older bluegreen): the switch adds it and moves traffic", () => {
+          const admin = host.at("/run/haproxy/admin.sock");
+          const map = host.at("/var/lib/bluegreen/haproxy.map");
+          const cli = (cmd: string) => run("socat", ["-", `UNIX-CONNECT:${admin}`], { input: `${cmd}\n` }).stdout;
+          assert.strictEqual(host.switchTo("blue").status, 0);
+          assert.strictEqual(cli(`del map ${map} https`), "\n");
+          assert.doesNotMatch(cli(`show map ${map}`), / https /);
+          const r = host.switchTo("green", { WATCH_SECONDS: "0" });
+          assert.strictEqual(r.status, 0, r.stderr);
+          assert.strictEqual(host.servedColor(), "green");
+          assert.match(cli(`show map ${map}`), /^0x[0-9a-f]+ live bluegreen_green_socket\n(.*\n)*0x[0-9a-f]+ https off\n/);
+          assert.strictEqual(host.switchTo("blue", { WATCH_SECONDS: "0" }).status, 0);
+          assert.strictEqual(host.servedColor(), "blue");
+        });
+
+      if (router === "haproxy")
         it("a watch that cannot read HAProxy's counters never passes: refused before the move, or put back after it", () => {
           // socat that answers everything but `show stat` after the first ALLOW of them (a runtime API that stops answering).
           const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bg-socat-"));

@@ -1,18 +1,25 @@
 # shellcheck shell=bash
 # Shared helpers for bluegreen's host scripts. Sourced, never run.
+# The helpers a switch calls are bash builtins where they can be (no date, sed, head or
+# dirname): under load every fork and exec competes with the router and the app for the
+# CPU, and the switch is a few dozen of them (`npm run bench -- --peers` measures it).
+BG_LIB_DIR=${BASH_SOURCE[0]%/*}
+[ "$BG_LIB_DIR" != "${BASH_SOURCE[0]}" ] || BG_LIB_DIR=.
 # shellcheck source=/dev/null
-. "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
+. "$BG_LIB_DIR/layout.sh"
 # The router seam: router-nginx.sh or router-haproxy.sh (the same functions).
 # shellcheck source=/dev/null
-. "$(dirname "${BASH_SOURCE[0]}")/router-${BG_ROUTER:-nginx}.sh"
+. "$BG_LIB_DIR/router-${BG_ROUTER:-nginx}.sh"
 
 log() { printf 'bluegreen: %s\n' "$*" >&2; }
 die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
 
 # audit ACTION FIELDS RESULT: one line per deploy, switch, rollback and maintenance change.
 audit() {
-  install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")"
-  printf '%s %s %s result=%s by=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG"
+  local when
+  [ -d "${BG_AUDIT_LOG%/*}" ] || install -d -m 0755 "${BG_AUDIT_LOG%/*}"
+  TZ=UTC printf -v when '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG"
 }
 # die_audited ACTION FIELDS RESULT MESSAGE
 die_audited() {
@@ -25,7 +32,13 @@ check_color() {
 }
 other_color() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 
-now_ms() { date +%s%3N; }
+# now_ms: milliseconds since the epoch; now_s: seconds (bash 5's EPOCHREALTIME, else date).
+now_ms() {
+  local t=${EPOCHREALTIME:-}
+  t=${t/[.,]/}
+  if [[ $t =~ ^[0-9]{16,}$ ]]; then echo "${t:0:-3}"; else date +%s%3N; fi
+}
+now_s() { printf '%(%s)T\n' -1; }
 
 # take_lock FILE WAIT_S: serialize with every other bluegreen step on this host.
 # The lock is held by fd 9 until the script exits, so it is never released early.
@@ -52,7 +65,7 @@ live_color() {
 # set_live COLOR: one rename(2). nginx tests the link on every request; HAProxy is told
 # through its runtime API (router_sync). Neither reloads.
 set_live() {
-  install -d -m 0755 "$BG_STATE_DIR/colors/$1"
+  [ -d "$BG_STATE_DIR/colors/$1" ] || install -d -m 0755 "$BG_STATE_DIR/colors/$1"
   [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"
   atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK"
   router_sync
@@ -64,8 +77,18 @@ record_active() {
   printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
   mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
 }
-# field FILE KEY: the value of KEY=... in a record file.
-field() { { sed -n "s/^$2=//p" "$1" 2>/dev/null || true; } | head -n 1; }
+# field FILE KEY: the value of the first KEY=... line of a record file; nothing when the
+# file or the key is missing.
+field() {
+  local line
+  { [ -f "$1" ] && [ -r "$1" ]; } || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == "$2="* ]]; then
+      printf '%s\n' "${line#"$2="}"
+      return 0
+    fi
+  done <"$1"
+}
 
 slot_dir() { echo "$BG_STATE_DIR/slots/$1"; }
 
@@ -106,9 +129,9 @@ with_deadline() {
 
 # wait_ready SLOT PATH TIMEOUT: until the slot answers 2xx on PATH; fails with its journal tail.
 wait_ready() {
-  local deadline=$(($(date +%s) + $3))
+  local deadline=$(($(now_s) + $3))
   until slot_ready "$1" "$2"; do
-    if [ "$(date +%s)" -ge "$deadline" ] || systemctl is-failed -q "$BG_NS@$1"; then
+    if [ "$(now_s)" -ge "$deadline" ] || systemctl is-failed -q "$BG_NS@$1"; then
       die "slot $1 ($(field "$(slot_dir "$1")/current.record" version)) did not become ready: GET $2 on $(cat "$(slot_dir "$1")/listen") gave no 2xx within $3 s (unit $(systemctl is-active "$BG_NS@$1" 2>/dev/null || true)).
 Last journal lines of $BG_NS@$1:
 $(journal_tail "$1")"

@@ -33,9 +33,9 @@ slot_backend() {
 }
 
 # router_sync: writes the map (one rename) from the state files, then sets each entry at
-# runtime when HAProxy has the map loaded (before this app's first reload it has not:
-# the reload reads the file). An entry the loaded map lacks (https, on a map loaded by an
-# older bluegreen) is added. Serialized by its own lock: the switch and the tls step both
+# runtime (one `set map` round trip) when HAProxy has the map loaded (before this app's
+# first reload it has not: the reload reads the file). An entry the loaded map lacks
+# (https, on a map loaded by an older bluegreen) is added. Serialized by its own lock: the switch and the tls step both
 # sync, and the later one must read the state after the earlier one changed it.
 router_sync() {
   (
@@ -54,6 +54,12 @@ haproxy_sync() {
   chmod 0644 "$BG_HAPROXY_MAP.new"
   mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"
   [ -S "$BG_HAPROXY_ADMIN" ] || return 0
+  # One round trip in the common case: HAProxy has the map with every entry, and a `set map`
+  # answers nothing. Any answer (no such map loaded, an entry missing) takes the long way.
+  while read -r k v; do cmds+="set map $BG_HAPROXY_MAP $k $v; "; done <"$BG_HAPROXY_MAP"
+  out=$(haproxy_cli "${cmds%; }") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
+  [[ $out =~ [^[:space:]] ]] || return 0
+  cmds=""
   out=$(haproxy_cli "show map") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
   grep -qF "($BG_HAPROXY_MAP)" <<<"$out" || return 0
   have=$(haproxy_cli "show map $BG_HAPROXY_MAP") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"

@@ -187,19 +187,22 @@ linked=$(now_ms)
 # request picks its upstream from the link (nginx) or the map (HAProxy), so the first
 # answer after the move already comes from the target. Apps that do not send X-Bluegreen-Color
 # are checked for 2xx only.
-deadline=$(($(date +%s) + VERIFY_TIMEOUT))
+deadline=$(($(now_s) + VERIFY_TIMEOUT))
 verified=""
+status_re='^HTTP/[0-9.]+ ([0-9]+)'
+color_re=$'\n''[Xx]-[Bb]luegreen-[Cc]olor: *'$'([^\r\n]*)'
 while :; do
-  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH_PATH" 2>/dev/null | tr -d '\r' || true)
-  code=$(printf '%s\n' "$headers" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
-  color=$(printf '%s\n' "$headers" | sed -n 's/^[Xx]-[Bb]luegreen-[Cc]olor: *//p' | head -n1)
+  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH_PATH" 2>/dev/null || true)
+  code="" color=""
+  if [[ $headers =~ $status_re ]]; then code=${BASH_REMATCH[1]}; fi
+  if [[ $headers =~ $color_re ]]; then color=${BASH_REMATCH[1]}; fi
   case "$code" in
     2??)
       if [ "$color" = "$TARGET" ]; then verified="X-Bluegreen-Color: $TARGET"; break; fi
       if [ -z "$color" ]; then verified="HTTP $code (the app sends no X-Bluegreen-Color)"; break; fi
       ;;
   esac
-  if [ "$(date +%s)" -ge "$deadline" ]; then
+  if [ "$(now_s)" -ge "$deadline" ]; then
     put_back
     die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the link was put back to ${from:-its default}."
   fi
@@ -211,8 +214,8 @@ summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) m
 
 watched=""
 if [ "$watching" = yes ]; then
-  watch_end=$(($(date +%s) + WATCH_SECONDS))
-  while [ "$(date +%s)" -lt "$watch_end" ]; do
+  watch_end=$(($(now_s) + WATCH_SECONDS))
+  while [ "$(now_s)" -lt "$watch_end" ]; do
     check_errors
     sleep 0.2
   done
