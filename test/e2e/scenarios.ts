@@ -2,9 +2,9 @@
 // (./replay.ts) against a real Debian VM with systemd and sshd, once per router:
 // nginx.e2e.ts and haproxy.e2e.ts call vmScenarios with their router. The scenarios
 // run in order on one VM per router; each starts from the state the previous one
-// left, as a user's stack would. A scenario that does not concern a router (HTTPS,
-// which HAProxy does not serve yet, and the any-app scenarios, which exercise the
-// slots) is defined for nginx only: not skipped, absent (README, Tests).
+// left, as a user's stack would. The any-app scenarios (24-28), which exercise the
+// slots rather than the router, are defined for nginx only: not skipped, absent
+// (README, Tests).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
