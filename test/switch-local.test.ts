@@ -226,7 +226,10 @@ for (const router of ["nginx", "haproxy"] as const) {
           const r = host.switchTo("green", { WATCH_SECONDS: "0" });
           assert.strictEqual(r.status, 0, r.stderr);
           assert.strictEqual(host.servedColor(), "green");
-          assert.match(cli(`show map ${map}`), /^0x[0-9a-f]+ live bluegreen_green_socket\n(.*\n)*0x[0-9a-f]+ https off\n/);
+          assert.match(
+            cli(`show map ${map}`),
+            /^0x[0-9a-f]+ live bluegreen_green_socket\n(.*\n)*0x[0-9a-f]+ https off\n/,
+          );
           assert.strictEqual(host.switchTo("blue", { WATCH_SECONDS: "0" }).status, 0);
           assert.strictEqual(host.servedColor(), "blue");
         });
