@@ -216,6 +216,15 @@ for (const router of ["nginx", "haproxy"] as const) {
       });
 
       if (router === "haproxy")
+        it("a switch right after a reload reaches the new worker (the old one still accepts on the admin socket for a moment)", () => {
+          for (const target of ["green", "blue", "green", "blue", "green", "blue"] as const) {
+            const r = host.lib(`router_reload && set_live ${target} && record_active ${target}`);
+            assert.strictEqual(r.status, 0, r.stderr);
+            for (let k = 0; k < 5; k++) assert.strictEqual(host.servedColor(), target, `request ${k} after the reload`);
+          }
+        });
+
+      if (router === "haproxy")
         it("a map HAProxy holds without an entry (loaded by an older bluegreen): the switch adds it and moves traffic", () => {
           const admin = host.at("/run/haproxy/admin.sock");
           const map = host.at("/var/lib/bluegreen/haproxy.map");

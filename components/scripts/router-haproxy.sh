@@ -35,8 +35,9 @@ slot_backend() {
 # router_sync: writes the map (one rename) from the state files, then sets each entry at
 # runtime (one `set map` round trip) when HAProxy has the map loaded (before this app's
 # first reload it has not: the reload reads the file). An entry the loaded map lacks
-# (https, on a map loaded by an older bluegreen) is added. Serialized by its own lock: the switch and the tls step both
-# sync, and the later one must read the state after the earlier one changed it.
+# (https, on a map loaded by an older bluegreen) is added. Serialized by its own lock: the
+# switch and the tls step both sync, and the later one must read the state after the
+# earlier one changed it.
 router_sync() {
   (
     flock -w 30 5 || die "another router sync has held $BG_STATE_DIR/router-sync.lock for over 30 s"
@@ -75,7 +76,33 @@ haproxy_sync() {
 }
 
 router_test() { haproxy_test; }
-router_reload() { haproxy_reload; }
+router_reload() { haproxy_reload_settled; }
+
+# haproxy_worker_pid: the PID of the worker that answers the runtime API now; nothing if none does.
+haproxy_worker_pid() { { haproxy_cli "show info" 2>/dev/null || true; } | sed -n 's/^Pid: *//p'; }
+
+# haproxy_reload_settled: reloads the master-worker (layout.sh's haproxy_reload), then waits
+# until only a new worker answers the admin socket. Right after a reload the old worker still
+# accepts there for a moment (HAProxy 2.6 here: the first one or two connections), and a
+# `set map` or `set ssl cert` it takes is lost with it while the new worker serves every new
+# connection: a switch right after a config change would not move traffic.
+haproxy_reload_settled() {
+  local old pid seen=0 deadline
+  old=$(haproxy_worker_pid)
+  haproxy_reload || return 1
+  [ -n "$old" ] || return 0
+  deadline=$(($(now_s) + 30))
+  while [ "$seen" -lt 3 ]; do
+    pid=$(haproxy_worker_pid)
+    if [ -n "$pid" ] && [ "$pid" != "$old" ]; then seen=$((seen + 1)); else seen=0; fi
+    if [ "$(now_s)" -ge "$deadline" ]; then
+      log "HAProxy was reloaded, but its runtime API is still answered by the old worker (pid $old) after 30 s; its log says:
+$(router_error_log_tail)"
+      return 1
+    fi
+    sleep 0.02
+  done
+}
 
 # The sections every app sends; "crt" (its crt-list line) comes only with tls.
 router_sections() { echo "main public app route page"; }
@@ -180,7 +207,7 @@ router_remove_app() {
 $out"
   fi
   rm -rf "$work"
-  haproxy_reload
+  haproxy_reload_settled
 }
 
 router_error_log_tail() { journalctl -u haproxy -n 5 --no-pager 2>/dev/null | sed 's/^/  /' || true; }
@@ -322,7 +349,7 @@ haproxy_tls_first() {
 $out"
     return 1
   fi
-  haproxy_reload || { haproxy_tls_put_back; log "reloading HAProxy failed"; return 1; }
+  haproxy_reload_settled || { haproxy_tls_put_back; log "reloading HAProxy failed"; return 1; }
   deadline=$(($(date +%s) + 15))
   until haproxy_cli "show ssl cert" 2>/dev/null | grep -qxF "$BG_TLS_PEM"; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
