@@ -63,6 +63,24 @@ function colorAt(port: number): string {
   return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
 }
 
+/** The TCP ports something listens on now (any address), from /proc/net/tcp and tcp6. */
+export function listeningPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    for (const line of text.split("\n").slice(1)) {
+      // "  0: 0100007F:4A38 00000000:0000 0A ...": local address:port in hex, state 0A is LISTEN.
+      const m = /^\s*\d+:\s+[0-9A-F]+:([0-9A-F]{4})\s+\S+\s+0A\b/.exec(line);
+      if (m) ports.add(parseInt(m[1], 16));
+    }
+  }
+  return ports;
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 export interface SandboxOptions {
   /** How slots listen unless startSlot says otherwise. */
   readonly mode: LinkModeName;
@@ -104,6 +122,16 @@ export class Sandbox {
     }
     requireTool("curl");
     requireTool("flock", "apt-get install -y util-linux");
+    // A port someone else holds (a sandbox leaked by an interrupted run, say) would make the
+    // tests below fail far from the cause, or pass against the wrong server: refuse it here.
+    const listening = listeningPorts();
+    const taken = Object.entries(this.portsByName()).filter(([, p]) => listening.has(p));
+    if (taken.length > 0) {
+      throw new Error(
+        `sandbox: port ${taken.map(([k, p]) => `${p} (${k})`).join(", ")} already in use on this machine, ` +
+          `a sandbox left running by an interrupted test run? See who holds it: ss -ltnp 'sport = :${taken[0][1]}'`,
+      );
+    }
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
     fs.chmodSync(this.root, 0o755);
     this.faultDir = path.join(this.root, "faults");
@@ -173,6 +201,21 @@ export class Sandbox {
 
   private get ports() {
     return this.opts.ports ?? { blue: 18201, green: 18202 };
+  }
+
+  /** Every loopback TCP port this sandbox may listen on, by the option that names it. */
+  private portsByName(): Record<string, number> {
+    const o = this.opts;
+    const all: Record<string, number | undefined> = {
+      httpPort: o.httpPort,
+      previewPort: o.previewPort,
+      checkPort: o.checkPort,
+      "ports.blue": this.ports.blue,
+      "ports.green": this.ports.green,
+      "tls.httpsPort": o.tls?.httpsPort,
+      acmePort: o.acmePort,
+    };
+    return Object.fromEntries(Object.entries(all).filter((e): e is [string, number] => e[1] !== undefined));
   }
 
   /** The site as the program renders it, relocated under the sandbox. */
@@ -371,6 +414,13 @@ export class Sandbox {
       }
     }
     fs.rmSync(this.root, { recursive: true, force: true });
+    // Signals are asynchronous: wait until the router and slots have let go of their ports,
+    // so that the next sandbox on the same ports does not find them taken.
+    const mine = Object.values(this.portsByName());
+    for (let waited = 0; mine.some((p) => listeningPorts().has(p)); waited += 50) {
+      if (waited >= 10_000) throw new Error(`sandbox: ports ${mine.join(" ")} still in use 10 s after stop`);
+      sleepMs(50);
+    }
   }
 }
 

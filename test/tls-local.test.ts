@@ -117,13 +117,19 @@ async function tlsHost(
     tls: { hstsMaxAge, httpsPort: b + 5 },
     acmePort: b + 6,
   });
-  const cfg = host.configureAndStart();
-  assert.strictEqual(cfg.status, 0, cfg.stderr);
-  await host.startSlot("blue", "v1");
-  if (greenToo) await host.startSlot("green", "v2");
-  const first = host.switchTo("blue");
-  assert.strictEqual(first.status, 0, first.stderr);
-  return host;
+  try {
+    const cfg = host.configureAndStart();
+    assert.strictEqual(cfg.status, 0, cfg.stderr);
+    await host.startSlot("blue", "v1");
+    if (greenToo) await host.startSlot("green", "v2");
+    const first = host.switchTo("blue");
+    assert.strictEqual(first.status, 0, first.stderr);
+    return host;
+  } catch (e) {
+    // The caller never gets the host to stop: stop it here, or its router keeps these ports.
+    host.stop();
+    throw e;
+  }
 }
 
 function filesMode(host: Sandbox, cert: { certificate: string; key: string }, env: Record<string, string> = {}) {
