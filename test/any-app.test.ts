@@ -400,6 +400,22 @@ describe("any app: buildCommand", () => {
   });
 });
 
+/** Slot blue's env file, as the host has it, with APP_ENV. */
+const blueEnv = (appEnv: Record<string, string>) =>
+  renderSlotEnv({
+    layout,
+    color: "blue",
+    version: "v1",
+    listen: "unix:/run/bluegreen/blue/app.sock",
+    drainTimeoutSeconds: 25,
+    appEnv,
+  });
+
+/** Writes BIN/NAME, an executable bash script: a host tool faked for a test. */
+function fakeTool(bin: string, name: string, body: string) {
+  fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${body}`, { mode: 0o755 });
+}
+
 describe("any app: hook output is scrubbed of the slot's secret values (lib.sh scrub_secrets)", () => {
   it("each secret value, wherever it appears in a line, becomes [secret NAME]; other values stay", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-scrub-"));
@@ -407,19 +423,12 @@ describe("any app: hook output is scrubbed of the slot's secret values (lib.sh s
     for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(dir, f), loadScript(f));
     fs.writeFileSync(
       path.join(dir, "blue.env"),
-      renderSlotEnv({
-        layout,
-        color: "blue",
-        version: "v1",
-        listen: "unix:/run/bluegreen/blue/app.sock",
-        drainTimeoutSeconds: 25,
-        appEnv: {
-          DB_PASSWORD: 'p"a\\ss',
-          API_TOKEN: "tok-123",
-          LOG_LEVEL: "debug",
-          A_ID: "AKIA1",
-          B_KEY: "AKIA1:wJalr",
-        },
+      blueEnv({
+        DB_PASSWORD: 'p"a\\ss',
+        API_TOKEN: "tok-123",
+        LOG_LEVEL: "debug",
+        A_ID: "AKIA1",
+        B_KEY: "AKIA1:wJalr",
       }),
     );
     const r = run("bash", ["-c", `. ${dir}/lib.sh; scrub_secrets ${dir}/blue.env "DB_PASSWORD API_TOKEN A_ID B_KEY"`], {
@@ -431,6 +440,121 @@ describe("any app: hook output is scrubbed of the slot's secret values (lib.sh s
       // Longest first: a value that contains another goes whole.
       "connecting with [secret DB_PASSWORD] and [secret API_TOKEN][secret API_TOKEN]\nlevel debug\nkeys [secret B_KEY] [secret A_ID]\n",
     );
+  });
+});
+
+describe("any app: a hook's output is capped, whole lines only, before it is scrubbed (lib.sh run_hook, systemd faked)", () => {
+  // The fakes do what run_hook relies on: systemd-run opens StandardOutput=file:PATH for writing
+  // (open(2) with O_WRONLY, as systemd's acquire_path does) and exits with the hook's status.
+  // The VM suite (scenario 28) runs the same code under the real systemd.
+  let root: string;
+  const TOKEN = "tok-secret-5e2a";
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-hook-"));
+    const tools = path.join(root, layout.toolsDir);
+    const bin = path.join(root, "bin");
+    const dirs = [layout.toolsDir, "bin", layout.envDir, layout.unitDir, path.dirname(layout.auditLog)];
+    for (const d of dirs.map((d) => path.join(root, d))) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
+    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
+    fs.writeFileSync(
+      path.join(root, layout.unitDir, `${layout.ns}@blue.service`),
+      `[Service]\nUser=nobody\nEnvironmentFile=${path.join(root, layout.envDir, "blue.env")}\n`,
+    );
+    fs.writeFileSync(path.join(root, layout.envDir, "blue.env"), blueEnv({ NOTIFY_TOKEN: TOKEN }));
+    fakeTool(
+      bin,
+      "systemd-run",
+      `out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    StandardOutput=file:*) out=\${1#StandardOutput=file:} ;;
+    EnvironmentFile=*) set -a; . "\${1#EnvironmentFile=}"; set +a ;;
+    --) shift; break ;;
+  esac
+  shift
+done
+"$@" >"$out" 2>&1
+echo $? >${root}/status
+exit "$(cat ${root}/status)"
+`,
+    );
+    fakeTool(
+      bin,
+      "systemctl",
+      `case "$*" in
+  *ExecMainStatus*) cat ${root}/status ;;
+  *Result*) cat ${root}/result 2>/dev/null || echo exit-code ;;
+esac
+`,
+    );
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  /** Runs the hook TEXT as run_hook does in a switch, holding the app lock (fd 9) as switch.sh does. */
+  const hook = (text: string) => {
+    const lock = path.join(root, "app.lock");
+    return run(
+      "bash",
+      [
+        "-c",
+        `. ${path.join(root, layout.toolsDir, "lib.sh")}; take_lock ${lock} 5; rc=0; run_hook postSwitch blue "$1" 60 NOTIFY_TOKEN || rc=$?; ` +
+          `flock -n ${lock} true && echo "lock: released" || echo "lock: held"; echo "exit: $rc"; ls -A ${path.join(root, layout.envDir)}`,
+        "hook",
+        text,
+      ],
+      { env: { ...process.env, PATH: `${root}/bin:${process.env.PATH ?? ""}` } },
+    );
+  };
+
+  it("a short output passes whole, scrubbed; the switch's lock stays held; nothing is left beside the env", () => {
+    const r = hook('echo "notifying with $NOTIFY_TOKEN"; echo "to stderr" >&2; exit 3');
+    assert.strictEqual(r.stderr, "");
+    assert.strictEqual(
+      r.stdout,
+      "  postSwitch| notifying with [secret NOTIFY_TOKEN]\n  postSwitch| to stderr\nlock: held\nexit: 3\nblue.env\n",
+    );
+  });
+
+  it("a hook stopped by hookTimeout mid-line: that last line, which may end inside a secret, is not shown", () => {
+    fs.writeFileSync(path.join(root, "result"), "timeout\n");
+    const r = hook(`echo "sent $NOTIFY_TOKEN"; printf '%s' "cut at \${NOTIFY_TOKEN%????}"; exit 143`);
+    assert.strictEqual(r.stderr, "");
+    assert.strictEqual(
+      r.stdout,
+      "  postSwitch| sent [secret NOTIFY_TOKEN]\n" +
+        "  postSwitch| bluegreen: postSwitch was stopped after 60 s (bluegreen:hookTimeout); an unfinished last line is not shown\n" +
+        "lock: held\nexit: 143\nblue.env\n",
+    );
+  });
+
+  it("an output over 1 MiB keeps its last 200 whole lines and says it was cut; a secret cut at the edge is dropped", () => {
+    // The reader keeps the last 1 MiB + 1 byte. Laid out so that this window starts inside the
+    // secret: its first line begins "-secret-5e2a", a piece the scrubber cannot recognise. The
+    // window's lines are long, so fewer than 200 of them fill it and all would be shown.
+    const cap = 1024 * 1024;
+    const long = "f".repeat(8191);
+    const tail = `sent ${TOKEN}\nthe last line\n`;
+    let first = "-secret-5e2a cut mid-value";
+    while ((cap + 1 - (first.length + 1) - tail.length) % (long.length + 1) !== 0) first += ".";
+    const filler = (cap + 1 - (first.length + 1) - tail.length) / (long.length + 1);
+    const r = hook(
+      `yes "an early line" | head -c 2000000; printf '%s' "earlier line with tok"; printf '%s\\n' '${first}'; ` +
+        `yes "${long}" | head -n ${filler}; echo "sent $NOTIFY_TOKEN"; echo "the last line"`,
+    );
+    assert.strictEqual(r.stderr, "");
+    const lines = r.stdout.split("\n");
+    const shown = lines.filter((l) => l.startsWith("  postSwitch| "));
+    assert.deepStrictEqual(shown, [
+      ...Array<string>(filler).fill(`  postSwitch| ${long}`),
+      "  postSwitch| sent [secret NOTIFY_TOKEN]",
+      "  postSwitch| the last line",
+      "  postSwitch| bluegreen: postSwitch printed over 1024 KiB; only the end is kept",
+    ]);
+    assert.deepStrictEqual(lines.slice(-4), ["lock: held", "exit: 0", "blue.env", ""]);
+    const audit = fs.readFileSync(path.join(root, layout.auditLog), "utf8");
+    assert.ok(!audit.includes(TOKEN.slice(4)), "a piece of the secret reached the audit log");
+    assert.match(audit, /hook-output name=postSwitch slot=blue \| bluegreen: postSwitch printed over 1024 KiB/);
   });
 });
 
@@ -447,10 +571,10 @@ describe("any app: hostPackages on the host (host-packages.sh, apt and dpkg fake
     for (const f of ["lib.sh", "router-nginx.sh", "host-packages.sh"])
       fs.writeFileSync(path.join(tools, f), loadScript(f), { mode: 0o755 });
     // apt's own words for each case: a plain install, an install that would upgrade libc6, an unknown name.
-    fs.writeFileSync(
-      path.join(bin, "apt-get"),
-      `#!/bin/bash
-echo "$*" >> ${root}/apt.log
+    fakeTool(
+      bin,
+      "apt-get",
+      `echo "$*" >> ${root}/apt.log
 case "$*" in
   *update*) exit 0 ;;
   *nosuch*) echo "E: Unable to locate package nosuch"; exit 100 ;;
@@ -459,18 +583,16 @@ case "$*" in
 esac
 exit 0
 `,
-      { mode: 0o755 },
     );
-    fs.writeFileSync(
-      path.join(bin, "dpkg-query"),
-      `#!/bin/bash
-case "$*" in
+    fakeTool(
+      bin,
+      "dpkg-query",
+      `case "$*" in
   *'|'*curl) echo "install ok installed|7.88.1" ;;
   *'|'*) exit 1 ;;
   *) for p in "\${@: -1}"; do echo "$p 1.0"; done ;;
 esac
 `,
-      { mode: 0o755 },
     );
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -544,11 +544,15 @@ scrub_secrets() {
 # Not `systemd-run --wait --pipe`: those need the D-Bus system bus, which a minimal host
 # lacks; a oneshot start job blocks until the command ends over systemd's private socket,
 # and systemd writes its output to a file (opened as root, before the sandbox applies).
+# The output goes through a pipe to a reader that keeps only its last HOOK_OUTPUT_CAP bytes,
+# so a hook that prints without end cannot fill the disk before hookTimeout stops it.
 # Prints the output (secret values scrubbed) and appends it to the audit log; returns the
 # hook's exit status and never exits itself. HOOK_OUTPUT holds the scrubbed output.
 HOOK_OUTPUT=""
+HOOK_OUTPUT_CAP=$((1024 * 1024))
 run_hook() {
   local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp state
+  local fifo reader waited hold
   unitfile="$BG_UNIT_DIR/$BG_NS@$slot.service"
   unit="$BG_NS-$name-$slot"
   version=$(recorded version "$slot")
@@ -581,15 +585,43 @@ run_hook() {
   chmod 0644 "$file.new"
   mv -f "$file.new" "$file"
   systemctl reset-failed "$unit.service" >/dev/null 2>&1 || true
-  : >"$out"
+  fifo="$out.fifo"
+  rm -f "$fifo" "$out"
+  mkfifo -m 0600 "$fifo"
+  # $hold keeps the pipe open for writing (opening a FIFO read-write never blocks on Linux),
+  # so the reader starts at once and sees the end only after the hook and this shell let go of
+  # it, even when the hook never ran. systemd opens StandardOutput=file: with open(O_WRONLY).
+  # (Not fd 9: that is take_lock's.)
+  exec {hold}<>"$fifo"
+  tail -c $((HOOK_OUTPUT_CAP + 1)) <"$fifo" >"$out" {hold}>&- &
+  reader=$!
   timeout --kill-after=10 $((timeout + 30)) systemd-run --quiet --unit="$unit" -p Type=oneshot \
-    -p TimeoutStartSec="$timeout" -p TimeoutStopSec=10 -p StandardOutput="truncate:$out" -p StandardError=inherit \
+    -p TimeoutStartSec="$timeout" -p TimeoutStopSec=10 -p StandardOutput="file:$fifo" -p StandardError=inherit \
     "${props[@]}" -p WorkingDirectory="$BG_STATE_DIR/slots/$slot/current" --setenv=BLUEGREEN_HOOK="$name" \
-    -- /bin/sh -e "$file" </dev/null >/dev/null 2>"$out.run" || rc=$?
+    -- /bin/sh -e "$file" </dev/null >/dev/null 2>"$out.run" {hold}>&- || rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then systemctl stop "$unit.service" >/dev/null 2>&1 || true; fi
+  exec {hold}>&-
+  # The unit has ended, so its processes have closed the pipe; the bound is for a writer that
+  # escaped the unit. Killed, the reader writes nothing, and the note says so.
+  for waited in $(seq 1 300); do
+    kill -0 "$reader" 2>/dev/null || break
+    [ "$waited" -lt 300 ] || { kill "$reader" 2>/dev/null || true; }
+    sleep 0.1
+  done
+  wait "$reader" 2>/dev/null || printf 'bluegreen: the output of %s was lost: something outside its unit kept the pipe open\n' "$name" >>"$out"
+  rm -f "$fifo"
+  if [ "$(stat -c %s "$out" 2>/dev/null || echo 0)" -gt "$HOOK_OUTPUT_CAP" ]; then
+    # Only complete lines go on, so the scrubber sees every secret value whole.
+    { tail -c +2 "$out" | sed 1d; printf 'bluegreen: %s printed over %s KiB; only the end is kept\n' "$name" $((HOOK_OUTPUT_CAP / 1024)); } >"$out.cut"
+    mv -f "$out.cut" "$out"
+  fi
   if [ "$rc" -ne 0 ]; then
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then systemctl stop "$unit.service" >/dev/null 2>&1 || true; fi
     case "$(systemctl show -p Result --value "$unit.service" 2>/dev/null || true)" in
-      timeout) printf 'bluegreen: %s was stopped after %s s (bluegreen:hookTimeout)\n' "$name" "$timeout" >>"$out" ;;
+      timeout)
+        # Stopped mid-write, its last line may end inside a secret value: it goes.
+        if [ -n "$(tail -c 1 "$out")" ]; then sed -i '$d' "$out"; fi
+        printf 'bluegreen: %s was stopped after %s s (bluegreen:hookTimeout); an unfinished last line is not shown\n' "$name" "$timeout" >>"$out"
+        ;;
     esac
     rc=$(systemctl show -p ExecMainStatus --value "$unit.service" 2>/dev/null || true)
     # No status: the unit never ran, and systemd-run's own message says why.

@@ -1227,7 +1227,7 @@ export function vmScenarios(kind: RouterKind): void {
     );
 
     scenario(
-      "28. postSwitch: its output has secret values scrubbed; a failure moves traffic back (rollback) or warns (warn); then the stack is destroyed",
+      "28. postSwitch: its output has secret values scrubbed and capped; a failure moves traffic back (rollback) or warns (warn); then the stack is destroyed",
       async () => {
         const TOKEN = "tok-secret-9c1f";
         const firstApp = publicAnswer();
@@ -1256,6 +1256,24 @@ export function vmScenarios(kind: RouterKind): void {
         assert.match(
           output(w, "switch-link"),
           /postSwitch FAILED \(traffic stays on green: postSwitchFailure is warn\)/,
+        );
+
+        // A hook that prints without end: its output goes through a pipe that keeps the last
+        // 1 MiB, so the disk does not fill before hookTimeout stops it.
+        const flood = await deployNotes({ active: "blue", postSwitch: 'yes "flood $NOTIFY_TOKEN"', hookTimeout: "5" });
+        assert.strictEqual(flood.error, undefined, flood.error);
+        const floodOut = output(flood, "switch-link");
+        assert.match(
+          floodOut,
+          /( {2}postSwitch\| flood \[secret NOTIFY_TOKEN\]\n)+ {2}postSwitch\| bluegreen: postSwitch printed over 1024 KiB; only the end is kept\n {2}postSwitch\| bluegreen: postSwitch was stopped after 5 s \(bluegreen:hookTimeout\); an unfinished last line is not shown\n/,
+        );
+        assert.ok(!floodOut.includes(TOKEN), "the hook's output holds the secret");
+        assert.match(floodOut, /postSwitch FAILED \(traffic stays on blue: postSwitchFailure is warn\)/);
+        assert.strictEqual(await notesGet("/"), "blue v1");
+        assert.strictEqual(
+          await inVm("ls /etc/bluegreen-notes | grep -c hook || true"),
+          "0",
+          "the hook's files are gone",
         );
 
         const gone = await up(notesState, []);
