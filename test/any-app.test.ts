@@ -523,8 +523,37 @@ esac
     assert.strictEqual(
       r.stdout,
       "  postSwitch| sent [secret NOTIFY_TOKEN]\n" +
-        "  postSwitch| bluegreen: postSwitch was stopped after 60 s (bluegreen:hookTimeout); an unfinished last line is not shown\n" +
+        "  postSwitch| bluegreen: the unfinished last line of postSwitch is not shown (it may have been cut inside a secret value)\n" +
+        "  postSwitch| bluegreen: postSwitch was stopped after 60 s (bluegreen:hookTimeout)\n" +
         "lock: held\nexit: 143\nblue.env\n",
+    );
+  });
+
+  it("cut and failed, or ending in a NUL byte: the unfinished last line still goes, and the notes stand on their own lines", () => {
+    fs.writeFileSync(path.join(root, "result"), "timeout\n");
+    const cut = hook(`yes "an early line" | head -c 2000000; printf 'cut at %s' "\${NOTIFY_TOKEN%????}"; exit 143`);
+    assert.deepStrictEqual(cut.stdout.split("\n").slice(-8), [
+      "  postSwitch| an early line",
+      "  postSwitch| bluegreen: postSwitch printed over 1024 KiB; only the end is kept",
+      "  postSwitch| bluegreen: the unfinished last line of postSwitch is not shown (it may have been cut inside a secret value)",
+      "  postSwitch| bluegreen: postSwitch was stopped after 60 s (bluegreen:hookTimeout)",
+      "lock: held",
+      "exit: 143",
+      "blue.env",
+      "",
+    ]);
+    fs.rmSync(path.join(root, "result"));
+    const nul = hook(`echo "sent $NOTIFY_TOKEN"; printf 'cut at %s\\0' "\${NOTIFY_TOKEN%????}"; exit 1`);
+    assert.strictEqual(
+      nul.stdout,
+      "  postSwitch| sent [secret NOTIFY_TOKEN]\n" +
+        "  postSwitch| bluegreen: the unfinished last line of postSwitch is not shown (it may have been cut inside a secret value)\n" +
+        "lock: held\nexit: 1\nblue.env\n",
+    );
+    const ok = hook(`echo "sent $NOTIFY_TOKEN"; printf 'done'`);
+    assert.strictEqual(
+      ok.stdout,
+      "  postSwitch| sent [secret NOTIFY_TOKEN]\n  postSwitch| done\nlock: held\nexit: 0\nblue.env\n",
     );
   });
 

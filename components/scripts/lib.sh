@@ -552,7 +552,7 @@ HOOK_OUTPUT=""
 HOOK_OUTPUT_CAP=$((1024 * 1024))
 run_hook() {
   local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp state
-  local fifo reader waited hold
+  local fifo reader waited hold rd notes
   unitfile="$BG_UNIT_DIR/$BG_NS@$slot.service"
   unit="$BG_NS-$name-$slot"
   version=$(recorded version "$slot")
@@ -589,12 +589,15 @@ run_hook() {
   rm -f "$fifo" "$out"
   mkfifo -m 0600 "$fifo"
   # $hold keeps the pipe open for writing (opening a FIFO read-write never blocks on Linux),
-  # so the reader starts at once and sees the end only after the hook and this shell let go of
-  # it, even when the hook never ran. systemd opens StandardOutput=file: with open(O_WRONLY).
-  # (Not fd 9: that is take_lock's.)
+  # so the read end opens at once, here, before anything can write, and the reader sees the end
+  # only after the hook and this shell let go of it, even when the hook never ran. systemd
+  # opens StandardOutput=file: with open(O_WRONLY). The reader does not keep take_lock's fd 9:
+  # if this shell is killed, the next run gets the "still running" answer, not a held lock.
   exec {hold}<>"$fifo"
-  tail -c $((HOOK_OUTPUT_CAP + 1)) <"$fifo" >"$out" {hold}>&- &
+  exec {rd}<"$fifo"
+  tail -c $((HOOK_OUTPUT_CAP + 1)) <&"$rd" >"$out" {rd}<&- {hold}>&- 9>&- &
   reader=$!
+  exec {rd}<&-
   timeout --kill-after=10 $((timeout + 30)) systemd-run --quiet --unit="$unit" -p Type=oneshot \
     -p TimeoutStartSec="$timeout" -p TimeoutStopSec=10 -p StandardOutput="file:$fifo" -p StandardError=inherit \
     "${props[@]}" -p WorkingDirectory="$BG_STATE_DIR/slots/$slot/current" --setenv=BLUEGREEN_HOOK="$name" \
@@ -602,26 +605,34 @@ run_hook() {
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then systemctl stop "$unit.service" >/dev/null 2>&1 || true; fi
   exec {hold}>&-
   # The unit has ended, so its processes have closed the pipe; the bound is for a writer that
-  # escaped the unit. Killed, the reader writes nothing, and the note says so.
+  # escaped the unit. Killed, the reader writes nothing, and a note says so.
   for waited in $(seq 1 300); do
     kill -0 "$reader" 2>/dev/null || break
     [ "$waited" -lt 300 ] || { kill "$reader" 2>/dev/null || true; }
     sleep 0.1
   done
-  wait "$reader" 2>/dev/null || printf 'bluegreen: the output of %s was lost: something outside its unit kept the pipe open\n' "$name" >>"$out"
+  notes=()
+  wait "$reader" 2>/dev/null || notes+=("the output of $name was lost: something outside its unit kept the pipe open")
   rm -f "$fifo"
+  # Only whole lines go to the scrubber, so it sees every secret value whole: a cut output loses
+  # its first line, and a failed hook (perhaps killed mid-write) its unfinished last one.
   if [ "$(stat -c %s "$out" 2>/dev/null || echo 0)" -gt "$HOOK_OUTPUT_CAP" ]; then
-    # Only complete lines go on, so the scrubber sees every secret value whole.
-    { tail -c +2 "$out" | sed 1d; printf 'bluegreen: %s printed over %s KiB; only the end is kept\n' "$name" $((HOOK_OUTPUT_CAP / 1024)); } >"$out.cut"
+    sed 1d "$out" >"$out.cut"
     mv -f "$out.cut" "$out"
+    notes+=("$name printed over $((HOOK_OUTPUT_CAP / 1024)) KiB; only the end is kept")
   fi
+  if [ -s "$out" ] && [ "$(tail -c 1 "$out" | wc -l)" -eq 0 ]; then
+    if [ "$rc" -ne 0 ]; then
+      sed -i '$d' "$out"
+      notes+=("the unfinished last line of $name is not shown (it may have been cut inside a secret value)")
+    else
+      echo >>"$out"
+    fi
+  fi
+  for line in "${notes[@]}"; do printf 'bluegreen: %s\n' "$line" >>"$out"; done
   if [ "$rc" -ne 0 ]; then
     case "$(systemctl show -p Result --value "$unit.service" 2>/dev/null || true)" in
-      timeout)
-        # Stopped mid-write, its last line may end inside a secret value: it goes.
-        if [ -n "$(tail -c 1 "$out")" ]; then sed -i '$d' "$out"; fi
-        printf 'bluegreen: %s was stopped after %s s (bluegreen:hookTimeout); an unfinished last line is not shown\n' "$name" "$timeout" >>"$out"
-        ;;
+      timeout) printf 'bluegreen: %s was stopped after %s s (bluegreen:hookTimeout)\n' "$name" "$timeout" >>"$out" ;;
     esac
     rc=$(systemctl show -p ExecMainStatus --value "$unit.service" 2>/dev/null || true)
     # No status: the unit never ran, and systemd-run's own message says why.

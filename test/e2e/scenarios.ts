@@ -1265,7 +1265,7 @@ export function vmScenarios(kind: RouterKind): void {
         const floodOut = output(flood, "switch-link");
         assert.match(
           floodOut,
-          /( {2}postSwitch\| flood \[secret NOTIFY_TOKEN\]\n)+ {2}postSwitch\| bluegreen: postSwitch printed over 1024 KiB; only the end is kept\n {2}postSwitch\| bluegreen: postSwitch was stopped after 5 s \(bluegreen:hookTimeout\); an unfinished last line is not shown\n/,
+          /( {2}postSwitch\| flood \[secret NOTIFY_TOKEN\]\n)+ {2}postSwitch\| bluegreen: postSwitch printed over 1024 KiB; only the end is kept\n {2}postSwitch\| (bluegreen: the unfinished last line of postSwitch is not shown \(it may have been cut inside a secret value\)\n {2}postSwitch\| )?bluegreen: postSwitch was stopped after 5 s \(bluegreen:hookTimeout\)\n/,
         );
         assert.ok(!floodOut.includes(TOKEN), "the hook's output holds the secret");
         assert.match(floodOut, /postSwitch FAILED \(traffic stays on blue: postSwitchFailure is warn\)/);
