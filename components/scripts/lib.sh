@@ -542,17 +542,17 @@ scrub_secrets() {
 # from the slot's release directory, as a transient oneshot unit. The hook's unit gets no
 # RuntimeDirectory, so it never touches the slot's socket directory.
 # Not `systemd-run --wait --pipe`: those need the D-Bus system bus, which a minimal host
-# lacks; a oneshot start job blocks until the command ends over systemd's private socket,
-# and systemd writes its output to a file (opened as root, before the sandbox applies).
-# The output goes through a pipe to a reader that keeps only its last HOOK_OUTPUT_CAP bytes,
-# so a hook that prints without end cannot fill the disk before hookTimeout stops it.
+# lacks; a oneshot start job blocks until the command ends over systemd's private socket.
+# The unit's output goes to a FIFO (opened by systemd as root, before the sandbox applies),
+# read by a reader that keeps only its last HOOK_OUTPUT_CAP bytes, so a hook that prints
+# without end cannot fill the disk before hookTimeout stops it.
 # Prints the output (secret values scrubbed) and appends it to the audit log; returns the
 # hook's exit status and never exits itself. HOOK_OUTPUT holds the scrubbed output.
 HOOK_OUTPUT=""
 HOOK_OUTPUT_CAP=$((1024 * 1024))
 run_hook() {
   local name=$1 slot=$2 text=$3 timeout=$4 secrets=$5 unitfile file out props=() line rc=0 version unit stamp state
-  local fifo reader waited hold rd notes
+  local fifo reader hold rd notes
   unitfile="$BG_UNIT_DIR/$BG_NS@$slot.service"
   unit="$BG_NS-$name-$slot"
   version=$(recorded version "$slot")
@@ -606,11 +606,11 @@ run_hook() {
   exec {hold}>&-
   # The unit has ended, so its processes have closed the pipe; the bound is for a writer that
   # escaped the unit. Killed, the reader writes nothing, and a note says so.
-  for waited in $(seq 1 300); do
+  for _ in $(seq 1 300); do
     kill -0 "$reader" 2>/dev/null || break
-    [ "$waited" -lt 300 ] || { kill "$reader" 2>/dev/null || true; }
     sleep 0.1
   done
+  kill "$reader" 2>/dev/null || true
   notes=()
   wait "$reader" 2>/dev/null || notes+=("the output of $name was lost: something outside its unit kept the pipe open")
   rm -f "$fifo"
