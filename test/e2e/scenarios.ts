@@ -38,6 +38,8 @@ interface RouterUnderTest {
   readonly renewedCertificate: string;
   /** The status of an ACME challenge request while no challenge is being solved. */
   readonly idleChallenge: string;
+  /** A guest command: the router's log lines of responses with status 400 or more since a guest time (s). */
+  readonly errorLog: (since: number) => string;
 }
 
 const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
@@ -54,6 +56,9 @@ const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
     renewedCertificate: "nginx was not reloaded",
     // lego's webroot, served by nginx: the token files are gone by now.
     idleChallenge: "404",
+    // Each app's access log starts with $msec and $status; a client that gave up is logged as 499.
+    errorLog: (since) =>
+      `awk -v t=${since} '$1 >= t && $2 >= 400' /var/log/nginx/*.access.log; echo '(error.log, its last lines:)'; tail -n 8 /var/log/nginx/error.log`,
   },
   haproxy: {
     kind: "haproxy",
@@ -68,6 +73,10 @@ const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
     renewedCertificate: "haproxy was not reloaded (runtime API: set ssl cert, commit ssl cert)",
     // lego's own server behind the app's acme backend, down between challenges.
     idleChallenge: "503",
+    // "log stdout format raw" with option httplog: the 6th field is the status, the 10th the
+    // termination state (who ended the session, in which phase); HAProxy's own alerts as they are.
+    errorLog: (since) =>
+      `journalctl -u haproxy -S @${since} -o cat --no-pager | awk '($6 ~ /^[0-9]+$/ && $6 >= 400) || /ALERT|WARNING|DOWN/'`,
   },
 };
 
@@ -338,7 +347,7 @@ export function vmScenarios(kind: RouterKind): void {
     const guestLoads = (
       targets: readonly { url: string; host?: string; connections?: number }[],
       during: () => Promise<void>,
-    ) => loadsInGuest(vm, targets, during);
+    ) => loadsInGuest(vm, targets, during, router.errorLog);
 
     scenario(
       "5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed",
@@ -848,7 +857,7 @@ export function vmScenarios(kind: RouterKind): void {
         });
         const after = await servedSerial();
         note(
-          `TLS renewals under 64 keep-alive https conns (in-guest load): ${renewals} renewals, ${load.requests} requests, ${load.failed} failed; serial ${before} -> ${after}`,
+          `TLS renewals under 64 keep-alive https conns (in-guest load): ${renewals} renewals, ${load.requests} requests, ${load.failed} failed, the slowest ${load.slowestMs} ms; serial ${before} -> ${after}`,
         );
         assert.strictEqual(load.failed, 0, load.raw);
         assert.notStrictEqual(after, before);
@@ -978,7 +987,7 @@ export function vmScenarios(kind: RouterKind): void {
           },
         );
         note(
-          `two apps switching in turn under 64 keep-alive conns each: first app ${main.requests} requests, ${main.failed} failed (${main.retried} resent); second app ${shop.requests} requests, ${shop.failed} failed (${shop.retried} resent)`,
+          `two apps switching in turn under 64 keep-alive conns each: first app ${main.requests} requests, ${main.failed} failed (${main.retried} resent); second app ${shop.requests} requests, ${shop.failed} failed (${shop.retried} resent); the slowest ${Math.max(main.slowestMs, shop.slowestMs)} ms`,
         );
         assert.strictEqual(main.failed, 0, main.raw);
         assert.strictEqual(shop.failed, 0, shop.raw);

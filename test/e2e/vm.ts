@@ -217,6 +217,9 @@ export interface GuestLoad {
   readonly failed: number;
   /** GETs Go's client resent after the server closed their kept-alive connection (wrk would count an error). */
   readonly retried: number;
+  /** The slowest request's time to its whole response (the guest is saturated: 1-3 s is usual under TCG). */
+  readonly slowestMs: number;
+  /** The load generator's JSON, and when anything failed, the router's own log of those responses. */
   readonly raw: string;
 }
 
@@ -227,19 +230,29 @@ export interface GuestLoad {
  * which would hide what a switch does. It runs at nice 10: the guest has the CPU of one
  * emulated machine, and the step under test (a deploy, a reload, a switch) goes first,
  * while the load takes the rest. Its 64 connections stay open and busy throughout.
+ *
+ * Each connection sends its next request as soon as the last one is answered, so the emulated
+ * guest is saturated and a request waits 1-3 s on average; on a busy host a few have waited
+ * over 10 s (CI, scenario 18). A request counts as failed after 30 s: a reset, an error
+ * status or no answer at all is a failure, a slow answer within 30 s is not.
+ * `routerLog(since)`, when given, is a guest command printing the router's log of error
+ * responses since that guest time (s): run only when a request failed, its lines are appended
+ * to `raw`, so a failure says which status the router gave and why.
  */
 export async function guestLoads(
   vm: Vm,
   targets: readonly { url: string; host?: string; connections?: number }[],
   during: () => Promise<void>,
+  routerLog?: (sinceEpochSeconds: number) => string,
 ): Promise<GuestLoad[]> {
   const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
+  const since = Number(await inVm("date +%s"));
   // In /root, not /tmp: a reboot empties /tmp.
   if ((await inVm("test -x /root/loadgen && echo yes || echo no")) !== "yes")
     await sftpPut(vm.connection, buildLoadgen(), "/root/loadgen");
   const start = targets.map(
     (t, i) =>
-      `rm -f /tmp/lg${i}.json; (nohup nice -n 10 /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c ${t.connections ?? 64} -d 600s > /tmp/lg${i}.json 2>&1 &)`,
+      `rm -f /tmp/lg${i}.json; (nohup nice -n 10 /root/loadgen -k -url ${t.url}${t.host ? ` -host ${t.host}` : ""} -c ${t.connections ?? 64} -timeout 30s -d 600s > /tmp/lg${i}.json 2>&1 &)`,
   );
   await inVm(`chmod +x /root/loadgen; ${start.join("; ")}`);
   await new Promise((r) => setTimeout(r, 1000));
@@ -257,7 +270,7 @@ export async function guestLoads(
         ),
       );
   }
-  return raws.map((raw) => {
+  const loads = raws.map((raw) => {
     const g = JSON.parse(raw) as {
       requests: number;
       resets: number;
@@ -265,7 +278,15 @@ export async function guestLoads(
       non2xx: number;
       timeouts: number;
       retried: number;
+      slowestMs: number;
     };
-    return { requests: g.requests, failed: g.resets + g.other + g.non2xx + g.timeouts, retried: g.retried, raw };
+    const failed = g.resets + g.other + g.non2xx + g.timeouts;
+    return { requests: g.requests, failed, retried: g.retried, slowestMs: g.slowestMs, raw };
   });
+  if (!routerLog || loads.every((l) => l.failed === 0)) return loads;
+  const log = await vm.sh(`{ ${routerLog(since - 2)}; } 2>&1 | tail -n 30`).catch((e: Error) => e.message);
+  return loads.map((l) => ({
+    ...l,
+    raw: `${l.raw}\nthe router's log of error responses since the load began:\n${log}`,
+  }));
 }

@@ -1,6 +1,7 @@
 // Command loadgen is a minimal keep-alive HTTP load generator for the benchmark:
 // it runs inside the e2e VM, so the VM's user-mode network is not in the path.
-// Prints one JSON object: requests, 2xx, other statuses and transport errors.
+// Prints one JSON object: requests, 2xx, other statuses and transport errors, the slowest
+// request, and samples of what failed (status or error, when, how long it took).
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -42,6 +44,16 @@ func main() {
 	var requests, ok, non2xx, resets, timeouts, otherErrs, retried atomic.Int64
 	var mu sync.Mutex
 	samples := map[string]int{}
+	var slowest time.Duration
+	began := time.Now()
+	// sample records one failure: what, at which second of the run and after how long.
+	sample := func(what string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(samples) < 8 {
+			samples[fmt.Sprintf("%s (at %.1fs, after %.1fs)", what, time.Since(began).Seconds(), took.Seconds())]++
+		}
+	}
 	var stopped atomic.Bool
 	time.AfterFunc(*dur, func() { stopped.Store(true) })
 	sig := make(chan os.Signal, 1)
@@ -64,7 +76,14 @@ func main() {
 				var conns atomic.Int32
 				trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }}
 				req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+				sent := time.Now()
 				resp, err := client.Do(req)
+				took := time.Since(sent)
+				mu.Lock()
+				if took > slowest {
+					slowest = took
+				}
+				mu.Unlock()
 				if conns.Load() > 1 {
 					retried.Add(1)
 				}
@@ -78,27 +97,31 @@ func main() {
 					default:
 						otherErrs.Add(1)
 					}
-					mu.Lock()
-					if len(samples) < 5 {
-						samples[err.Error()]++
-					}
-					mu.Unlock()
+					sample(err.Error(), took)
 					continue
 				}
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode/100 == 2 {
 					ok.Add(1)
 				} else {
 					non2xx.Add(1)
+					first, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+					if len(first) > 60 {
+						first = first[:60]
+					}
+					sample(fmt.Sprintf("HTTP %d %q server=%q", resp.StatusCode, first, resp.Header.Get("Server")), took)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
+	out := json.NewEncoder(os.Stdout)
+	out.SetEscapeHTML(false)
+	_ = out.Encode(map[string]any{
 		"requests": requests.Load(), "ok": ok.Load(), "non2xx": non2xx.Load(),
 		"resets": resets.Load(), "timeouts": timeouts.Load(), "other": otherErrs.Load(), "retried": retried.Load(),
-		"samples": samples,
+		"slowestMs": slowest.Milliseconds(), "samples": samples,
 	})
 }
