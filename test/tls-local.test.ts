@@ -97,6 +97,22 @@ function workerPids(host: Sandbox): string {
 }
 
 /**
+ * HAProxy's one worker, once the generation before a reload has gone (nginx: its workers, as
+ * workerPids). An old HAProxy worker keeps no mark in its command line, and until it has
+ * stopped listening it may take new connections: CI saw a renewal validated through one, so
+ * the new worker's acme backend had counted 0 requests.
+ */
+function settledWorkers(host: Sandbox): string {
+  if (host.router === "nginx") return workerPids(host);
+  for (let i = 0; i < 75; i++) {
+    const pids = workerPids(host);
+    if (!pids.includes(" ")) return pids;
+    run("sleep", ["0.2"]);
+  }
+  throw new Error(`${host.router} still has more than one worker 15 s after its reload: ${workerPids(host)}`);
+}
+
+/**
  * A sandbox host for `router` on the ports from `b` (http b, preview b+1, check b+2, slots b+3
  * and b+4, https b+5, acme b+6), serving DOMAIN with tls, its config applied and blue live.
  */
@@ -560,7 +576,8 @@ for (const router of ["nginx", "haproxy"] as const) {
 
     it("a forced renewal: validated again, the new serial served, the same worker PIDs", () => {
       const before = status().serial;
-      const pids = workerPids(host);
+      // The issue reloaded HAProxy: the old worker could still take pebble's connections.
+      const pids = settledWorkers(host);
       const r = host.tool("tls-renew.sh", {}, "", ["force"]);
       assert.strictEqual(r.status, 0, r.stderr + r.stdout);
       const after = status().serial;
@@ -578,7 +595,10 @@ for (const router of ["nginx", "haproxy"] as const) {
           `haproxy_cli "show stat" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "req_tot") r = i; next } $1 == "bluegreen_acme" && $2 == "BACKEND" { print $r }'`,
         );
         assert.strictEqual(stat.status, 0, stat.stderr);
-        assert.ok(Number(stat.stdout.trim()) >= 1, `acme backend requests: ${stat.stdout}`);
+        assert.ok(
+          Number(stat.stdout.trim()) >= 1,
+          `acme backend requests: ${stat.stdout.trim()} (workers ${pids} before, ${workerPids(host)} now); the renewal said: ${r.stdout}`,
+        );
       }
       assert.strictEqual(workerPids(host), pids, "the router's workers changed: it was reloaded");
       console.log(`      ${router}: pebble serials ${before} -> ${after}; workers ${pids}`);
@@ -623,7 +643,7 @@ for (const router of ["nginx", "haproxy"] as const) {
         `EXEC_PATH=${hook}\nEXEC_POLLING_INTERVAL=1\nEXEC_PROPAGATION_TIMEOUT=30\nEXEC_SEQUENCE_INTERVAL=0\nFAKE_DNS_TOKEN=local-dns-token\n`,
         { mode: 0o600 },
       );
-      const pids = workerPids(host);
+      const pids = settledWorkers(host);
       const r = host.tool("tls-renew.sh", {}, "", ["issue"]);
       assert.strictEqual(r.status, 0, r.stderr + r.stdout);
       assert.ok(!(r.stdout + r.stderr).includes("local-dns-token"));
