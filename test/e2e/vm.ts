@@ -217,7 +217,7 @@ export interface GuestLoad {
   readonly failed: number;
   /** GETs Go's client resent after the server closed their kept-alive connection (wrk would count an error). */
   readonly retried: number;
-  /** The slowest request's time to its whole response (the guest is saturated: 1-3 s is usual under TCG). */
+  /** The slowest request's time to its whole response (the guest is saturated: 4-7 s in CI runs under TCG). */
   readonly slowestMs: number;
   /** The load generator's JSON, and when anything failed, the router's own log of those responses. */
   readonly raw: string;
