@@ -43,8 +43,14 @@ export const shared = {
    * certificate, so the listener is in the frontend only while this list has an entry.
    */
   haproxyCrtList: "/etc/haproxy/bluegreen/certs.list",
-  /** The runtime API: root only. The switch sets map entries through it. */
+  /** The runtime API: root only. Certificates are set through it. */
   haproxyAdminSocket: "/run/haproxy/admin.sock",
+  /**
+   * The master CLI (Debian's unit starts HAProxy with -S here): it lists every worker, the one
+   * a reload just forked and those still draining, and passes a command to each by PID. The
+   * switch sets map entries on every worker through it, so no reload can lose them.
+   */
+  haproxyMasterSocket: "/run/haproxy-master.sock",
 } as const;
 
 export type RouterKind = "nginx" | "haproxy";
@@ -174,6 +180,7 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_LIVE_LINK: L.liveLink,
     BG_ACTIVE_FILE: L.activeColorFile,
     BG_SWITCH_INTENT: `${L.stateDir}/switch.intent`,
+    BG_WATCH_PENDING: `${L.stateDir}/watch.pending`,
     BG_LOCK: `${L.stateDir}/lock`,
     BG_RELEASE_LOCK: `${L.stateDir}/release.lock`,
     BG_MAINTENANCE_FLAG: L.maintenanceFlag,
@@ -192,6 +199,7 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_HAPROXY_PUBLIC: shared.haproxyPublic,
     BG_HAPROXY_ROUTES_DIR: shared.haproxyRoutesDir,
     BG_HAPROXY_ADMIN: shared.haproxyAdminSocket,
+    BG_HAPROXY_MASTER: shared.haproxyMasterSocket,
     BG_HAPROXY_APP: L.haproxyApp,
     BG_HAPROXY_ROUTE: L.haproxyRoute,
     BG_HAPROXY_MAP: L.haproxyMap,

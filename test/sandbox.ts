@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Color, COLORS, layout, renderLayoutSh, RouterKind, shared } from "../components/layout";
+import { AppLayout, appLayout, Color, COLORS, layout, renderLayoutSh, RouterKind, shared } from "../components/layout";
 import { LinkModeName, renderBundle, renderNginxCommon, renderNginxSite, slotListen } from "../components/render";
 import { renderHaproxyMain } from "../components/renderHaproxy";
 import { ROUTERS } from "../components/routers";
@@ -26,14 +26,20 @@ export function buildDemoApp(version: string): string {
 }
 
 /** Moves the host paths of a rendered nginx site under `root`, with the public listener on loopback:httpPort (and :443 on httpsPort). */
-export function relocateSite(site: string, root: string, httpPort: number, httpsPort = 0): string {
+export function relocateSite(
+  site: string,
+  root: string,
+  httpPort: number,
+  httpsPort = 0,
+  L: AppLayout = layout,
+): string {
   return site
     .replace(/listen 443 ssl http2;/g, `listen 127.0.0.1:${httpsPort} ssl http2;`)
     .replace(/ {4}listen \[::\]:443 ssl http2;\n/g, "")
     .replace(/listen 80;/g, `listen 127.0.0.1:${httpPort};`)
     .replace(/ {4}listen \[::\]:80;\n/g, "")
-    .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
-    .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
+    .replace(new RegExp(`${L.runDir}/`, "g"), `${root}${L.runDir}/`)
+    .replace(new RegExp(`${L.stateDir}/`, "g"), `${root}${L.stateDir}/`)
     .replace(/\/var\/log\/nginx\//g, `${root}/var/log/nginx/`)
     .replace(/\/etc\/nginx\/bluegreen\//g, `${root}/etc/nginx/bluegreen/`)
     .replace("listen 80 default_server;", `listen 127.0.0.1:${httpPort} default_server;`)
@@ -44,22 +50,29 @@ export function relocateSite(site: string, root: string, httpPort: number, https
  * Moves the host paths of rendered HAProxy files under `root`, the public listener to
  * loopback:httpPort (and :443 to httpsPort), and drops the user and group switch (the sandbox runs as root).
  */
-export function relocateHaproxy(text: string, root: string, httpPort: number, httpsPort = 0): string {
+export function relocateHaproxy(
+  text: string,
+  root: string,
+  httpPort: number,
+  httpsPort = 0,
+  L: AppLayout = layout,
+): string {
   return text
     .replace(new RegExp(`${shared.haproxyDir}/`, "g"), `${root}${shared.haproxyDir}/`)
     .replace("    bind :443 ssl", `    bind 127.0.0.1:${httpsPort} ssl`)
     .replace(/^#bluegreen-https {4}bind \[::\]:443 .*\n/m, "")
-    .replace(new RegExp(`${layout.runDir}/`, "g"), `${root}${layout.runDir}/`)
-    .replace(new RegExp(`${layout.stateDir}/`, "g"), `${root}${layout.stateDir}/`)
+    .replace(new RegExp(`${L.runDir}/`, "g"), `${root}${L.runDir}/`)
+    .replace(new RegExp(`${L.stateDir}/`, "g"), `${root}${L.stateDir}/`)
     .replace(shared.haproxyAdminSocket, `${root}${shared.haproxyAdminSocket}`)
     .replace("    bind :80\n", `    bind 127.0.0.1:${httpPort}\n`)
     .replace("    bind [::]:80 v6only\n", "")
     .replace(/^ {4}(user|group|log stdout) .*\n/gm, "");
 }
 
-/** The X-Bluegreen-Color of a fresh request to a loopback port, or "none (why)". */
-function colorAt(port: number): string {
-  const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", `http://127.0.0.1:${port}/`]);
+/** The X-Bluegreen-Color of a fresh request to a loopback port (for a site's name), or "none (why)". */
+function colorAt(port: number, host?: string): string {
+  const name = host ? ["-H", `Host: ${host}`] : [];
+  const r = run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "2", ...name, `http://127.0.0.1:${port}/`]);
   return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
 }
 
@@ -97,6 +110,10 @@ export interface SandboxOptions {
   readonly tls?: { readonly hstsMaxAge: number; readonly httpsPort: number };
   /** HAProxy, HTTP-01: the loopback port of lego's own server. */
   readonly acmePort?: number;
+  /** The app's name (default bluegreen: the default layout). */
+  readonly app?: string;
+  /** Another app on the same host: this sandbox shares its root and its running router. */
+  readonly host?: Sandbox;
 }
 
 export interface ToolResult {
@@ -112,6 +129,8 @@ export class Sandbox {
   private readonly nginxConf: string;
 
   readonly router: RouterKind;
+  /** This app's paths on the host. */
+  readonly L: AppLayout;
 
   constructor(readonly opts: SandboxOptions) {
     this.router = opts.router ?? "nginx";
@@ -132,9 +151,11 @@ export class Sandbox {
           `a sandbox left running by an interrupted test run? See who holds it: ss -ltnp 'sport = :${taken[0][1]}'`,
       );
     }
-    this.root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
+    this.L = appLayout(opts.app);
+    const layout = this.L;
+    this.root = opts.host?.root ?? fs.mkdtempSync(path.join(os.tmpdir(), "bg-host-"));
     fs.chmodSync(this.root, 0o755);
-    this.faultDir = path.join(this.root, "faults");
+    this.faultDir = path.join(this.root, opts.app ? `faults-${opts.app}` : "faults");
     this.nginxConf = path.join(this.root, "nginx.conf");
     const at = (p: string) => path.join(this.root, p);
     for (const d of [
@@ -144,7 +165,7 @@ export class Sandbox {
       "/etc/nginx/bluegreen",
       "/var/log/nginx",
       "log",
-      "faults",
+      path.basename(this.faultDir),
       layout.dataDir,
       layout.releasesDir,
       shared.haproxyRoutesDir,
@@ -177,6 +198,7 @@ export class Sandbox {
       "router-nginx.sh",
       "router-haproxy.sh",
       "switch.sh",
+      "watch.sh",
       "router-config.sh",
       "maintenance.sh",
       "status.sh",
@@ -185,18 +207,19 @@ export class Sandbox {
       fs.writeFileSync(at(`${layout.toolsDir}/${name}`), loadScript(name), { mode: 0o755 });
     }
     // Workers run as root here: the sockets are 0660 and owned by root, as the slots are.
-    fs.writeFileSync(
-      this.nginxConf,
-      [
-        "user root;",
-        "worker_processes 2;",
-        `pid ${this.root}/nginx.pid;`,
-        `error_log ${this.root}/log/error.log;`,
-        "events { worker_connections 4096; }",
-        `http { include ${this.root}${shared.nginxCommon}; }`,
-        "",
-      ].join("\n"),
-    );
+    if (!opts.host)
+      fs.writeFileSync(
+        this.nginxConf,
+        [
+          "user root;",
+          "worker_processes 2;",
+          `pid ${this.root}/nginx.pid;`,
+          `error_log ${this.root}/log/error.log;`,
+          "events { worker_connections 4096; }",
+          `http { include ${this.root}${shared.nginxCommon}; }`,
+          "",
+        ].join("\n"),
+      );
   }
 
   private get ports() {
@@ -207,12 +230,13 @@ export class Sandbox {
   private portsByName(): Record<string, number> {
     const o = this.opts;
     const all: Record<string, number | undefined> = {
-      httpPort: o.httpPort,
+      // The router's public listeners belong to the host's first app.
+      httpPort: o.host ? undefined : o.httpPort,
       previewPort: o.previewPort,
       checkPort: o.checkPort,
       "ports.blue": this.ports.blue,
       "ports.green": this.ports.green,
-      "tls.httpsPort": o.tls?.httpsPort,
+      "tls.httpsPort": o.host ? undefined : o.tls?.httpsPort,
       acmePort: o.acmePort,
     };
     return Object.fromEntries(Object.entries(all).filter((e): e is [string, number] => e[1] !== undefined));
@@ -222,7 +246,7 @@ export class Sandbox {
   site(ports = this.ports, previewPort = this.opts.previewPort): string {
     return relocateSite(
       renderNginxSite({
-        layout,
+        layout: this.L,
         domains: this.opts.domains ?? [],
         tls: this.opts.tls && { hstsMaxAge: this.opts.tls.hstsMaxAge },
         previewPort,
@@ -233,11 +257,14 @@ export class Sandbox {
       this.root,
       this.opts.httpPort,
       this.opts.tls?.httpsPort,
+      this.L,
     );
   }
 
   /** Starts the router on a minimal config, then writes the app's through router-config.sh. */
   configureAndStart(): ToolResult {
+    // Another app on a running host: its router is already there.
+    if (this.opts.host) return this.routerConfig();
     if (this.router === "nginx") return this.configureAndStartNginx();
     fs.writeFileSync(
       this.at(shared.haproxyMain),
@@ -247,7 +274,7 @@ export class Sandbox {
       "-D",
       "-W",
       "-S",
-      `${this.root}/haproxy-master.sock`,
+      this.at(shared.haproxyMasterSocket),
       "-p",
       `${this.root}/haproxy.pid`,
       "-f",
@@ -274,11 +301,20 @@ export class Sandbox {
     env: { OWNER?: string; DOMAINS?: string } = {},
     previewPort = this.opts.previewPort,
   ): ToolResult {
+    const { vars, stdin } = this.routerConfigInput(ports, env, previewPort);
+    return this.tool("router-config.sh", vars, stdin);
+  }
+
+  /** router-config.sh's env values and stdin, as the Router component sends them. */
+  routerConfigInput(
+    ports = this.ports,
+    env: { OWNER?: string; DOMAINS?: string } = {},
+    previewPort = this.opts.previewPort,
+  ): { vars: Record<string, string>; stdin: string } {
     const o = { ...this.opts, previewPort };
-    return this.tool(
-      "router-config.sh",
-      {
-        OWNER: env.OWNER ?? "organization/bluegreen/sandbox",
+    return {
+      vars: {
+        OWNER: env.OWNER ?? `organization/bluegreen/sandbox${this.opts.app ? `-${this.opts.app}` : ""}`,
         DOMAINS: env.DOMAINS ?? (this.opts.domains ?? []).join(" "),
         PORTS: [o.previewPort, o.checkPort, ports.blue, ports.green, this.router === "haproxy" ? o.acmePort : undefined]
           .filter((p) => p !== undefined)
@@ -286,36 +322,37 @@ export class Sandbox {
         BLUE_PORT: String(ports.blue),
         GREEN_PORT: String(ports.green),
       },
-      this.router === "nginx"
-        ? renderBundle({
-            common: relocateSite(renderNginxCommon(), this.root, o.httpPort, o.tls?.httpsPort),
-            site: this.site(ports, previewPort),
-          })
-        : renderBundle(
-            Object.fromEntries(
-              Object.entries(
-                ROUTERS.haproxy.sections({
-                  layout,
-                  domains: o.domains ?? [],
-                  tls: o.tls && { hstsMaxAge: o.tls.hstsMaxAge },
-                  acmePort: o.acmePort,
-                  previewPort,
-                  checkPort: o.checkPort,
-                  maintenanceRetryAfter: 120,
-                  ports,
-                }),
-              ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, o.tls?.httpsPort)]),
+      stdin:
+        this.router === "nginx"
+          ? renderBundle({
+              common: relocateSite(renderNginxCommon(), this.root, o.httpPort, o.tls?.httpsPort, this.L),
+              site: this.site(ports, previewPort),
+            })
+          : renderBundle(
+              Object.fromEntries(
+                Object.entries(
+                  ROUTERS.haproxy.sections({
+                    layout: this.L,
+                    domains: o.domains ?? [],
+                    tls: o.tls && { hstsMaxAge: o.tls.hstsMaxAge },
+                    acmePort: o.acmePort,
+                    previewPort,
+                    checkPort: o.checkPort,
+                    maintenanceRetryAfter: 120,
+                    ports,
+                  }),
+                ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, o.tls?.httpsPort, this.L)]),
+              ),
             ),
-          ),
-    );
+    };
   }
 
   /** Starts a slot as deploy-slot.sh would leave it: the app listening, its listen address and tcp flag recorded. */
   async startSlot(color: Color, version: string, mode: LinkModeName = this.opts.mode): Promise<void> {
     this.slots.get(color)?.kill("SIGKILL");
-    const listen = slotListen(layout, mode, color, this.ports[color]).replace(
-      layout.runDir,
-      `${this.root}${layout.runDir}`,
+    const listen = slotListen(this.L, mode, color, this.ports[color]).replace(
+      this.L.runDir,
+      `${this.root}${this.L.runDir}`,
     );
     const args = [
       "--listen",
@@ -325,13 +362,13 @@ export class Sandbox {
       "--version",
       version,
       "--active-file",
-      path.join(this.root, layout.stateDir, "active"),
+      path.join(this.root, this.L.stateDir, "active"),
       "--fault-dir",
       this.faultDir,
     ];
     const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
     this.slots.set(color, child);
-    const slotDir = path.join(this.root, layout.stateDir, "slots", color);
+    const slotDir = path.join(this.root, this.L.stateDir, "slots", color);
     fs.mkdirSync(slotDir, { recursive: true });
     fs.writeFileSync(path.join(slotDir, "listen"), `${listen}\n`);
     if (mode === "tcp") fs.writeFileSync(path.join(slotDir, "tcp"), "");
@@ -348,7 +385,7 @@ export class Sandbox {
   }
 
   curlSlot(color: Color, urlPath: string): ToolResult {
-    const listen = fs.readFileSync(path.join(this.root, layout.stateDir, "slots", color, "listen"), "utf8").trim();
+    const listen = fs.readFileSync(path.join(this.root, this.L.stateDir, "slots", color, "listen"), "utf8").trim();
     const target = listen.startsWith("unix:")
       ? ["--unix-socket", listen.slice(5), `http://slot${urlPath}`]
       : [`http://${listen}${urlPath}`];
@@ -357,7 +394,7 @@ export class Sandbox {
 
   /** Runs an installed host tool with env values (as the command line would pass them) and optional stdin. */
   tool(name: string, vars: Record<string, string>, stdin?: string, args: string[] = []): ToolResult {
-    return run(path.join(this.root, layout.toolsDir, name), args, {
+    return run(path.join(this.root, this.L.toolsDir, name), args, {
       env: { PATH: process.env.PATH, ...vars },
       input: stdin ?? "",
     });
@@ -367,7 +404,7 @@ export class Sandbox {
   lib(code: string): ToolResult {
     return run(
       "bash",
-      ["--norc", "-c", `set -euo pipefail; . ${path.join(this.root, layout.toolsDir, "lib.sh")}; ${code}`],
+      ["--norc", "-c", `set -euo pipefail; . ${path.join(this.root, this.L.toolsDir, "lib.sh")}; ${code}`],
       { env: { PATH: process.env.PATH } },
     );
   }
@@ -383,7 +420,7 @@ export class Sandbox {
 
   /** The colour the public listener serves now, from the app's response header. */
   servedColor(): string {
-    return colorAt(this.opts.httpPort);
+    return colorAt(this.opts.httpPort, this.opts.domains?.[0]);
   }
 
   /** The colour the preview listener (the idle slot) serves now. */
@@ -393,7 +430,7 @@ export class Sandbox {
 
   /** Where the live link points, without the sandbox root (e.g. /var/lib/bluegreen/colors/blue). */
   liveLink(): string {
-    return fs.readlinkSync(path.join(this.root, layout.stateDir, "live")).replace(this.root, "");
+    return fs.readlinkSync(path.join(this.root, this.L.stateDir, "live")).replace(this.root, "");
   }
 
   at(p: string): string {
@@ -402,6 +439,8 @@ export class Sandbox {
 
   stop(): void {
     for (const child of this.slots.values()) child.kill("SIGKILL");
+    // Another app's sandbox: the host's first app stops the router and removes the root.
+    if (this.opts.host) return;
     // By the master's PID, not `nginx -s stop`: that parses the config first, and a test may
     // have left it unloadable (a missing include), which left nginx running on our ports.
     const pidFile = this.router === "nginx" ? "nginx.pid" : "haproxy.pid";

@@ -9,7 +9,7 @@ import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
 
 const SCRIPTS = path.join(ROOT, "components", "scripts");
-const SOURCED = new Set(["lib.sh", "router-nginx.sh", "router-haproxy.sh"]);
+const SOURCED = new Set(["lib.sh", "watch.sh", "router-nginx.sh", "router-haproxy.sh"]);
 const executables = [
   ...fs
     .readdirSync(SCRIPTS)
@@ -53,7 +53,7 @@ describe("shell scripts", () => {
     fs.writeFileSync(path.join(dir, "install-tools.sh"), toolsInstallerText(layout));
     const files = [
       ...executables,
-      path.join(SCRIPTS, "lib.sh"),
+      ...[...SOURCED].map((f) => path.join(SCRIPTS, f)),
       path.join(dir, "layout.sh"),
       path.join(dir, "install-tools.sh"),
       // The test rigs' own scripts, held to the same standard.

@@ -3,10 +3,14 @@
 # to public traffic; STATE=off sends traffic to the live slot again. Both slots
 # keep running, the links do not move, and the router is not reloaded: nginx checks
 # for the flag file on each request; HAProxy reads its map, set through its runtime API.
+# A switch made while maintenance was on has not been watched (the public reached no slot):
+# STATE=off runs that watch now (watch.sh watch_deferred), with the usual rollback on a breach.
 # Input: STATE (on|off); stdin: the page (on).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/watch.sh"
 : "${STATE:?}"
 take_lock "$BG_LOCK" 300
 flag="$BG_STATE_DIR/maintenance"
@@ -31,12 +35,14 @@ case "$STATE" in
   off)
     if [ ! -f "$flag" ]; then
       echo "maintenance already off; live: $live"
+      watch_deferred
       exit 0
     fi
     rm -f "$flag"
     router_sync
     audit maintenance "state=off live=$live" ok
     echo "maintenance off: public traffic goes to $live again"
+    watch_deferred
     ;;
   *) die "STATE must be on or off (got '$STATE')" ;;
 esac

@@ -32,12 +32,23 @@ slot_backend() {
   if [ -f "$(slot_dir "$1")/tcp" ]; then echo "${BG_IDENT}_$1_tcp"; else echo "${BG_IDENT}_$1_socket"; fi
 }
 
-# router_sync: writes the map (one rename) from the state files, then sets each entry at
-# runtime (one `set map` round trip) when HAProxy has the map loaded (before this app's
-# first reload it has not: the reload reads the file). An entry the loaded map lacks
-# (https, on a map loaded by an older bluegreen) is added. Serialized by its own lock: the
-# switch and the tls step both sync, and the later one must read the state after the
-# earlier one changed it.
+# haproxy_master COMMANDS: runs commands (";"-separated; "@1 CMD" goes to the current worker,
+# "@!PID CMD" to that one) on the master CLI (root only); prints the answer.
+haproxy_master() {
+  printf '%s\n' "$1" | timeout 10 socat -t 5 - "UNIX-CONNECT:$BG_HAPROXY_MASTER"
+}
+
+# router_sync: writes the map (one rename) from the state files, then sets each entry on every
+# worker through the master CLI, in the same round trip as `show proc`. No reload can lose it:
+# a reload re-executes the master, which reads the map file while it parses the config, forks
+# the new worker, and only then answers its CLI again (while it re-executes, a connection is
+# refused, and is retried). So an answer that comes after the rename either came before that
+# reload's parse (which then reads the new file) or names the worker the parse made, which
+# `@1` set. Workers still draining after an earlier reload are set too, by PID, so their last
+# answers follow the switch. Before this app's first reload HAProxy has no map of it loaded
+# ("Unknown map identifier"): the reload reads the file. An entry the loaded map lacks (https,
+# on a map loaded by an older bluegreen) is added. Serialized by its own lock: the switch and
+# the tls step both sync, and the later one must read the state after the earlier one changed it.
 router_sync() {
   (
     flock -w 30 5 || die "another router sync has held $BG_STATE_DIR/router-sync.lock for over 30 s"
@@ -45,7 +56,7 @@ router_sync() {
   ) 5>"$BG_STATE_DIR/router-sync.lock"
 }
 haproxy_sync() {
-  local live idle maint=off https=off out have cmds="" k v
+  local live idle maint=off https=off out cmds="" k v pid deadline
   live=$(live_color)
   [ -n "$live" ] || live=blue
   idle=$(other_color "$live")
@@ -54,24 +65,42 @@ haproxy_sync() {
   printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new"
   chmod 0644 "$BG_HAPROXY_MAP.new"
   mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"
-  [ -S "$BG_HAPROXY_ADMIN" ] || return 0
-  # One round trip in the common case: HAProxy has the map with every entry, and a `set map`
-  # answers nothing. Any answer (no such map loaded, an entry missing) takes the long way.
-  while read -r k v; do cmds+="set map $BG_HAPROXY_MAP $k $v; "; done <"$BG_HAPROXY_MAP"
-  out=$(haproxy_cli "${cmds%; }") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
-  [[ $out =~ [^[:space:]] ]] || return 0
-  cmds=""
-  out=$(haproxy_cli "show map") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
-  grep -qF "($BG_HAPROXY_MAP)" <<<"$out" || return 0
-  have=$(haproxy_cli "show map $BG_HAPROXY_MAP") || die "the HAProxy runtime API ($BG_HAPROXY_ADMIN) did not answer"
+  if [ ! -S "$BG_HAPROXY_MASTER" ]; then
+    # HAProxy is not running: it reads the file when it starts.
+    [ ! -S "$BG_HAPROXY_ADMIN" ] || die "HAProxy runs without its master CLI ($BG_HAPROXY_MASTER), through which bluegreen reaches every worker: start it with -S $BG_HAPROXY_MASTER, as Debian's unit does (check EXTRAOPTS in /etc/default/haproxy)"
+    return 0
+  fi
+  while read -r k v; do cmds+="@1 set map $BG_HAPROXY_MAP $k $v; "; done <"$BG_HAPROXY_MAP"
+  deadline=$(($(now_s) + 15))
+  until out=$(haproxy_master "${cmds}show proc" 2>/dev/null) && [[ $out == *"# programs"* ]]; do
+    [ "$(now_s)" -lt "$deadline" ] || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) gave no answer for 15 s, so $BG_APP's routing may not be what $BG_HAPROXY_MAP says; its log says:
+$(router_error_log_tail)"
+    sleep 0.05
+  done
+  # Each `set map` answers nothing when it took the entry.
+  if [[ ${out%%"#<PID>"*} =~ [^[:space:]] ]]; then haproxy_sync_worker 1; fi
+  while read -r pid; do haproxy_sync_worker "!$pid"; done < <(haproxy_old_workers <<<"$out")
+}
+
+# haproxy_old_workers: the PIDs under "# old workers" in `show proc` on stdin (draining after a reload).
+haproxy_old_workers() { awk '/^# / { old = ($0 ~ /^# old workers/); next } old && $1 ~ /^[0-9]+$/ { print $1 }'; }
+
+# haproxy_sync_worker WHO: sets the map file's entries on one worker ("1": the current one,
+# "!PID": that one), adding those its map lacks. A worker gone meanwhile, or one that has not
+# loaded this app's map, has nothing to set.
+haproxy_sync_worker() {
+  local who=$1 have out cmds="" k v
+  have=$(haproxy_master "@$who show map $BG_HAPROXY_MAP") || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) did not answer"
+  case "$have" in *"Can't find the target PID"* | *"Unknown map identifier"*) return 0 ;; esac
   while read -r k v; do
     if awk -v k="$k" '$2 == k { f = 1 } END { exit !f }' <<<"$have"; then
-      cmds+="set map $BG_HAPROXY_MAP $k $v; "
+      cmds+="@$who set map $BG_HAPROXY_MAP $k $v; "
     else
-      cmds+="add map $BG_HAPROXY_MAP $k $v; "
+      cmds+="@$who add map $BG_HAPROXY_MAP $k $v; "
     fi
   done <"$BG_HAPROXY_MAP"
-  out=$(haproxy_cli "${cmds%; }")
+  out=$(haproxy_master "${cmds%; }") || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) did not answer"
+  case "$out" in *"Can't find the target PID"*) return 0 ;; esac
   [ -z "$(tr -d '[:space:]' <<<"$out")" ] || die "HAProxy refused the new routing of $BG_APP: $out"
 }
 
@@ -212,38 +241,63 @@ $out"
 
 router_error_log_tail() { journalctl -u haproxy -n 5 --no-pager 2>/dev/null | sed 's/^/  /' || true; }
 
-# haproxy_counts TARGET: "requests 5xx" HAProxy counted for the slot's backends (both ways
-# of listening), including the 502/503/504 it made itself when the slot failed. Fails,
-# printing nothing, when the runtime API gave no stats (no header: a timeout or an error).
+# haproxy_counts TARGET: one line "PID requests 5xx" per worker (the current one and those still
+# draining after a reload): what each counted for the slot's backends (both ways of listening),
+# including the 502/503/504 it made itself when the slot failed, less what came through the
+# check listener (the switch's own requests: the live slot's backends serve it too), so only
+# public traffic counts, as nginx's watch reads the public access log. Fails, printing nothing, when
+# the master gave no list of workers or a worker gave no stats (no header: a timeout or an error).
 haproxy_counts() {
-  local out
-  out=$(haproxy_cli "show stat") || return 1
-  awk -F, -v a="${BG_IDENT}_$1_socket" -v b="${BG_IDENT}_$1_tcp" '
-    NR == 1 {
-      if ($1 != "# pxname") { bad = 1; exit 1 }
-      for (i = 1; i <= NF; i++) { if ($i == "hrsp_5xx") h = i; if ($i == "req_tot") r = i }
-      next
-    }
-    ($1 == a || $1 == b) && $2 == "BACKEND" { t += $r; e += $h }
-    END { if (bad || !h || !r) exit 1; print t + 0, e + 0 }' <<<"$out"
+  local procs pid pids out c lines=""
+  procs=$(haproxy_master "show proc") && [[ $procs == *"# workers"* ]] || return 1
+  mapfile -t pids < <(awk '/^# / { w = ($0 ~ /workers/); next } w && $1 ~ /^[0-9]+$/ { print $1 }' <<<"$procs")
+  for pid in "${pids[@]}"; do
+    out=$(haproxy_master "@!$pid show stat") || return 1
+    case "$out" in *"Can't find the target PID"*) continue ;; esac
+    c=$(awk -F, -v a="${BG_IDENT}_$1_socket" -v b="${BG_IDENT}_$1_tcp" -v check="${BG_IDENT}_check" '
+      NR == 1 {
+        if ($1 != "# pxname") { bad = 1; exit 1 }
+        for (i = 1; i <= NF; i++) { if ($i == "hrsp_5xx") h = i; if ($i == "req_tot") r = i }
+        next
+      }
+      ($1 == a || $1 == b) && $2 == "BACKEND" { t += $r; e += $h }
+      $1 == check && $2 == "FRONTEND" { ct += $r; ce += $h }
+      END { if (bad || !h || !r) exit 1; print t - ct, e - ce }' <<<"$out") || return 1
+    lines+="$pid $c"$'\n'
+  done
+  [ -n "$lines" ] || return 1
+  printf '%s' "$lines"
 }
 
-# router_watch_base TARGET: the counters at the move, "requests,5xx".
+# router_watch_base TARGET: the counters at the move, "PID:requests:5xx" per worker.
 router_watch_base() {
-  local c
+  local c pid t e base=""
   c=$(haproxy_counts "$1") || return 1
-  echo "${c/ /,}"
+  while read -r pid t e; do base+="$pid:$t:$e "; done <<<"$c"
+  echo "${base% }"
 }
 
-# router_watch_count TARGET BASE MOVED_MS: "responses 5xx" for the slot since the move.
-# Counters restart at a reload (another app's change): then they count from there.
-router_watch_count() {
-  local t e bt be c
+# router_watch_read TARGET BASE MOVED_MS: sets WATCH_TOTAL and WATCH_ERRORS, the responses and
+# 5xx for the slot since the move, summed over every worker seen since then: each worker counts
+# on its own, a reload's new one from 0, and a draining one's last counts are kept after it is
+# gone (HAPROXY_SEEN, for this process). A base token of an older bluegreen (no PID) counts from 0.
+declare -gA HAPROXY_SEEN=()
+router_watch_read() {
+  local c pid t e tok bt be total=0 errors=0
+  local -A base=()
   c=$(haproxy_counts "$1") || return 1
-  read -r t e <<<"$c"
-  IFS=, read -r bt be <<<"$2"
-  if [ "$t" -lt "${bt:-0}" ]; then bt=0 be=0; fi
-  echo "$((t - ${bt:-0})) $((e - ${be:-0}))"
+  while read -r pid t e; do HAPROXY_SEEN[$pid]="$t $e"; done <<<"$c"
+  for tok in $2; do
+    IFS=: read -r pid t e <<<"$tok"
+    [ -z "$e" ] || base[$pid]="$t $e"
+  done
+  for pid in "${!HAPROXY_SEEN[@]}"; do
+    read -r t e <<<"${HAPROXY_SEEN[$pid]}"
+    read -r bt be <<<"${base[$pid]:-0 0}"
+    total=$((total + t - bt)) errors=$((errors + e - be))
+  done
+  # shellcheck disable=SC2034 # read by the watch (watch.sh)
+  WATCH_TOTAL=$total WATCH_ERRORS=$errors
 }
 
 # ---- HTTPS ---------------------------------------------------------------------------------

@@ -59,13 +59,17 @@ router_error_log_tail() { tail -n 5 "${BG_NGINX_ERROR_LOG:-/var/log/nginx/error.
 # router_watch_base TARGET: where the post-switch watch starts counting (the access log's size).
 router_watch_base() { echo $(($(stat -c %s "$BG_ACCESS_LOG" 2>/dev/null || echo 0) + 1)); }
 
-# router_watch_count TARGET BASE MOVED_MS: "responses 5xx" proxied to the app since the move.
-# Log lines start "$msec $status $upstream_status"; "-" marks a response nginx made itself.
-router_watch_count() {
-  local since
+# router_watch_read TARGET BASE MOVED_MS: sets WATCH_TOTAL and WATCH_ERRORS, the responses and
+# 5xx proxied to the app since the move; fails when the log cannot be read. Log lines start
+# "$msec $status $upstream_status"; "-" marks a response nginx made itself (the maintenance page).
+router_watch_read() {
+  local since c
   since="$(($3 / 1000)).$(printf '%03d' $(($3 % 1000)))"
-  tail -c +"$2" "$BG_ACCESS_LOG" 2>/dev/null |
-    awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }'
+  [ -r "$BG_ACCESS_LOG" ] || return 1
+  c=$(tail -c +"$2" "$BG_ACCESS_LOG" |
+    awk -v since="$since" '$1 >= since && $3 != "-" { t++; if ($2 >= 500) e++ } END { print t + 0, e + 0 }') || return 1
+  # shellcheck disable=SC2034 # read by the watch (watch.sh)
+  read -r WATCH_TOTAL WATCH_ERRORS <<<"$c"
 }
 
 # ---- HTTPS ---------------------------------------------------------------------------------

@@ -25,6 +25,8 @@
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/watch.sh"
 : "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}"
 VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-15}
 WATCH_SECONDS=${WATCH_SECONDS:-0}
@@ -90,6 +92,7 @@ fi
 # Nothing to move: make the record agree with the link.
 if [ -z "$intent_to" ] && [ "$on_link" = "$TARGET" ]; then
   record_active "$TARGET"
+  watch_deferred
   catch_up "$idle"
   echo "live: $TARGET $(recorded version "$TARGET") (already live; nothing moved)"
   exit 0
@@ -117,13 +120,18 @@ To switch without the hook: pulumi config set preSwitch '' && pulumi up"
   fi
 fi
 
+# The watch runs on the public's first traffic to the target. Maintenance hides the public
+# from every slot, so then it is deferred: maintenance.sh runs it when maintenance goes off.
 watching=no
-if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$from" ] && [ ! -f "$BG_MAINTENANCE_FLAG" ]; then watching=yes; fi
+if [ "$WATCH_SECONDS" -gt 0 ] && [ -n "$from" ]; then
+  if [ -f "$BG_MAINTENANCE_FLAG" ]; then watching=deferred; else watching=yes; fi
+fi
+# shellcheck disable=SC2034 # read by watch.sh
+W_TARGET=$TARGET W_FROM=$from W_PERCENT=$ERROR_PERCENT W_MIN=$MIN_ERRORS W_BASE=""
 # Where the watch starts counting the target's responses (router-*.sh). A resumed switch
 # counts from the original move (an intent without a base: nginx's whole log). A watch
 # that cannot count must not pass: a new switch without a base refuses before anything moves.
-watch_base=""
-if [ -z "$intent_to" ] && ! watch_base=$(router_watch_base "$TARGET") && [ "$watching" = yes ]; then
+if [ -z "$intent_to" ] && ! W_BASE=$(router_watch_base "$TARGET") && [ "$watching" = yes ]; then
   die_audited switch "$fields" failed "could not read $(router_name)'s counters for $TARGET before the switch, so the post-switch watch could not count; nothing moved, traffic stays on $from.
 $(router_error_log_tail)"
 fi
@@ -148,91 +156,62 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
-moved_ms=$(now_ms)
+W_MOVED_MS=$(now_ms)
 if [ -n "$intent_to" ]; then
-  moved_ms=$(field "$BG_SWITCH_INTENT" moved_ms)
-  watch_base=$(field "$BG_SWITCH_INTENT" watch_base | grep . || echo 1)
+  W_MOVED_MS=$(field "$BG_SWITCH_INTENT" moved_ms)
+  W_BASE=$(field "$BG_SWITCH_INTENT" watch_base | grep . || echo 1)
 fi
-printf 'from=%s\nto=%s\nmoved_ms=%s\nwatch_base=%s\n' "$from" "$TARGET" "$moved_ms" "$watch_base" >"$BG_SWITCH_INTENT.new"
+printf 'from=%s\nto=%s\nmoved_ms=%s\nwatch_base=%s\n' "$from" "$TARGET" "$W_MOVED_MS" "$W_BASE" >"$BG_SWITCH_INTENT.new"
 mv -f "$BG_SWITCH_INTENT.new" "$BG_SWITCH_INTENT"
 
-# Post-switch analysis: the proxied public responses since the link moved (the old
-# slot's last in-flight answers count too, which only makes it stricter). It runs
-# during verification and then for WATCH_SECONDS. A read that fails (the router's
-# runtime API did not answer in time) is counted; a watch that never read passes nothing.
-total=0 errors=0 reads=0 unread=0
-check_errors() {
-  [ "$watching" = yes ] || return 0
-  local counts
-  if ! counts=$(router_watch_count "$TARGET" "$watch_base" "$moved_ms") || ! [[ $counts =~ ^[0-9]+\ [0-9]+$ ]]; then
-    unread=$((unread + 1))
-    return 0
-  fi
-  read -r total errors <<<"$counts"
-  reads=$((reads + 1))
-  if [ "$errors" -ge "$MIN_ERRORS" ] && [ $((errors * 100)) -ge $((total * ERROR_PERCENT)) ]; then
-    put_back
-    die_audited rollback "from=$TARGET to=$from errors=$errors responses=$total" rolled-back \
-      "switch to $TARGET rolled back: $errors of $total responses since the switch were 5xx, $(($(now_ms) - moved_ms)) ms after it (limit: ${ERROR_PERCENT}% and at least $MIN_ERRORS). Traffic is back on $from ($(recorded version "$from")).
+# A breach of the watch (watch.sh): the proxied public responses since the link moved (the
+# old slot's last in-flight answers count too, which only makes it stricter).
+watch_breach() {
+  put_back
+  die_audited rollback "from=$TARGET to=$from errors=$W_ERRORS responses=$W_TOTAL" rolled-back \
+    "switch to $TARGET rolled back: $1. Traffic is back on $from ($(recorded version "$from")).
 Last journal lines of $BG_NS@$TARGET:
 $(journal_tail "$TARGET")
 Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $from: pulumi config set active $from"
-  fi
 }
 
 set_live "$TARGET"
 linked=$(now_ms)
-
-# Verify through the router's check listener (the live slot, never in maintenance). Each
-# request picks its upstream from the link (nginx) or the map (HAProxy), so the first
-# answer after the move already comes from the target. Apps that do not send X-Bluegreen-Color
-# are checked for 2xx only.
-deadline=$(($(now_s) + VERIFY_TIMEOUT))
-verified=""
-status_re='^HTTP/[0-9.]+ ([0-9]+)'
-color_re=$'\n''[Xx]-[Bb]luegreen-[Cc]olor: *'$'([^\r\n]*)'
-while :; do
-  headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH_PATH" 2>/dev/null || true)
-  code="" color=""
-  if [[ $headers =~ $status_re ]]; then code=${BASH_REMATCH[1]}; fi
-  if [[ $headers =~ $color_re ]]; then color=${BASH_REMATCH[1]}; fi
-  case "$code" in
-    2??)
-      if [ "$color" = "$TARGET" ]; then verified="X-Bluegreen-Color: $TARGET"; break; fi
-      if [ -z "$color" ]; then verified="HTTP $code (the app sends no X-Bluegreen-Color)"; break; fi
-      ;;
-  esac
-  if [ "$(now_s)" -ge "$deadline" ]; then
-    put_back
-    die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${code:-none}, colour ${color:-none}); the link was put back to ${from:-its default}."
-  fi
-  check_errors
-  sleep 0.05
-done
+if ! serves_target "$VERIFY_TIMEOUT" "$watching"; then
+  put_back
+  die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${LAST_CODE:-none}, colour ${LAST_COLOR:-none}); the link was put back to ${from:-its default}."
+fi
 done_ms=$(now_ms)
-summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through $(router_name): $verified"
+summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through $(router_name): $VERIFIED"
 
-watched=""
+watched="" audit_watch=""
 if [ "$watching" = yes ]; then
-  watch_end=$(($(now_s) + WATCH_SECONDS))
-  while [ "$(now_s)" -lt "$watch_end" ]; do
-    check_errors
-    sleep 0.2
-  done
-  check_errors
-  if [ "$reads" -eq 0 ]; then
+  watch_for "$WATCH_SECONDS"
+  if [ "$W_READS" -eq 0 ]; then
     put_back
-    die_audited switch "$fields" failed "the post-switch watch could not read $(router_name)'s counts for $TARGET even once in ${WATCH_SECONDS} s ($unread tries), so the switch is not confirmed; traffic is back on $from.
+    die_audited switch "$fields" failed "the post-switch watch could not read $(router_name)'s counts for $TARGET even once in ${WATCH_SECONDS} s ($W_UNREAD tries), so the switch is not confirmed; traffic is back on $from.
 $(router_error_log_tail)"
   fi
-  watched="; watched ${WATCH_SECONDS} s: $errors of $total responses 5xx"
-  [ "$unread" -eq 0 ] || watched="$watched ($unread of $((reads + unread)) reads of the counts failed)"
+  # The counts say nothing of where the router sends the next request: ask it once more.
+  if ! serves_target "$VERIFY_TIMEOUT"; then
+    put_back
+    die_audited switch "$fields" failed "after the post-switch watch, $(router_name) served ${LAST_COLOR:-no colour} (HTTP ${LAST_CODE:-none}) on its check listener, not $TARGET, for ${VERIFY_TIMEOUT}s, so the switch is not confirmed; traffic is back on $from.
+$(router_error_log_tail)"
+  fi
+  watched="; $(watch_summary "$WATCH_SECONDS")"
+  audit_watch=$(watch_audit_field)
+elif [ "$watching" = deferred ]; then
+  defer_watch "$from" "$(recorded version "$TARGET")" "$WATCH_SECONDS"
+  watched="; not watched yet: maintenance is on, so the public reaches no slot; the ${WATCH_SECONDS} s watch of $TARGET runs when maintenance is turned off"
+  audit_watch=" watch=deferred"
 fi
 
 record_active "$TARGET"
 rm -f "$BG_SWITCH_INTENT"
+# A watch deferred for a slot that is live no more goes with this switch.
+[ "$watching" = deferred ] || rm -f "$BG_WATCH_PENDING"
 confirmed=yes
-audit switch "$fields" ok
+audit switch "$fields$audit_watch" ok
 # What was live before: a switch back to it is a rollback (preSwitch above).
 if [ -n "$from" ]; then printf 'color=%s\nversion=%s\n' "$from" "$(recorded version "$from")" >"$BG_STATE_DIR/previous"; fi
 echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched"

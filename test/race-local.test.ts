@@ -1,0 +1,195 @@
+// Races every host operation against a switch, on one real router serving two apps (local
+// sandbox): an admin's reload, another app's config change (a reload), another app's switch,
+// maintenance and deploy, this app's maintenance and prune. After each round, what the router
+// serves must be what each app's host records, and no switch may fail because of another
+// app. The watch is off (WATCH_SECONDS=0) to keep the rounds short; the watch's own reads
+// under reloads are in switch-local.test.ts. Needs nginx, haproxy, socat, curl and go.
+import * as assert from "assert";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import { Color } from "../components/layout";
+import { Sandbox, ToolResult } from "./sandbox";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ROUNDS = Number(process.env.BLUEGREEN_RACE_ROUNDS ?? 120);
+
+/** Runs an installed tool of a sandbox's app without blocking the event loop. */
+function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, stdin = ""): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(host.at(`${host.L.toolsDir}/${name}`), [], { env: { PATH: process.env.PATH, ...vars } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+/** Runs shell code with an app's lib.sh sourced, without blocking the event loop. */
+function shAsync(host: Sandbox, code: string): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const lib = host.at(`${host.L.toolsDir}/lib.sh`);
+    const child = spawn("bash", ["--norc", "-c", `set -euo pipefail; . ${lib}; ${code}`], {
+      env: { PATH: process.env.PATH },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function switchAsync(host: Sandbox, target: Color): Promise<ToolResult> {
+  return toolAsync(host, "switch.sh", {
+    TARGET: target,
+    HEALTH_PATH: "/health/ready",
+    CHECK_PORT: String(host.opts.checkPort),
+    WATCH_SECONDS: "0",
+  });
+}
+
+const recorded = (host: Sandbox) => fs.readFileSync(host.at(`${host.L.stateDir}/active`), "utf8").trim();
+
+/** Waits up to 3 s until the public listener serves what the app records; the last answer otherwise. */
+async function settled(host: Sandbox): Promise<string | undefined> {
+  let served = "";
+  for (let waited = 0; waited <= 3000; waited += 50) {
+    served = host.servedColor();
+    if (served === recorded(host)) return undefined;
+    await sleep(50);
+  }
+  return `${host.L.app} serves ${served}, records ${recorded(host)}`;
+}
+
+for (const router of ["nginx", "haproxy"] as const) {
+  const base = router === "nginx" ? 19020 : 19060;
+  describe(`a switch raced against every other host operation, two apps on one real ${router} (local sandbox)`, function () {
+    this.timeout(600_000);
+    let a: Sandbox;
+    let b: Sandbox;
+    let shopPreview = base + 5;
+
+    before(async () => {
+      a = new Sandbox({
+        router,
+        mode: "socket",
+        httpPort: base,
+        previewPort: base + 1,
+        checkPort: base + 2,
+        ports: { blue: base + 3, green: base + 4 },
+      });
+      const cfg = a.configureAndStart();
+      assert.strictEqual(cfg.status, 0, cfg.stderr);
+      b = new Sandbox({
+        router,
+        mode: "socket",
+        app: "shop",
+        host: a,
+        domains: ["shop.test"],
+        httpPort: base,
+        previewPort: shopPreview,
+        checkPort: base + 7,
+        ports: { blue: base + 8, green: base + 9 },
+      });
+      const cfgB = b.configureAndStart();
+      assert.strictEqual(cfgB.status, 0, cfgB.stderr);
+      for (const app of [a, b]) {
+        await app.startSlot("blue", "v1");
+        await app.startSlot("green", "v2");
+        const first = app.switchTo("blue", { WATCH_SECONDS: "0" });
+        assert.strictEqual(first.status, 0, first.stderr);
+      }
+      assert.strictEqual(a.servedColor(), "blue");
+      assert.strictEqual(b.servedColor(), "blue");
+    });
+    after(() => {
+      b?.stop();
+      a?.stop();
+    });
+
+    /** The operations a switch of app A races against, each as it runs on a host. */
+    const ops: Record<string, () => Promise<unknown>> = {
+      // As `systemctl reload`: SIGUSR2 to HAProxy's master, `nginx -s reload`.
+      "an admin's reload": async () => {
+        if (router === "haproxy") process.kill(Number(fs.readFileSync(a.at("/haproxy.pid"), "utf8").trim()), "SIGUSR2");
+        else assert.strictEqual((await shAsync(a, "nginx_reload")).status, 0);
+      },
+      "another app's config change (a reload)": async () => {
+        shopPreview = shopPreview === base + 5 ? base + 6 : base + 5;
+        const { vars, stdin } = b.routerConfigInput(undefined, {}, shopPreview);
+        const r = await toolAsync(b, "router-config.sh", vars, stdin);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /config updated and reloaded/);
+      },
+      "another app's switch": async () => {
+        const r = await switchAsync(b, recorded(b) === "blue" ? "green" : "blue");
+        assert.strictEqual(r.status, 0, r.stderr);
+      },
+      "another app's maintenance on and off": async () => {
+        for (const STATE of ["on", "off"]) {
+          const r = await toolAsync(b, "maintenance.sh", { STATE }, "<p>back soon</p>");
+          assert.strictEqual(r.status, 0, r.stderr);
+        }
+      },
+      "another app's deploy of its idle slot": async () => {
+        const idle = recorded(b) === "blue" ? "green" : "blue";
+        await b.startSlot(idle, idle === "blue" ? "v1" : "v2");
+      },
+      "this app's maintenance on and off": async () => {
+        for (const STATE of ["on", "off"]) {
+          const r = await toolAsync(a, "maintenance.sh", { STATE }, "<p>back soon</p>");
+          assert.strictEqual(r.status, 0, r.stderr);
+        }
+      },
+      "this app's prune": async () => {
+        const r = await toolAsync(a, "prune.sh", { KEEP: "2", PROTECT: "v1,v2" });
+        assert.strictEqual(r.status, 0, r.stderr);
+      },
+    };
+
+    it(`${ROUNDS} rounds, each a switch of one app with another operation 0-250 ms before or 0-60 ms after it starts: what serves is what is recorded, and no switch fails`, async () => {
+      const names = Object.keys(ops);
+      const mismatches: string[] = [];
+      const failed: string[] = [];
+      const perOp: Record<string, number> = {};
+      for (let i = 0; i < ROUNDS; i++) {
+        const name = names[i % names.length];
+        perOp[name] = (perOp[name] ?? 0) + 1;
+        const target: Color = recorded(a) === "blue" ? "green" : "blue";
+        // Half the rounds start the operation first (up to 250 ms ahead), half the switch (up to 60 ms ahead).
+        const opFirst = i % 2 === 0;
+        const lead = Math.floor(Math.random() * (opFirst ? 250 : 60));
+        let sw: Promise<ToolResult>;
+        let op: Promise<unknown>;
+        if (opFirst) {
+          op = ops[name]();
+          await sleep(lead);
+          sw = switchAsync(a, target);
+        } else {
+          sw = switchAsync(a, target);
+          await sleep(lead);
+          op = ops[name]();
+        }
+        const [r] = await Promise.all([sw, op]);
+        if (r.status !== 0)
+          failed.push(`round ${i} (${name}, ${opFirst ? "op" : "switch"} first by ${lead} ms): ${r.stderr.trim()}`);
+        else if (recorded(a) !== target) failed.push(`round ${i}: exit 0 but records ${recorded(a)}, not ${target}`);
+        for (const app of [a, b]) {
+          const m = await settled(app);
+          if (m) mismatches.push(`round ${i} (${name}, ${opFirst ? "op" : "switch"} first by ${lead} ms): ${m}`);
+        }
+      }
+      console.log(
+        `      ${router}: ${ROUNDS} rounds (${Object.entries(perOp)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(", ")}): ${mismatches.length} mismatches, ${failed.length} failed switches`,
+      );
+      assert.deepStrictEqual(mismatches, []);
+      assert.deepStrictEqual(failed, []);
+    });
+  });
+}
