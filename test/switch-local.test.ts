@@ -392,6 +392,120 @@ for (const router of ["nginx", "haproxy"] as const) {
       });
     });
 
+    describe("a full disk (the state and the audit log on small filesystems of their own)", () => {
+      const port = (router === "nginx" ? 19050 : 19090) as number;
+      let host: Sandbox;
+      let state: string;
+      let logs: string;
+      const audit = () => fs.readFileSync(`${logs}/audit.log`, "utf8");
+      const fill = (dir: string) => run("dd", ["if=/dev/zero", `of=${dir}/filler`, "bs=64k"]);
+      const unfill = () => [state, logs].forEach((d) => fs.rmSync(`${d}/filler`, { force: true }));
+      const mount = (dir: string, size: string) => {
+        const keep = fs.mkdtempSync(path.join(os.tmpdir(), "bg-keep-"));
+        run("cp", ["-a", `${dir}/.`, keep]);
+        const m = run("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
+        assert.strictEqual(m.status, 0, `mounting a tmpfs needs root: ${m.stderr}`);
+        run("cp", ["-a", `${keep}/.`, dir]);
+        fs.rmSync(keep, { recursive: true, force: true });
+      };
+      before(async () => {
+        host = new Sandbox({
+          router,
+          mode: "socket",
+          httpPort: port,
+          previewPort: port + 1,
+          checkPort: port + 2,
+          ports: { blue: port + 3, green: port + 4 },
+        });
+        state = host.at("/var/lib/bluegreen");
+        logs = host.at("/var/log/bluegreen");
+        fs.mkdirSync(logs, { recursive: true });
+        mount(state, "8m");
+        mount(logs, "256k");
+        assert.strictEqual(host.configureAndStart().status, 0);
+        await host.startSlot("blue", "v1");
+        await host.startSlot("green", "v2");
+        assert.strictEqual(host.switchTo("blue").status, 0);
+      });
+      after(() => {
+        for (const d of [state, logs]) if (d) run("umount", [d]);
+        host?.stop();
+      });
+      afterEach(unfill);
+
+      const consistent = (color: string) => {
+        assert.strictEqual(host.liveLink(), `/var/lib/bluegreen/colors/${color}`);
+        assert.strictEqual(fs.readFileSync(`${state}/active`, "utf8"), `${color}\n`);
+        assert.strictEqual(host.servedColor(), color);
+        for (const left of ["switch.intent", "switch.intent.new", "active.new", "haproxy.map.new"])
+          assert.ok(!fs.existsSync(`${state}/${left}`), `${left} was left behind`);
+      };
+
+      it("the state filesystem is full: the switch refuses before anything moves, naming the filesystem and the space it needs, and audits it", () => {
+        fill(state);
+        const r = host.switchTo("green");
+        assert.strictEqual(r.status, 1, r.stdout);
+        assert.match(
+          r.stderr,
+          /^bluegreen: error: the filesystem of \S+\/var\/lib\/bluegreen \(mounted on \S+\/var\/lib\/bluegreen\) has \d+ KiB free; a switch needs 1024 KiB there to record its intent, the live colour and the audit line\. Nothing moved: traffic stays on blue\. Free space there \(journalctl --vacuum-size=100M, apt-get clean, fewer releases kept: pulumi config set keepReleases 2\), then run pulumi up again\.\n$/,
+        );
+        consistent("blue");
+        assert.match(audit(), /Z switch to=green result=refused by=\w+\n$/);
+      });
+
+      it("both fill up during the watch and the new slot breaches it: traffic goes back (the reserve is freed for it), and the error says the audit line could not be written", async () => {
+        try {
+          const load = wrk(`http://127.0.0.1:${port}/`, 8, 8);
+          await sleep(300);
+          const { spawn } = await import("child_process");
+          const c = spawn(host.at("/usr/local/lib/bluegreen/switch.sh"), [], {
+            env: {
+              PATH: process.env.PATH,
+              TARGET: "green",
+              HEALTH_PATH: "/health/ready",
+              CHECK_PORT: String(port + 2),
+              WATCH_SECONDS: "6",
+            },
+          });
+          let err = "";
+          c.stderr.on("data", (d) => (err += d));
+          const code = new Promise<number | null>((r) => c.on("close", r));
+          // Once the link has moved; a new audit log file needs a page of its own, which the full disk lacks.
+          for (
+            let i = 0;
+            i < 100 && !(fs.existsSync(`${state}/switch.intent`) && host.liveLink().endsWith("green"));
+            i++
+          )
+            await sleep(20);
+          await sleep(100);
+          fs.rmSync(`${logs}/audit.log`);
+          fill(state);
+          fill(logs);
+          fs.writeFileSync(`${host.faultDir}/green.error500`, "");
+          assert.strictEqual(await code, 1, err);
+          await load;
+          assert.match(
+            err,
+            /bluegreen: the state filesystem is full \(the filesystem of \S+ \(mounted on \S+\) has 0 KiB free\): freeing bluegreen's 1 MiB reserve to put traffic back\n/,
+          );
+          assert.match(
+            err,
+            /bluegreen: error: switch to green rolled back: \d+ of \d+ responses since the switch were 5xx, [\s\S]*\nNext: fix the app [^\n]*\n\(This could not be written to the audit log \S+\/var\/log\/bluegreen\/audit\.log: the filesystem of \S+\/var\/log\/bluegreen \(mounted on \S+\/var\/log\/bluegreen\) has 0 KiB free\.\)\n$/,
+          );
+          consistent("blue");
+        } finally {
+          fs.rmSync(`${host.faultDir}/green.error500`, { force: true });
+        }
+      });
+
+      it("once there is space again, the next switch works and takes its reserve back", () => {
+        const r = host.switchTo("green", { WATCH_SECONDS: "0" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        consistent("green");
+        assert.strictEqual(fs.statSync(`${state}/.space-reserve`).size, 1048576);
+      });
+    });
+
     // Releases do not involve the router: once.
     (router === "nginx" ? describe : () => undefined)("releases", () => {
       let host: Sandbox;

@@ -15,16 +15,56 @@ log() { printf 'bluegreen: %s\n' "$*" >&2; }
 die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
 
 # audit ACTION FIELDS RESULT: one line per deploy, switch, rollback and maintenance change.
+# Returns non-zero (never exits) when the line cannot be written: a full disk must not stop
+# the step that puts traffic back.
 audit() {
   local when
-  [ -d "${BG_AUDIT_LOG%/*}" ] || install -d -m 0755 "${BG_AUDIT_LOG%/*}"
+  { [ -d "${BG_AUDIT_LOG%/*}" ] || install -d -m 0755 "${BG_AUDIT_LOG%/*}"; } || return 1
   TZ=UTC printf -v when '%(%Y-%m-%dT%H:%M:%SZ)T' -1
-  printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG"
+  printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG" || return 1
 }
-# die_audited ACTION FIELDS RESULT MESSAGE
+# die_audited ACTION FIELDS RESULT MESSAGE: the message says so when the audit line could not be written.
 die_audited() {
-  audit "$1" "$2" "$3"
-  die "$4"
+  local note=""
+  audit "$1" "$2" "$3" 2>/dev/null || note="
+(This could not be written to the audit log $BG_AUDIT_LOG: $(space_note "${BG_AUDIT_LOG%/*}").)"
+  die "$4$note"
+}
+
+# ---- Disk space ---------------------------------------------------------------------------
+
+# free_kib PATH: KiB free on PATH's filesystem for root (who may use the blocks reserved for it).
+free_kib() {
+  local f b
+  read -r f b < <(stat -f -c '%f %S' "$1" 2>/dev/null) || return 1
+  echo $((f * b / 1024))
+}
+# space_note PATH: "the filesystem of PATH (mounted on M) has N KiB free".
+space_note() { echo "the filesystem of $1 (mounted on $(df -P "$1" 2>/dev/null | awk 'NR == 2 { print $6 }')) has $(free_kib "$1" || echo "an unknown number of") KiB free"; }
+# need_space PATH KIB WHAT: fails, naming the filesystem and what is needed, when PATH has less than KIB free.
+need_space() {
+  local have
+  have=$(free_kib "$1") || return 0
+  [ "$have" -ge "$2" ] || {
+    SPACE_ERROR="$(space_note "$1"); $3 needs $2 KiB there"
+    return 1
+  }
+}
+# shellcheck disable=SC2034 # read by the callers of need_space
+SPACE_ERROR=""
+# The switch keeps 1 MiB of the state filesystem in a file of its own while it has room, and
+# frees it when it must put traffic back on a disk that filled meanwhile: a rename, a record
+# and a line of audit need a few blocks.
+BG_RESERVE=$BG_STATE_DIR/.space-reserve
+keep_reserve() {
+  [ ! -f "$BG_RESERVE" ] || return 0
+  need_space "$BG_STATE_DIR" 4096 "the reserve" || return 0
+  { head -c 1048576 /dev/zero >"$BG_RESERVE.new" && mv -f "$BG_RESERVE.new" "$BG_RESERVE"; } 2>/dev/null || rm -f "$BG_RESERVE.new"
+}
+release_reserve() {
+  [ -f "$BG_RESERVE" ] && ! need_space "$BG_STATE_DIR" 256 "putting traffic back" || return 0
+  log "the state filesystem is full ($(space_note "$BG_STATE_DIR")): freeing bluegreen's 1 MiB reserve to put traffic back"
+  rm -f "$BG_RESERVE"
 }
 
 check_color() {
@@ -50,10 +90,13 @@ take_lock() {
 }
 
 # atomic_link TARGET LINK: point LINK at TARGET with one rename(2); there is never a moment without a link.
+# Each step is checked (&&): it runs in exit traps and conditions too, where set -e does not stop it.
 atomic_link() {
   local tmp="$2.new.$$"
-  ln -sfn "$1" "$tmp"
-  mv -Tf "$tmp" "$2"
+  { ln -sfn "$1" "$tmp" && mv -Tf "$tmp" "$2"; } || {
+    rm -f "$tmp"
+    return 1
+  }
 }
 
 # live_color: the colour the live link points at on this host, or nothing (a new host).
@@ -65,17 +108,18 @@ live_color() {
 # set_live COLOR: one rename(2). nginx tests the link on every request; HAProxy is told
 # through its runtime API (router_sync). Neither reloads.
 set_live() {
-  [ -d "$BG_STATE_DIR/colors/$1" ] || install -d -m 0755 "$BG_STATE_DIR/colors/$1"
-  [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"
-  atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK"
-  router_sync
+  { [ -d "$BG_STATE_DIR/colors/$1" ] || install -d -m 0755 "$BG_STATE_DIR/colors/$1"; } &&
+    { [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"; } &&
+    atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK" && router_sync
 }
 
 # shared_version FILE TAG: N from a "# TAG N" line of a file every app shares; nothing if none.
 shared_version() { { sed -n "s/^# $2 \([0-9][0-9]*\)$/\1/p" "$1" 2>/dev/null || true; } | head -n 1; }
 record_active() {
-  printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new"
-  mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"
+  { printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new" && mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"; } || {
+    rm -f "$BG_ACTIVE_FILE.new"
+    return 1
+  }
 }
 # field FILE KEY: the value of the first KEY=... line of a record file; nothing when the
 # file or the key is missing.

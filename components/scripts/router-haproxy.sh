@@ -62,9 +62,12 @@ haproxy_sync() {
   idle=$(other_color "$live")
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
   [ ! -f "$BG_HTTPS_FLAG" ] || https=on
-  printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new"
-  chmod 0644 "$BG_HAPROXY_MAP.new"
-  mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"
+  # Checked step by step: a reload would load a map file that did not get written.
+  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new" &&
+    chmod 0644 "$BG_HAPROXY_MAP.new" && mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
+    rm -f "$BG_HAPROXY_MAP.new"
+    die "could not write $BG_HAPROXY_MAP, so HAProxy was not told ($(space_note "$BG_STATE_DIR"))"
+  }
   if [ ! -S "$BG_HAPROXY_MASTER" ]; then
     # HAProxy is not running: it reads the file when it starts.
     [ ! -S "$BG_HAPROXY_ADMIN" ] || die "HAProxy runs without its master CLI ($BG_HAPROXY_MASTER), through which bluegreen reaches every worker: start it with -S $BG_HAPROXY_MASTER, as Debian's unit does (check EXTRAOPTS in /etc/default/haproxy)"

@@ -47,6 +47,12 @@ fi
 take_lock "$BG_LOCK" 300
 started=$(now_ms)
 on_link=$(live_color)
+# A switch writes its intent, the live colour and a line of audit: refuse on a full disk
+# before anything moves, rather than stop halfway. keep_reserve holds 1 MiB for putting back.
+if ! need_space "$BG_STATE_DIR" 1024 "a switch" || ! need_space "${BG_AUDIT_LOG%/*}" 64 "its audit line"; then
+  die_audited switch "to=$TARGET" refused "$SPACE_ERROR to record its intent, the live colour and the audit line. Nothing moved: traffic stays on ${on_link:-the current slot}. Free space there (journalctl --vacuum-size=100M, apt-get clean, fewer releases kept: pulumi config set keepReleases 2), then run pulumi up again."
+fi
+keep_reserve
 intent_from="" intent_to=""
 if [ -f "$BG_SWITCH_INTENT" ]; then
   intent_from=$(field "$BG_SWITCH_INTENT" from)
@@ -136,18 +142,32 @@ if [ -z "$intent_to" ] && ! W_BASE=$(router_watch_base "$TARGET") && [ "$watchin
 $(router_error_log_tail)"
 fi
 confirmed=no
+# put_back: the link and the record back where they were. Every step is checked: it runs in
+# the exit trap too, where set -e does not apply, and on a disk that may have filled since the
+# start (release_reserve frees the reserve for it).
 put_back() {
   [ "$confirmed" = no ] || return 0
   confirmed=restored
-  if [ -n "$from" ]; then set_live "$from"; record_active "$from"; else rm -f "$BG_LIVE_LINK" && router_sync; fi
-  rm -f "$BG_SWITCH_INTENT"
+  release_reserve
+  local back=yes
+  if [ -n "$from" ]; then
+    { set_live "$from" && record_active "$from"; } || back=no
+  else
+    { rm -f "$BG_LIVE_LINK" && router_sync; } || back=no
+  fi
+  rm -f "$BG_SWITCH_INTENT.new"
+  if [ "$back" = yes ]; then
+    rm -f "$BG_SWITCH_INTENT"
+    return 0
+  fi
+  die_audited switch "$fields" failed "the switch to $TARGET could not be put back on ${from:-the default slot}: $(space_note "$BG_STATE_DIR"). The link points at $(live_color || true); free space there and run pulumi up again: the switch then finishes or undoes itself from its intent."
 }
 on_exit() {
-  local rc=$?
+  local rc=$? note=""
   if [ "$confirmed" = no ]; then
     put_back
-    audit switch "$fields" interrupted
-    printf 'bluegreen: error: the switch to %s stopped before it was confirmed (exit %s); traffic was put back on %s\n' "$TARGET" "$rc" "${from:-the default slot}" >&2 || true
+    audit switch "$fields" interrupted 2>/dev/null || note=" (this could not be written to the audit log: $(space_note "${BG_AUDIT_LOG%/*}"))"
+    printf 'bluegreen: error: the switch to %s stopped before it was confirmed (exit %s); traffic was put back on %s%s\n' "$TARGET" "$rc" "${from:-the default slot}" "$note" >&2 || true
   fi
 }
 trap on_exit EXIT
