@@ -185,6 +185,33 @@ release_sha() {
   fi
 }
 
+# slot_answer COLOR PATH: what the slot answers on PATH when asked as switch.sh's gate asks
+# (slot_ready: straight to the slot, curl -f, 3 s): "HTTP 503", or "no answer (WHY)" with
+# curl's own error. Returns curl's status: 0 when the gate would pass.
+slot_answer() {
+  local out rc=0
+  out=$(slot_curl "$1" "$2" -fs -o /dev/null -w '%{http_code} %{errormsg}' --max-time 3 2>/dev/null) || rc=$?
+  case "$out" in
+    "") echo "no answer (no listen address in $(slot_dir "$1")/listen)" ;;
+    "000 "*) echo "no answer (${out#000 }; curl exit $rc)" ;;
+    *) echo "HTTP ${out%% *}" ;;
+  esac
+  return "$rc"
+}
+
+# health_gate COLOR PATH TIMEOUT: the readiness gate of a switch to COLOR, asked until it
+# passes or TIMEOUT s have gone by. On failure prints the last answer (slot_answer), returns 1.
+health_gate() {
+  local deadline=$(($(now_s) + $3)) answer
+  until answer=$(slot_answer "$1" "$2"); do
+    if [ "$(now_s)" -ge "$deadline" ]; then
+      printf '%s\n' "$answer"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # ensure_release VERSION SHA256 SOURCE_FILE SOURCE_URL_FILE KIND MAX_MB: stores release VERSION
 # once, verified against SHA256, from an uploaded file or an https URL read from a file (a URL
 # may hold a token, so it never reaches a command line). KIND "binary" stores VERSION/app;
