@@ -390,6 +390,12 @@ export function loadConfig(
         problems.push(
           `${key(k)}.${name}: names must match [A-Za-z_][A-Za-z0-9_]* and not start with BLUEGREEN_ (reserved)`,
         );
+      } else if ((k === "appEnv" || k === "appSecrets") && name.startsWith("LD_")) {
+        // The loader reads its LD_* variables before the app's first instruction: LD_PRELOAD or
+        // LD_AUDIT load any library into the slot's process, LD_LIBRARY_PATH swaps its libraries.
+        problems.push(
+          `${key(k)}.${name}: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path ${k}.${name}`,
+        );
       } else if (typeof value !== "string" && typeof value !== "boolean") {
         problems.push(`${key(k)}.${name} must be a string (got ${secret ? "a secret of another type" : q(value)})`);
       } else if (/[\n\r\0]/.test(String(value))) {

@@ -49,6 +49,8 @@ export class Slot extends pulumi.ComponentResource {
       VERSION: version,
       SHA256: artifact.sha256,
       LISTEN: listen,
+      // In the command text, so a new healthPath or healthTimeout reruns both slot steps (an
+      // update: create again; a trigger would replace, i.e. stop the slot), and each gates on it.
       HEALTH_PATH: app.healthPath,
       HEALTH_TIMEOUT: app.healthTimeoutSeconds,
       // Only a bundle adds these: a single executable's step keeps the command it always had.

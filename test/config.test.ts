@@ -190,6 +190,37 @@ describe("config validation", () => {
     );
   });
 
+  it("app env: every LD_* name (the dynamic loader's) is refused, in appEnv and in appSecrets; PATH and HOME pass", () => {
+    rejects(
+      {
+        ...BASE_CONFIG,
+        appEnv: {
+          LD_PRELOAD: "/tmp/x.so",
+          LD_LIBRARY_PATH: "/tmp",
+          LD_BIND_NOW: "1",
+          PATH: "/usr/bin:/bin",
+          HOME: "/tmp",
+        },
+        appSecrets: { LD_AUDIT: "/tmp/a.so", LD_: "x" },
+      },
+      "bluegreen:appEnv.LD_PRELOAD: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path appEnv.LD_PRELOAD",
+      "bluegreen:appEnv.LD_LIBRARY_PATH: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path appEnv.LD_LIBRARY_PATH",
+      "bluegreen:appEnv.LD_BIND_NOW: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path appEnv.LD_BIND_NOW",
+      "bluegreen:appSecrets.LD_AUDIT: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path appSecrets.LD_AUDIT",
+      "bluegreen:appSecrets.LD_: LD_* variables steer the dynamic loader of the slot's process and are refused; remove it: pulumi config rm --path appSecrets.LD_",
+    );
+    const cfg = load({
+      ...BASE_CONFIG,
+      appEnv: { PATH: "/opt/app/bin:/usr/bin:/bin", HOME: "/var/lib/bluegreen/data", LDX: "1", ld_preload: "lower" },
+    });
+    assert.deepStrictEqual(cfg.app.env, {
+      PATH: "/opt/app/bin:/usr/bin:/bin",
+      HOME: "/var/lib/bluegreen/data",
+      LDX: "1",
+      ld_preload: "lower",
+    });
+  });
+
   it("a bad secret's value never appears in the error", () => {
     rejects(
       { ...BASE_CONFIG, appSecrets: { TOKEN: { nested: "hunter2" } } },

@@ -186,6 +186,8 @@ describe("program under mocks", function () {
       // linkMode changes how the slots listen; the site, which names no mode, and the switch stay as they are.
       ["linkMode", { linkMode: "tcp" }, ["blue-service", "green-service"]],
       ["healthTimeout", { healthTimeout: 90 }, ["blue-service", "green-service"]],
+      // Both slot steps run again and gate their slot on the new path (deploy-slot.sh); the switch verifies with it.
+      ["healthPath", { healthPath: "/healthz" }, ["blue-service", "green-service", "switch-link"]],
       ["bluePort (socket mode: only the site's tcp group)", { bluePort: 9001 }, ["router-config"]],
       [
         "bluePort (tcp mode: blue listens there, the site sends tcp traffic there)",
@@ -218,6 +220,21 @@ describe("program under mocks", function () {
         const changed = await runProgram({ ...BASE_CONFIG, appSecrets: { DB_PASSWORD: "old" }, ...change });
         assert.deepStrictEqual(changedResources(base, changed), expected);
       });
+    }
+  });
+
+  it("healthPath: each slot step changes only its command's HEALTH_PATH, an update that reruns it (no trigger: a replace would stop the slot)", async () => {
+    const changed = await runProgram({ ...BASE_CONFIG, active: "blue", healthPath: "/healthz" });
+    for (const name of ["blue-service", "green-service"]) {
+      const a = plain(find(blue, name).inputs);
+      const b = plain(find(changed, name).inputs);
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(
+        (k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]),
+      );
+      assert.deepStrictEqual(keys, ["create"], name);
+      assert.strictEqual(b.create, a.create.replace(" HEALTH_PATH=/health/ready ", " HEALTH_PATH=/healthz "), name);
+      assert.strictEqual(b.triggers, undefined, `${name}: triggers would make it a replace (stop-slot.sh)`);
+      assert.strictEqual(b.update, undefined, `${name}: with no update command, an update runs create: deploy-slot.sh`);
     }
   });
 

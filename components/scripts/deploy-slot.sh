@@ -6,6 +6,10 @@
 #    exits 0; the switch applies it once traffic has moved off this slot. The live
 #    slot is never restarted, so a change that touches both slots never blocks;
 #  - live slot with another version: refused (that would restart the live slot).
+# A slot it does not restart (already running this way, or live with a change staged) must
+# still pass the readiness gate of a switch to it (switch.sh) with the current HEALTH_PATH
+# within HEALTH_TIMEOUT, or the step fails, naming the path and the answer; a live slot keeps
+# serving. On a pass its deployed record takes the current health_path and health_timeout.
 # Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional),
 #        KIND (binary, the default, or bundle: a .tar.gz unpacked safely), BUNDLE_MAX_MB (default 1024).
 # stdin: sections (render.ts renderBundle): unit, env (may hold secrets), sourceUrl (optional).
@@ -62,7 +66,43 @@ sdir=$(slot_dir "$SLOT")
 pending=$(pending_dir "$SLOT")
 running=$(recorded version "$SLOT")
 
+# gate_unrestarted: a switch or rollback to this slot gates on HEALTH_PATH (switch.sh), so a
+# slot this step leaves running must pass that gate now, not during an incident.
+gate_unrestarted() {
+  local answer was what next
+  answer=$(health_gate "$SLOT" "$HEALTH_PATH" "$HEALTH_TIMEOUT") && return 0
+  was=$(recorded health_path "$SLOT")
+  what="GET $HEALTH_PATH on it got $answer for $HEALTH_TIMEOUT s, not 2xx (bluegreen:healthPath, bluegreen:healthTimeout)"
+  if [ "$was" = "$HEALTH_PATH" ]; then
+    next="It passed on $HEALTH_PATH when last deployed: see why it does not now (its journal below), then run pulumi up again."
+  elif [ "$(live_color)" = "$SLOT" ]; then
+    next="Set healthPath back to one ${running:-it} answers 2xx on${was:+ (it passed on $was)}: pulumi config set healthPath ${was:-PATH} && pulumi up
+Or keep that healthPath until a release that serves $HEALTH_PATH is live (deploy it to the idle slot, switch to it), then set $HEALTH_PATH."
+  else
+    next="Set healthPath back to one ${running:-it} answers 2xx on${was:+ (it passed on $was)}: pulumi config set healthPath ${was:-PATH} && pulumi up
+Or deploy a release that serves $HEALTH_PATH to $SLOT: pulumi config set ${SLOT}Version VERSION && pulumi up"
+  fi
+  next="$next
+Last journal lines of $unit:
+$(journal_tail "$SLOT")"
+  if [ "$(live_color)" = "$SLOT" ]; then
+    die_audited deploy "slot=$SLOT version=$VERSION health_path=$HEALTH_PATH" refused "slot $SLOT is live and does not pass the readiness gate: $what. It was not restarted and traffic stays on $SLOT (${running:-its release}), as before; nothing was changed. But once traffic moves off it, a switch back to it (a rollback) would be refused.
+$next"
+  fi
+  die_audited deploy "slot=$SLOT version=$VERSION health_path=$HEALTH_PATH" failed "slot $SLOT (${running:-its release}) does not pass the readiness gate: $what, so a switch or rollback to it would be refused. It was not restarted and gets no public traffic: the live slot is untouched; nothing was changed.
+$next"
+}
+
+# set_checked_health: the slot's deployed record says which healthPath it last passed on.
+set_checked_health() {
+  [ -f "$sdir/deployed" ] || return 0
+  { grep -v -e '^health_path=' -e '^health_timeout=' "$sdir/deployed" || true; } >"$sdir/deployed.new"
+  printf 'health_path=%s\nhealth_timeout=%s\n' "$HEALTH_PATH" "$HEALTH_TIMEOUT" >>"$sdir/deployed.new"
+  mv -f "$sdir/deployed.new" "$sdir/deployed"
+}
+
 if [ -f "$sdir/deployed" ] && same_run "$work/record" "$sdir/deployed" && systemctl is-active -q "$unit"; then
+  gate_unrestarted
   rm -rf "$pending"
   cp "$work/record" "$sdir/deployed"
   echo "slot $SLOT: already runs $VERSION this way; not restarted (pid $(systemctl show -p MainPID --value "$unit"))"
@@ -78,6 +118,8 @@ Deploy to the idle slot instead, then switch:
   pulumi config set ${other}Version $VERSION && pulumi up
   pulumi config set active $other && pulumi up"
   fi
+  gate_unrestarted
+  set_checked_health
   rm -rf "$pending"
   mv "$work" "$pending"
   trap - EXIT

@@ -229,12 +229,63 @@ release_sha() {
   fi
 }
 
+# slot_answer COLOR PATH: what the slot answers on PATH when asked as switch.sh's gate asks
+# (slot_ready: straight to the slot, curl -f, 3 s): "HTTP 503", or "no answer (WHY)" with
+# curl's own error. Returns curl's status: 0 when the gate would pass.
+slot_answer() {
+  local out rc=0
+  out=$(slot_curl "$1" "$2" -fs -o /dev/null -w '%{http_code} %{errormsg}' --max-time 3 2>/dev/null) || rc=$?
+  case "$out" in
+    "") echo "no answer (no listen address in $(slot_dir "$1")/listen)" ;;
+    "000 "*) echo "no answer (${out#000 }; curl exit $rc)" ;;
+    *) echo "HTTP ${out%% *}" ;;
+  esac
+  return "$rc"
+}
+
+# health_gate COLOR PATH TIMEOUT: the readiness gate of a switch to COLOR, asked until it
+# passes or TIMEOUT s have gone by. On failure prints the last answer (slot_answer), returns 1.
+health_gate() {
+  local deadline=$(($(now_s) + $3)) answer
+  until answer=$(slot_answer "$1" "$2"); do
+    if [ "$(now_s)" -ge "$deadline" ]; then
+      printf '%s\n' "$answer"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# mib BYTES [up]: whole MiB, rounded down (or up).
+mib() { if [ "${2:-}" = up ]; then echo $((($1 + 1048575) / 1048576)); else echo $(($1 / 1048576)); fi; }
+
+# need_space DIR BYTES WHAT: dies unless the filesystem holding DIR has BYTES free plus a margin
+# (64 MiB, or a tenth of BYTES when that is more) left for the host: a release that fills the
+# disk would fail half-written, and the host's logs and the other slot need room too.
+need_space() {
+  local bytes=$2 margin avail mount
+  margin=$((bytes / 10))
+  [ "$margin" -ge $((64 << 20)) ] || margin=$((64 << 20))
+  avail=$(df --output=avail -B1 "$1" | tail -n 1 | tr -d ' ')
+  [ "$avail" -lt $((bytes + margin)) ] || return 0
+  mount=$(df --output=target "$1" | tail -n 1)
+  die "not enough free space on $mount for $3 ($(mib "$bytes" up) MiB): $(mib "$avail") MiB free, $(mib $((bytes + margin)) up) MiB needed with a $(mib "$margin" up) MiB margin; nothing was stored and the slots are untouched. Free space on $mount (releases no slot uses are in $BG_RELEASES_DIR), then run pulumi up again."
+}
+
 # ensure_release VERSION SHA256 SOURCE_FILE SOURCE_URL_FILE KIND MAX_MB: stores release VERSION
 # once, verified against SHA256, from an uploaded file or an https URL read from a file (a URL
 # may hold a token, so it never reaches a command line). KIND "binary" stores VERSION/app;
 # "bundle" unpacks a .tar.gz into VERSION/ (unpack_bundle). A version is immutable.
-ensure_release() {
-  local version=$1 sha=$2 file=$3 url_file=$4 kind=${5:-binary} max_mb=${6:-1024} dir have got incoming
+# The caller holds BG_RELEASE_LOCK (deploy-slot.sh, prune.sh), so an .incoming.* directory found
+# here was left by a killed store and goes first. A subshell: its EXIT trap removes this store's
+# .incoming.* on every failure (a full disk in cp or tar too), without relying on set -e, which
+# a caller's `if` would switch off. Free space is checked before the copy and before the unpack.
+ensure_release() (
+  local version=$1 sha=$2 file=$3 url_file=$4 kind=${5:-binary} max_mb=${6:-1024} dir have got incoming="" stale
+  trap '[ -z "$incoming" ] || rm -rf "$incoming"' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   dir="$BG_RELEASES_DIR/$version"
   have=$(release_sha "$version")
   if [ -n "$have" ]; then
@@ -242,44 +293,46 @@ ensure_release() {
     die "release $version is already on the host with sha256 $have, but the artifact is now $sha.
 Versions are immutable here: give the new build a new version string. (With the artifact \"build\": the source changed since $version was first built, or it was built on another machine from other source; see the README, \"Versions and builds\".)"
   fi
-  install -d -m 0755 "$BG_RELEASES_DIR"
-  incoming=$(mktemp -d "$BG_RELEASES_DIR/.incoming.XXXXXX")
+  install -d -m 0755 "$BG_RELEASES_DIR" || die "cannot create $BG_RELEASES_DIR"
+  while IFS= read -r -d '' stale; do
+    rm -rf "$stale" || die "cannot remove $stale, left by an interrupted store"
+    log "removed ${stale##*/}, left by an interrupted store"
+  done < <(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d -name '.incoming.*' -print0)
+  if [ -n "$url_file" ]; then
+    need_space "$BG_RELEASES_DIR" 0 "downloading release $version"
+  elif [ -n "$file" ] && [ -f "$file" ]; then
+    need_space "$BG_RELEASES_DIR" "$(stat -c %s "$file")" "release $version's artifact"
+  else
+    die "release $version is not on the host and its uploaded artifact ${file:-(none)} is gone; run: pulumi up --refresh (or replace the upload step)"
+  fi
+  incoming=$(mktemp -d "$BG_RELEASES_DIR/.incoming.XXXXXX") || die "cannot create a directory in $BG_RELEASES_DIR"
   if [ -n "$url_file" ]; then
     # curl reads the URL from a config file, not argv, so ps never shows a token.
     if ! with_deadline 900 "downloading release $version" curl -fsSL --proto '=https' --retry 3 --max-time 600 \
       -o "$incoming/artifact" --config <(printf 'url = "%s"\n' "$(cat "$url_file")"); then
-      rm -rf "$incoming"
       die "could not download release $version (the URL is not shown: it may hold a token)"
     fi
-  elif [ -n "$file" ] && [ -f "$file" ]; then
-    cp "$file" "$incoming/artifact"
   else
-    rm -rf "$incoming"
-    die "release $version is not on the host and its uploaded artifact ${file:-(none)} is gone; run: pulumi up --refresh (or replace the upload step)"
+    cp "$file" "$incoming/artifact" || die "could not copy release $version's artifact from $file into $BG_RELEASES_DIR (see cp's message above); nothing was stored"
   fi
   got=$(sha256sum "$incoming/artifact" | cut -d' ' -f1)
-  if [ "$got" != "$sha" ]; then
-    rm -rf "$incoming"
-    die "release $version failed verification: expected sha256 $sha, got $got"
-  fi
-  install -d -m 0755 "$incoming/release"
+  [ "$got" = "$sha" ] || die "release $version failed verification: expected sha256 $sha, got $got"
+  install -d -m 0755 "$incoming/release" || die "cannot create $incoming/release"
   if [ "$kind" = bundle ]; then
-    if ! (unpack_bundle "$incoming/artifact" "$incoming/release" "$version" "$max_mb"); then
-      rm -rf "$incoming"
-      exit 1
-    fi
+    (unpack_bundle "$incoming/artifact" "$incoming/release" "$version" "$max_mb") || exit 1
   else
-    install -m 0755 "$incoming/artifact" "$incoming/release/app"
+    # A rename, not a second copy: the artifact needs its space once.
+    { mv -T "$incoming/artifact" "$incoming/release/app" && chmod 0755 "$incoming/release/app"; } ||
+      die "could not install release $version's executable"
   fi
-  echo "$sha" >"$incoming/release/.bluegreen-sha256"
-  chmod 0644 "$incoming/release/.bluegreen-sha256"
+  { echo "$sha" >"$incoming/release/.bluegreen-sha256" && chmod 0644 "$incoming/release/.bluegreen-sha256"; } ||
+    die "could not write $incoming/release/.bluegreen-sha256"
   # Left by a release that lost its record (never by a stored one): it is not a release.
   [ ! -e "$dir" ] || rm -rf "$dir"
-  mv -T "$incoming/release" "$dir"
-  rm -rf "$incoming"
+  mv -T "$incoming/release" "$dir" || die "could not move release $version into place"
   audit release "version=$version sha256=$sha kind=$kind" ok
   log "release $version stored (sha256 $sha, $kind)"
-}
+)
 
 # bundle_check MAX_BYTES: reads `tar --list --verbose --quoting-style=c` and prints the first
 # reason the archive cannot be a release (exit 1), or nothing. Names stay C-quoted: "/" and "."
@@ -350,6 +403,7 @@ unpack_bundle() {
   local archive=$1 dest=$2 version=$3 max=$(($4 * 1048576)) size listing problem link target root
   size=$({ gzip -dc <"$archive" 2>/dev/null || true; } | head -c $((max + 1)) | wc -c)
   [ "$size" -le "$max" ] || die "release bundle $version unpacks to more than $4 MiB (bluegreen:bundleMaxMegabytes); nothing was unpacked"
+  need_space "$dest" "$size" "release bundle $version unpacked"
   if ! listing=$(tar --list --verbose --numeric-owner --quoting-style=c -zf "$archive" 2>/dev/null); then
     die "release bundle $version is not a readable .tar.gz: $(tar -tzf "$archive" 2>&1 >/dev/null | tail -n 3)"
   fi

@@ -528,6 +528,45 @@ export function vmScenarios(kind: RouterKind): void {
     });
 
     scenario(
+      "8b. a healthPath the idle slot answers 503 on fails its step at up time, not at the next rollback; the live slot is untouched",
+      async () => {
+        const pid = await mainPid("blue");
+        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+        try {
+          // /healthz is always 200: both slot steps rerun, pass without a restart, and record the path.
+          const first = await deploy({ healthPath: "/healthz" });
+          assert.strictEqual(first.error, undefined, first.error);
+          assert.deepStrictEqual(stepsOf(first), ["update blue-service", "update green-service", "update switch-link"]);
+          assert.match(output(first, "green-service"), /^slot green: already runs v\d+ this way; not restarted/m);
+          assert.strictEqual(
+            await inVm("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
+            "health_path=/healthz",
+          );
+          // Back to /health/ready, which green answers 503 on: its step fails with the path and the answer.
+          const r = await deploy({ healthPath: "/health/ready" });
+          assert.deepStrictEqual(stepsOf(r), ["update blue-service", "update green-service (failed)"]);
+          assert.match(
+            r.error!,
+            /slot green \(v\d+\) does not pass the readiness gate: GET \/health\/ready on it got HTTP 503 for 60 s, not 2xx \(bluegreen:healthPath, bluegreen:healthTimeout\), so a switch or rollback to it would be refused\. It was not restarted and gets no public traffic: the live slot is untouched; nothing was changed\.\nSet healthPath back to one v\d+ answers 2xx on \(it passed on \/healthz\): pulumi config set healthPath \/healthz && pulumi up/,
+          );
+          assert.strictEqual(await mainPid("blue"), pid);
+          assert.strictEqual(publicAnswer(), "blue v1");
+        } finally {
+          await inVm(`rm -f ${FAULTS}/green.unready`);
+        }
+        // The failed update kept green's /healthz inputs, so the next up reruns it, and the switch's.
+        const back = await deploy({});
+        assert.strictEqual(back.error, undefined, back.error);
+        assert.deepStrictEqual(stepsOf(back), ["update green-service", "update switch-link"]);
+        assert.strictEqual(
+          await inVm("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
+          "health_path=/health/ready",
+        );
+        assert.strictEqual(await mainPid("blue"), pid);
+      },
+    );
+
+    scenario(
       "10. drain: a long request to the idle slot completes across its restart; readiness said 503 first",
       async () => {
         const sock = "/run/bluegreen/green/app.sock";
