@@ -61,7 +61,8 @@ fi
 rm -rf "$check"
 
 # Same lock as the switch: the live check and the restart happen with no switch in between.
-take_lock "$BG_LOCK" 300
+# Bound: daemon-reload (120 s), the restart (900 s) and readiness (HEALTH_TIMEOUT), with room.
+take_lock "$BG_LOCK" 300 $((1200 + HEALTH_TIMEOUT)) "the deploy of slot $SLOT ($VERSION)"
 sdir=$(slot_dir "$SLOT")
 pending=$(pending_dir "$SLOT")
 running=$(recorded version "$SLOT")

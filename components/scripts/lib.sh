@@ -80,13 +80,25 @@ now_ms() {
 }
 now_s() { printf '%(%s)T\n' -1; }
 
-# take_lock FILE WAIT_S: serialize with every other bluegreen step on this host.
-# The lock is held by fd 9 until the script exits, so it is never released early.
+# take_lock FILE WAIT_S [HOLD_S WHAT]: serialize with every other bluegreen step on this host.
+# The lock is held by fd 9 until the script exits, so it is never released early. The holder
+# writes what it is and how long it may hold the lock (HOLD_S: a switch with a long watch or
+# hooks holds it for up to an hour); a waiter waits WAIT_S, or for as long as the holder said it
+# may need plus a minute (BG_LOCK_MARGIN, for tests), whichever is longer, and then names the holder.
 take_lock() {
-  exec 9>"$1"
-  if ! flock -w "$2" 9; then
-    die "another bluegreen operation has held $1 for over $2 s; look for it with: fuser -v $1"
-  fi
+  local file=$1 wait=$2 hold=${3:-$2} what=${4:-${0##*/}} start deadline until
+  start=$(now_s)
+  exec 9>"$file"
+  until flock -w 1 9; do
+    until=$(field "$file.holder" until)
+    deadline=$((start + wait))
+    [[ ! $until =~ ^[0-9]+$ ]] || [ $((until + ${BG_LOCK_MARGIN:-60})) -le "$deadline" ] || deadline=$((until + ${BG_LOCK_MARGIN:-60}))
+    if [ "$(now_s)" -ge "$deadline" ]; then
+      die "another bluegreen operation ($(field "$file.holder" what | grep . || echo unknown), pid $(field "$file.holder" pid | grep . || echo unknown), since $(field "$file.holder" since | grep . || echo unknown)) has held $file for over $(($(now_s) - start)) s, longer than it said it may; look for it with: fuser -v $file"
+    fi
+  done
+  { printf 'pid=%s\nwhat=%s\nsince=%s\nuntil=%s\n' "$$" "$what" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(($(now_s) + hold))" >"$file.holder.new" &&
+    mv -f "$file.holder.new" "$file.holder"; } 2>/dev/null || rm -f "$file.holder.new"
 }
 
 # atomic_link TARGET LINK: point LINK at TARGET with one rename(2); there is never a moment without a link.
@@ -259,10 +271,10 @@ health_gate() {
 # mib BYTES [up]: whole MiB, rounded down (or up).
 mib() { if [ "${2:-}" = up ]; then echo $((($1 + 1048575) / 1048576)); else echo $(($1 / 1048576)); fi; }
 
-# need_space DIR BYTES WHAT: dies unless the filesystem holding DIR has BYTES free plus a margin
+# need_release_space DIR BYTES WHAT: dies unless the filesystem holding DIR has BYTES free plus a margin
 # (64 MiB, or a tenth of BYTES when that is more) left for the host: a release that fills the
 # disk would fail half-written, and the host's logs and the other slot need room too.
-need_space() {
+need_release_space() {
   local bytes=$2 margin avail mount
   margin=$((bytes / 10))
   [ "$margin" -ge $((64 << 20)) ] || margin=$((64 << 20))
@@ -299,9 +311,9 @@ Versions are immutable here: give the new build a new version string. (With the 
     log "removed ${stale##*/}, left by an interrupted store"
   done < <(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d -name '.incoming.*' -print0)
   if [ -n "$url_file" ]; then
-    need_space "$BG_RELEASES_DIR" 0 "downloading release $version"
+    need_release_space "$BG_RELEASES_DIR" 0 "downloading release $version"
   elif [ -n "$file" ] && [ -f "$file" ]; then
-    need_space "$BG_RELEASES_DIR" "$(stat -c %s "$file")" "release $version's artifact"
+    need_release_space "$BG_RELEASES_DIR" "$(stat -c %s "$file")" "release $version's artifact"
   else
     die "release $version is not on the host and its uploaded artifact ${file:-(none)} is gone; run: pulumi up --refresh (or replace the upload step)"
   fi
@@ -403,7 +415,7 @@ unpack_bundle() {
   local archive=$1 dest=$2 version=$3 max=$(($4 * 1048576)) size listing problem link target root
   size=$({ gzip -dc <"$archive" 2>/dev/null || true; } | head -c $((max + 1)) | wc -c)
   [ "$size" -le "$max" ] || die "release bundle $version unpacks to more than $4 MiB (bluegreen:bundleMaxMegabytes); nothing was unpacked"
-  need_space "$dest" "$size" "release bundle $version unpacked"
+  need_release_space "$dest" "$size" "release bundle $version unpacked"
   if ! listing=$(tar --list --verbose --numeric-owner --quoting-style=c -zf "$archive" 2>/dev/null); then
     die "release bundle $version is not a readable .tar.gz: $(tar -tzf "$archive" 2>&1 >/dev/null | tail -n 3)"
   fi

@@ -12,7 +12,8 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/watch.sh"
 : "${STATE:?}"
-take_lock "$BG_LOCK" 300
+# Turning maintenance off may run a deferred watch: its length bounds how long the lock is held.
+take_lock "$BG_LOCK" 300 $((300 + $(field "$BG_WATCH_PENDING" seconds | grep . || echo 0))) "maintenance $STATE"
 flag="$BG_STATE_DIR/maintenance"
 live=$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)
 case "$STATE" in

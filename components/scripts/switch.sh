@@ -44,7 +44,9 @@ if [ "${HOOKS:-no}" = yes ]; then
   post_switch=$(section postSwitch <<<"$hooks_in")
 fi
 
-take_lock "$BG_LOCK" 300
+# The lock's bound: verification twice, the watch, both hooks and the catch-up of the idle slot
+# (a restart, up to 900 s, and its readiness, up to 300 s).
+take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + 2 * (HOOK_TIMEOUT + 40) + 1200)) "a switch to $TARGET"
 started=$(now_ms)
 on_link=$(live_color)
 # A switch writes its intent, the live colour and a line of audit: refuse on a full disk
