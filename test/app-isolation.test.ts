@@ -125,7 +125,8 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     sh(
       `useradd --system --gid ${shared.webGroup} --home-dir ${at(D.dataDir)} --no-create-home --shell /usr/sbin/nologin ${D.appUser}`,
     );
-    fs.mkdirSync(at(D.dataDir), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.dirname(at(D.dataDir)), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(at(D.dataDir), { mode: 0o700 });
     fs.writeFileSync(at(`${D.dataDir}/app.db`), "data\n");
     sh(`chown -R ${D.appUser}:${shared.webGroup} ${at(D.dataDir)}`);
     const oldUnit = unitOf(D, "blue")
@@ -225,6 +226,54 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     const r = run("setpriv", ["--reuid", B.appUser, "--regid", unitGroup(B), "--init-groups", "ls", at(A.dataDir)]);
     assert.notStrictEqual(r.status, 0);
     assert.match(r.stderr, /Permission denied/);
+  });
+
+  it("a hook (lib.sh run_hook, systemd-run faked) runs in its app's group from the unit: it reaches its own socket, not another app's", () => {
+    // The fake does what run_hook relies on (see any-app.test.ts) and runs the command as the
+    // unit's User= and Group= that run_hook passes, as systemd would; it records the properties.
+    const bin = at("bin");
+    fs.mkdirSync(bin, { recursive: true });
+    const fake = (name: string, text: string) =>
+      fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${text}`, { mode: 0o755 });
+    fake(
+      "systemd-run",
+      `out="" user="" group=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    StandardOutput=file:*) out=\${1#StandardOutput=file:} ;;
+    User=*) user=\${1#User=} ;;
+    Group=*) group=\${1#Group=} ;;
+    --) shift; break ;;
+  esac
+  [ "$1" = -p ] || echo "$1" >>${at("hook-props")}
+  shift
+done
+setpriv --reuid "$user" --regid "$group" --init-groups "$@" >"$out" 2>&1
+echo $? >${at("hook-status")}
+exit "$(cat ${at("hook-status")})"
+`,
+    );
+    fake("systemctl", `case "$*" in *ExecMainStatus*) cat ${at("hook-status")} ;; *Result*) echo exit-code ;; esac\n`);
+    fs.mkdirSync(at(A.unitDir), { recursive: true });
+    fs.writeFileSync(at(`${A.unitDir}/${A.ns}@blue.service`), unitOf(A, "blue"));
+    fs.writeFileSync(at(`${A.envDir}/blue.env`), 'BLUEGREEN_COLOR="blue"\n');
+    const probe = (s: string) =>
+      `${process.execPath} -e "const s = require('net').connect('${s}'); s.on('connect', () => { console.log('connected'); s.destroy(); }); s.on('error', (e) => console.log(e.code));"`;
+    const r = run(
+      "bash",
+      [
+        "-c",
+        `. ${at(`${A.toolsDir}/lib.sh`)}; rc=0; run_hook postSwitch blue "$1" 60 "" || rc=$?; echo "exit: $rc"`,
+        "hook",
+        `${probe(sock(B, "blue"))}\n${probe(sock(A, "blue"))}\nid -nG`,
+      ],
+      { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` } },
+    );
+    assert.strictEqual(r.stderr, "");
+    assert.strictEqual(r.stdout, `  postSwitch| EACCES\n  postSwitch| connected\n  postSwitch| ${A.ns}\nexit: 0\n`);
+    const props = fs.readFileSync(at("hook-props"), "utf8");
+    assert.match(props, new RegExp(`^User=${A.appUser}\nGroup=${A.ns}\n`, "m"));
+    assert.doesNotMatch(props, /RuntimeDirectory|ExecStartPre/);
   });
 
   it("an existing host: setup moves the default app's user out of the routers' group; its live slot keeps its process and socket, and the router never loses it", () => {
