@@ -362,7 +362,7 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
     `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
     // The socket lives here. systemd makes the directory afresh at each start, User:Group
     // 0750; then, as root ("+": outside the sandbox) and before the app runs, it moves into the
-    // routers' group, setgid, so the socket the app makes in it (0660 by the umask) is in that
+    // routers' group, setgid, so the socket the app makes in it (group-writable: UMask) is in that
     // group too: the app's user and the router reach it, no other app does.
     `RuntimeDirectory=${L.ns}/${o.color}`,
     "RuntimeDirectoryMode=0750",
