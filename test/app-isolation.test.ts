@@ -45,6 +45,7 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
   let root = "";
   let app = "";
   let routerGroupWasThere = false;
+  let madeUsers = false; // set once the checks found none of the test's users here
   const slots: ChildProcess[] = [];
   const at = (p: string) => path.join(root, p);
   const sock = (L: AppLayout, c: Color) => at(L.slotSocket(c));
@@ -112,6 +113,7 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
       throw new Error(`user ${D.appUser} exists on this machine (a real bluegreen host?): this test would change it`);
     for (const u of [A.appUser, B.appUser, ROUTER_USER])
       if (exists("passwd", u)) throw new Error(`user ${u} is left from an interrupted run: userdel ${u}`);
+    madeUsers = true;
     root = fs.mkdtempSync(path.join(os.tmpdir(), "bg-iso-"));
     fs.chmodSync(root, 0o755);
     app = at("app");
@@ -176,7 +178,7 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     if (root && fs.existsSync(at("nginx.pid"))) run("kill", [fs.readFileSync(at("nginx.pid"), "utf8").trim()]);
     for (const p of slots) p.kill();
     sh("sleep 0.3");
-    cleanUp();
+    if (madeUsers) cleanUp();
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
