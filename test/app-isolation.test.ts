@@ -5,7 +5,7 @@
 // User:Group, then the unit's own ExecStartPre=+ lines as root, then the demo app as
 // User:Group with the unit's UMask and the user's groups, as systemd's initgroups gives
 // them). A real nginx whose workers run as a router user proxies to every app's socket.
-// Ports 19201-19204.
+// A real HAProxy runs as renderHaproxyMain() says (user haproxy, group bluegreen). Ports 19201-19208.
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
@@ -13,6 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { appLayout, AppLayout, Color, layout as defaultLayout, renderLayoutSh, shared } from "../components/layout";
 import { renderSlotUnit } from "../components/render";
+import { renderHaproxyMain } from "../components/renderHaproxy";
 import { loadScript } from "../components/shell";
 import { buildDemoApp } from "./sandbox";
 import { requireTool, run } from "./tools";
@@ -22,6 +23,7 @@ const A = appLayout("isoa");
 const B = appLayout("isob");
 const D = defaultLayout; // the default app, set up by an older bluegreen: user bluegreen in group bluegreen
 const PORTS = { dBlue: 19201, dGreen: 19202, aBlue: 19203, bBlue: 19204 };
+const HAPROXY_PORTS = { dBlue: 19205, dGreen: 19206, aBlue: 19207, bBlue: 19208 };
 
 function sh(cmd: string): string {
   const r = run("bash", ["-c", cmd]);
@@ -107,6 +109,7 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
 
   before(function () {
     for (const t of ["nginx", "curl", "setpriv", "useradd", "usermod", "gpasswd", "groupadd"]) requireTool(t);
+    requireTool("haproxy", "apt-get install -y haproxy");
     if (process.getuid?.() !== 0) throw new Error("this test makes real users and groups: run it as root");
     routerGroupWasThere = exists("group", shared.webGroup);
     if (exists("passwd", D.appUser))
@@ -172,10 +175,31 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     startSlot(D, "green", unitOf(D, "green")); // the idle slot, deployed by this bluegreen
     startSlot(A, "blue", unitOf(A, "blue"));
     startSlot(B, "blue", unitOf(B, "blue"));
+
+    // HAProxy with the main file's identity: `user haproxy`, `group bluegreen`.
+    const identity = renderHaproxyMain()
+      .split("\n")
+      .filter((l) => /^ {4}(user|group) /.test(l));
+    const backends = [sock(D, "blue"), sock(D, "green"), sock(A, "blue"), sock(B, "blue")];
+    fs.writeFileSync(
+      at("haproxy.cfg"),
+      ["global", ...identity, `    pidfile ${at("haproxy.pid")}`, "    daemon", "defaults", "    mode http"]
+        .concat(["    timeout connect 2s", "    timeout client 5s", "    timeout server 5s"])
+        .concat(
+          Object.values(HAPROXY_PORTS).flatMap((port, i) => [
+            `listen app${i}`,
+            `    bind 127.0.0.1:${port}`,
+            `    server s unix@${backends[i]}`,
+          ]),
+        )
+        .join("\n") + "\n",
+    );
+    sh(`haproxy -q -f ${at("haproxy.cfg")}`);
   });
 
   after(function () {
-    if (root && fs.existsSync(at("nginx.pid"))) run("kill", [fs.readFileSync(at("nginx.pid"), "utf8").trim()]);
+    for (const pidFile of ["nginx.pid", "haproxy.pid"])
+      if (root && fs.existsSync(at(pidFile))) run("kill", [fs.readFileSync(at(pidFile), "utf8").trim()]);
     for (const p of slots) p.kill();
     sh("sleep 0.3");
     if (madeUsers) cleanUp();
@@ -199,6 +223,23 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     assert.strictEqual(sh(`ps -o user= -p ${worker}`), ROUTER_USER);
     assert.deepStrictEqual(
       Object.values(PORTS).map((p) => curl(p).stdout),
+      ["blue bluegreen\n", "green bluegreen\n", "blue isoa\n", "blue isob\n"],
+    );
+  });
+
+  it("real HAProxy (user haproxy, group bluegreen: its worker's only group) serves each app through its socket", () => {
+    const worker = fs.readFileSync(at("haproxy.pid"), "utf8").trim();
+    const status = fs.readFileSync(`/proc/${worker}/status`, "utf8");
+    // No supplementary groups (set_identity: setgroups(0), then setgid), its gid the routers' group.
+    assert.strictEqual(/^Groups:(.*)$/m.exec(status)![1].trim(), "");
+    const gid = /^Gid:\s+(\d+)\s+(\d+)/m.exec(status)!;
+    assert.deepStrictEqual(
+      [gid[1], gid[2]].map((g) => sh(`getent group ${g} | cut -d: -f1`)),
+      [shared.webGroup, shared.webGroup],
+    );
+    assert.strictEqual(sh(`stat -c %U /proc/${worker}`), "haproxy");
+    assert.deepStrictEqual(
+      Object.values(HAPROXY_PORTS).map((p) => curl(p).stdout),
       ["blue bluegreen\n", "green bluegreen\n", "blue isoa\n", "blue isob\n"],
     );
   });
