@@ -25,7 +25,7 @@ export function toolsInstallerText(L: AppLayout, router: RouterKind = "nginx"): 
 }
 
 /**
- * Puts bluegreen's host scripts in place and creates the app user and
+ * Puts bluegreen's host scripts in place and creates the app user, its group and
  * directories. Later steps call the installed scripts with plain values on the
  * command line. (Each slot installs its own unit in its deploy step.)
  */

@@ -27,7 +27,12 @@ export const shared = {
   claimsDir: "/var/lib/bluegreen-apps",
   /** Held only while the shared nginx files or the claims change (never across a switch). */
   hostLock: "/var/lib/bluegreen-apps/.lock",
-  /** nginx's workers are in this group, so they can reach every app's socket. */
+  /**
+   * The routers' group, and only theirs: nginx's workers (www-data is a member) and HAProxy's
+   * (its `group`; HAProxy drops supplementary groups, so one group must reach every socket)
+   * reach every app's socket through it. Each slot's socket directory is in it (setgid, so the
+   * socket the app makes there is too); no app's processes are (each runs in its own appGroup).
+   */
   webGroup: "bluegreen",
   /** HAProxy: the main file (global and defaults), shared by every app and versioned. */
   haproxyMain: "/etc/haproxy/haproxy.cfg",
@@ -105,6 +110,13 @@ export function appLayout(app: string = DEFAULT_APP) {
     previewLog: `/var/log/nginx/${ns}.preview.log`,
     /** The app's Unix user; its slots run as it. */
     appUser: ns,
+    /**
+     * The app's own group: its user's primary group, its slots' and hooks' Group=, and no
+     * other app's. The namespace, but for the default app, whose namespace "bluegreen" is the
+     * routers' group (shared.webGroup): "bluegreen_app", which no app's namespace can be (an
+     * app name has no "_").
+     */
+    appGroup: app === DEFAULT_APP ? "bluegreen_app" : ns,
     /** The app's claims on the shared host: owner stack, domains, ports. */
     claimsFile: `${shared.claimsDir}/${ns}`,
     /** bluegreen-status for this app. */
@@ -213,6 +225,7 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     `BG_NS=${L.ns}`,
     ...Object.entries(paths).map(([k, v]) => `${k}=${root}${v}`),
     `BG_APP_USER=${L.appUser}`,
+    `BG_APP_GROUP=${L.appGroup}`,
     `BG_WEB_GROUP=${shared.webGroup}`,
     `BG_TLS_RENEW_UNIT=${L.tlsRenewUnit}`,
     `BG_ROUTER=${o.router ?? "nginx"}`,

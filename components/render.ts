@@ -348,11 +348,10 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
     "",
     "[Service]",
     "Type=simple",
-    // Every app runs as its own user in the shared web group, so nginx's workers (in that
-    // group) reach its socket, and its runtime directory (systemd sets owner and mode at
-    // each start) is User:webGroup 0750. Each app's data directory is 0700, its own.
+    // Every app runs as its own user in its own group, and no other app's: another app's
+    // processes reach neither its socket nor its 0700 data directory.
     `User=${L.appUser}`,
-    `Group=${shared.webGroup}`,
+    `Group=${L.appGroup}`,
     `EnvironmentFile=${L.envDir}/${o.color}.env`,
     `WorkingDirectory=${exec.workingDirectory}`,
     `ExecStart=${exec.execStart}`,
@@ -361,9 +360,14 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
     "KillSignal=SIGTERM",
     // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
     `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
-    // The socket lives here; the directory is group-readable so nginx (in our group) can reach it.
+    // The socket lives here. systemd makes the directory afresh at each start, User:Group
+    // 0750; then, as root ("+": outside the sandbox) and before the app runs, it moves into the
+    // routers' group, setgid, so the socket the app makes in it (group-writable: UMask) is in that
+    // group too: the app's user and the router reach it, no other app does.
     `RuntimeDirectory=${L.ns}/${o.color}`,
     "RuntimeDirectoryMode=0750",
+    `ExecStartPre=+/bin/chgrp ${shared.webGroup} ${L.runDir}/${o.color}`,
+    `ExecStartPre=+/bin/chmod 2750 ${L.runDir}/${o.color}`,
     "UMask=0007",
     `ReadWritePaths=${L.dataDir}`,
     "NoNewPrivileges=yes",

@@ -189,7 +189,7 @@ describe("any app: the unit and env a slot runs with", () => {
     ]);
   });
 
-  it("the single executable's unit is byte for byte what it was (no restart on upgrade)", () => {
+  it("the single executable's unit is byte for byte the expected one (appCommand changes nothing for it)", () => {
     assert.strictEqual(
       renderSlotUnit({
         layout,

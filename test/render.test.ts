@@ -173,10 +173,25 @@ describe("renderers", () => {
       assert.strictEqual(r.status, 0, r.stderr);
     });
 
-    it("a named app's unit runs as its own user in the shared web group (nginx reaches its socket), from its own paths", () => {
+    it("a named app's unit runs as its own user in its own group, its socket directory in the routers' group (setgid), from its own paths", () => {
       const unit = renderSlotUnit({ layout: shop, color: "blue", args: "", drainTimeoutSeconds: 25 });
-      assert.match(unit, /\nUser=bluegreen-shop\nGroup=bluegreen\nEnvironmentFile=\/etc\/bluegreen-shop\/blue\.env\n/);
-      assert.match(unit, /\nRuntimeDirectory=bluegreen-shop\/blue\n/);
+      assert.match(
+        unit,
+        /\nUser=bluegreen-shop\nGroup=bluegreen-shop\nEnvironmentFile=\/etc\/bluegreen-shop\/blue\.env\n/,
+      );
+      assert.ok(
+        unit.includes(
+          [
+            "RuntimeDirectory=bluegreen-shop/blue",
+            "RuntimeDirectoryMode=0750",
+            "ExecStartPre=+/bin/chgrp bluegreen /run/bluegreen-shop/blue",
+            "ExecStartPre=+/bin/chmod 2750 /run/bluegreen-shop/blue",
+            "UMask=0007",
+          ].join("\n"),
+        ),
+        unit,
+      );
+      assert.doesNotMatch(unit, /^(Group|SupplementaryGroups)=bluegreen$/m);
       assert.match(unit, /\nReadWritePaths=\/var\/lib\/bluegreen-shop\/data\n/);
     });
   });

@@ -7,8 +7,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 ensure_commands nginx=nginx curl=curl flock=util-linux openssl=openssl
 
-# nginx's workers join the web group so they may connect to every app's 0660 sockets.
-# Workers pick up supplementary groups only when nginx starts, hence the restart.
+# nginx's workers join the routers' group (shared.webGroup), the group of every app's socket
+# directory, so they may connect to every app's 0660 socket; no app's processes are in it.
+# A worker gets its groups when it is spawned (ngx_worker_process_init: initgroups for the
+# worker user), so a reload would do; this first install restarts anyway.
 restart=no
 if ! id -nG www-data | tr ' ' '\n' | grep -qx "$BG_WEB_GROUP"; then
   usermod -aG "$BG_WEB_GROUP" www-data

@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Creates the app's user and directories. Idempotent; runs after the tools are installed.
-# Every app has its own user (its slots run as it, and only it enters its data directory);
-# slots run in the shared web group, through which nginx's workers reach their sockets.
+# Creates the app's user, group and directories. Idempotent; runs after the tools are installed.
+# Every app has its own user and group (its slots and hooks run as them, and only it enters its
+# data directory). The routers' group (BG_WEB_GROUP) holds only the routers: each slot's socket
+# directory is in it (the unit's ExecStartPre), so the router reaches the socket and no other
+# app's processes do. An app user is in its own group and no other.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 getent group "$BG_WEB_GROUP" >/dev/null || groupadd --system "$BG_WEB_GROUP"
-getent group "$BG_APP_USER" >/dev/null || groupadd --system "$BG_APP_USER"
-id -u "$BG_APP_USER" >/dev/null 2>&1 ||
-  useradd --system --gid "$BG_APP_USER" --home-dir "$BG_DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$BG_APP_USER"
+getent group "$BG_APP_GROUP" >/dev/null || groupadd --system "$BG_APP_GROUP"
+if ! id -u "$BG_APP_USER" >/dev/null 2>&1; then
+  useradd --system --gid "$BG_APP_GROUP" --home-dir "$BG_DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$BG_APP_USER"
+elif was=$(id -gn "$BG_APP_USER") && [ "$was" != "$BG_APP_GROUP" ]; then
+  # The default app's user, made by a bluegreen before apps had groups: its primary group was
+  # the routers'. usermod also moves its data directory's files to the new group (running
+  # processes keep theirs: the live slot is untouched, and still reached through its socket).
+  usermod --gid "$BG_APP_GROUP" "$BG_APP_USER"
+  log "user $BG_APP_USER now has primary group $BG_APP_GROUP (was $was)"
+fi
+if [[ " $(id -nG "$BG_APP_USER") " == *" $BG_WEB_GROUP "* ]]; then
+  gpasswd -d "$BG_APP_USER" "$BG_WEB_GROUP" >/dev/null
+  log "user $BG_APP_USER left the routers' group $BG_WEB_GROUP (through it, it reached every app's socket)"
+fi
 
 install -d -m 0755 "$BG_STATE_DIR" "$BG_STATE_DIR/slots" "$BG_RELEASES_DIR"
-# 0700: every app's slots share the web group, so only the owner may enter its data.
-install -d -m 0700 -o "$BG_APP_USER" -g "$BG_APP_USER" "$BG_DATA_DIR"
+# 0700: only the app's own user enters its data.
+install -d -m 0700 -o "$BG_APP_USER" -g "$BG_APP_GROUP" "$BG_DATA_DIR"
 install -d -m 0700 "$BG_ENV_DIR"
 install -d -m 0755 "$(dirname "$BG_AUDIT_LOG")" "$BG_WWW_DIR"
 touch "$BG_LOCK" "$BG_RELEASE_LOCK" "$BG_AUDIT_LOG"
@@ -31,4 +44,4 @@ if [ -d /etc/needrestart ]; then
 fi
 # Operators' read-only view of the host: live colour, versions, health, audit tail.
 ln -sfn "$BG_TOOLS_DIR/status.sh" "$BG_STATUS_COMMAND"
-echo "host ready for app $BG_APP: user $BG_APP_USER, state in $BG_STATE_DIR"
+echo "host ready for app $BG_APP: user $BG_APP_USER, group $BG_APP_GROUP, state in $BG_STATE_DIR"

@@ -236,6 +236,18 @@ export function vmScenarios(kind: RouterKind): void {
       assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
       for (const c of ["blue", "green"]) {
         assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
+        // In the app's own group only (not bluegreen, the routers'), as systemd's initgroups gives it.
+        assert.strictEqual(
+          await inVm(
+            `for g in $(awk '/^Groups:/ { $1 = ""; print }' /proc/${await mainPid(c)}/status); do getent group $g | cut -d: -f1; done`,
+          ),
+          "bluegreen_app",
+        );
+        // Its socket directory is its user's in the routers' group, setgid, so the socket is in that group too.
+        assert.strictEqual(
+          await inVm(`stat -c '%a %U:%G' /run/bluegreen/${c} /run/bluegreen/${c}/app.sock`),
+          "2750 bluegreen:bluegreen\n660 bluegreen:bluegreen",
+        );
         assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
       }
     });
@@ -1004,6 +1016,30 @@ export function vmScenarios(kind: RouterKind): void {
         assert.match(
           await inVm("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
           /Permission denied/,
+        );
+        // Nor are its sockets the second app's to reach, or the other way round: each app's user is
+        // in its own group only, and each socket directory is in the routers' group (bluegreen).
+        assert.strictEqual(await inVm("id -nG bluegreen; id -nG bluegreen-shop"), "bluegreen_app\nbluegreen-shop");
+        assert.strictEqual(
+          await inVm("stat -c '%a %U:%G' /run/bluegreen-shop/blue /run/bluegreen-shop/blue/app.sock"),
+          "2750 bluegreen-shop:bluegreen\n660 bluegreen-shop:bluegreen",
+        );
+        const asApp = (user: string, group: string, cmd: string) =>
+          inVm(`setpriv --reuid=${user} --regid=${group} --init-groups sh -c '${cmd}' 2>&1; echo "exit=$?"`);
+        const probe = (sock: string) => `curl -s -o /dev/null --unix-socket ${sock} http://app/health/live`;
+        assert.strictEqual(
+          await asApp("bluegreen-shop", "bluegreen-shop", probe("/run/bluegreen/blue/app.sock")),
+          "exit=7",
+        );
+        assert.strictEqual(
+          await asApp("bluegreen", "bluegreen_app", probe("/run/bluegreen-shop/blue/app.sock")),
+          "exit=7",
+        );
+        assert.match(await asApp("bluegreen-shop", "bluegreen-shop", "ls /run/bluegreen/blue"), /Permission denied/);
+        assert.strictEqual(await asApp("bluegreen", "bluegreen_app", probe("/run/bluegreen/blue/app.sock")), "exit=0");
+        assert.strictEqual(
+          await asApp("bluegreen-shop", "bluegreen-shop", probe("/run/bluegreen-shop/blue/app.sock")),
+          "exit=0",
         );
         assert.strictEqual(await inVm("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
         assert.match(await inVm("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
