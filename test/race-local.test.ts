@@ -1,17 +1,21 @@
 // Races every host operation against a switch, on one real router serving two apps (local
 // sandbox): an admin's reload, another app's config change (a reload), another app's switch,
-// maintenance and deploy, this app's maintenance and prune. After each round, what the router
+// maintenance, certificate renewal and deploy, this app's maintenance and prune. After each round, what the router
 // serves must be what each app's host records, and no switch may fail because of another
 // app. The watch is off (WATCH_SECONDS=0) to keep the rounds short; the watch's own reads
 // under reloads are in switch-local.test.ts. Needs nginx, haproxy, socat, curl and go.
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { Color } from "../components/layout";
+import { renderBundle } from "../components/render";
 import { Sandbox, ToolResult } from "./sandbox";
+import { run } from "./tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ROUNDS = Number(process.env.BLUEGREEN_RACE_ROUNDS ?? 120);
+const ROUNDS = Number(process.env.BLUEGREEN_RACE_ROUNDS ?? 128);
 
 /** Runs an installed tool of a sandbox's app without blocking the event loop. */
 function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, stdin = ""): Promise<ToolResult> {
@@ -54,15 +58,35 @@ function switchAsync(host: Sandbox, target: Color): Promise<ToolResult> {
 
 const recorded = (host: Sandbox) => fs.readFileSync(host.at(`${host.L.stateDir}/active`), "utf8").trim();
 
+/** The colour the public listener serves an app (while port 80 redirects it to https: on :443). */
+function served(host: Sandbox): string {
+  const https = host.opts.tls?.httpsPort;
+  if (!https || !fs.existsSync(host.at(host.L.httpsFlag))) return host.servedColor();
+  const name = host.opts.domains![0];
+  const r = run("curl", [
+    "-sSk",
+    "-o",
+    "/dev/null",
+    "-D",
+    "-",
+    "--max-time",
+    "2",
+    "--resolve",
+    `${name}:${https}:127.0.0.1`,
+    `https://${name}:${https}/`,
+  ]);
+  return /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] ?? `none (${r.stdout.split("\r\n")[0] || r.stderr.trim()})`;
+}
+
 /** Waits up to 3 s until the public listener serves what the app records; the last answer otherwise. */
 async function settled(host: Sandbox): Promise<string | undefined> {
-  let served = "";
+  let now = "";
   for (let waited = 0; waited <= 3000; waited += 50) {
-    served = host.servedColor();
-    if (served === recorded(host)) return undefined;
+    now = served(host);
+    if (now === recorded(host)) return undefined;
     await sleep(50);
   }
-  return `${host.L.app} serves ${served}, records ${recorded(host)}`;
+  return `${host.L.app} serves ${now}, records ${recorded(host)}`;
 }
 
 for (const router of ["nginx", "haproxy"] as const) {
@@ -74,22 +98,13 @@ for (const router of ["nginx", "haproxy"] as const) {
     let shopPreview = base + 5;
 
     before(async () => {
-      a = new Sandbox({
-        router,
-        mode: "socket",
-        httpPort: base,
-        previewPort: base + 1,
-        checkPort: base + 2,
-        ports: { blue: base + 3, green: base + 4 },
-      });
-      const cfg = a.configureAndStart();
-      assert.strictEqual(cfg.status, 0, cfg.stderr);
+      // The shop (the host's first app) serves HTTPS, so its certificate can be renewed during the race.
       b = new Sandbox({
         router,
         mode: "socket",
         app: "shop",
-        host: a,
         domains: ["shop.test"],
+        tls: { hstsMaxAge: 0, httpsPort: base + 10 },
         httpPort: base,
         previewPort: shopPreview,
         checkPort: base + 7,
@@ -97,19 +112,65 @@ for (const router of ["nginx", "haproxy"] as const) {
       });
       const cfgB = b.configureAndStart();
       assert.strictEqual(cfgB.status, 0, cfgB.stderr);
+      a = new Sandbox({
+        router,
+        mode: "socket",
+        host: b,
+        httpPort: base,
+        previewPort: base + 1,
+        checkPort: base + 2,
+        ports: { blue: base + 3, green: base + 4 },
+      });
+      const cfg = a.configureAndStart();
+      assert.strictEqual(cfg.status, 0, cfg.stderr);
       for (const app of [a, b]) {
         await app.startSlot("blue", "v1");
         await app.startSlot("green", "v2");
         const first = app.switchTo("blue", { WATCH_SECONDS: "0" });
         assert.strictEqual(first.status, 0, first.stderr);
       }
-      assert.strictEqual(a.servedColor(), "blue");
-      assert.strictEqual(b.servedColor(), "blue");
+      assert.strictEqual(served(a), "blue");
+      assert.strictEqual(served(b), "blue");
+      // The first certificate (with HAProxy, a reload that adds the :443 listener); each round's renewal replaces it.
+      const cert = await renew();
+      assert.strictEqual(cert.status, 0, cert.stderr);
+      assert.strictEqual(served(b), "blue");
     });
     after(() => {
-      b?.stop();
       a?.stop();
+      b?.stop();
     });
+
+    /** A renewal of the shop's certificate as tls-config.sh installs one: a new self-signed certificate for its name. */
+    function renew(): Promise<ToolResult> {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-cert-"));
+      const gen = run("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=shop.test",
+        "-addext",
+        "subjectAltName=DNS:shop.test",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+      ]);
+      assert.strictEqual(gen.status, 0, gen.stderr);
+      const bundle = renderBundle({
+        certificate: fs.readFileSync(`${dir}/cert.pem`, "utf8"),
+        key: fs.readFileSync(`${dir}/key.pem`, "utf8"),
+      });
+      fs.rmSync(dir, { recursive: true, force: true });
+      return toolAsync(b, "tls-config.sh", { MODE: "files", DOMAINS: "shop.test" }, bundle);
+    }
 
     /** The operations a switch of app A races against, each as it runs on a host. */
     const ops: Record<string, () => Promise<unknown>> = {
@@ -134,6 +195,11 @@ for (const router of ["nginx", "haproxy"] as const) {
           const r = await toolAsync(b, "maintenance.sh", { STATE }, "<p>back soon</p>");
           assert.strictEqual(r.status, 0, r.stderr);
         }
+      },
+      "another app's certificate renewal": async () => {
+        const r = await renew();
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, router === "nginx" ? /nginx was not reloaded/ : /haproxy was not reloaded/);
       },
       "another app's deploy of its idle slot": async () => {
         const idle = recorded(b) === "blue" ? "green" : "blue";

@@ -242,6 +242,11 @@ export class Sandbox {
     return Object.fromEntries(Object.entries(all).filter((e): e is [string, number] => e[1] !== undefined));
   }
 
+  /** Where the router's :443 listener is on loopback: the host's first app's. */
+  private get httpsPort(): number | undefined {
+    return this.opts.tls?.httpsPort ?? this.opts.host?.opts.tls?.httpsPort;
+  }
+
   /** The site as the program renders it, relocated under the sandbox. */
   site(ports = this.ports, previewPort = this.opts.previewPort): string {
     return relocateSite(
@@ -256,7 +261,7 @@ export class Sandbox {
       }),
       this.root,
       this.opts.httpPort,
-      this.opts.tls?.httpsPort,
+      this.httpsPort,
       this.L,
     );
   }
@@ -325,7 +330,7 @@ export class Sandbox {
       stdin:
         this.router === "nginx"
           ? renderBundle({
-              common: relocateSite(renderNginxCommon(), this.root, o.httpPort, o.tls?.httpsPort, this.L),
+              common: relocateSite(renderNginxCommon(), this.root, o.httpPort, this.httpsPort, this.L),
               site: this.site(ports, previewPort),
             })
           : renderBundle(
@@ -341,7 +346,7 @@ export class Sandbox {
                     maintenanceRetryAfter: 120,
                     ports,
                   }),
-                ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, o.tls?.httpsPort, this.L)]),
+                ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, this.httpsPort, this.L)]),
               ),
             ),
     };
