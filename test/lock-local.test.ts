@@ -3,19 +3,13 @@
 // 300 s, and a holder that outlives its own bound is named. Needs nginx (the sandbox), flock.
 import * as assert from "assert";
 import { spawn } from "child_process";
-import { Sandbox } from "./sandbox";
+import { onPorts, Sandbox } from "./sandbox";
 
 describe("the app lock: waits derived from what the holder may need (local sandbox)", function () {
   this.timeout(60_000);
   let host: Sandbox;
   before(() => {
-    host = new Sandbox({
-      mode: "socket",
-      httpPort: 19095,
-      previewPort: 19096,
-      checkPort: 19097,
-      ports: { blue: 19098, green: 19099 },
-    });
+    host = new Sandbox(onPorts("nginx", 19095));
   });
   after(() => host?.stop());
 

@@ -17,10 +17,10 @@ import { run } from "./tools";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ROUNDS = Number(process.env.BLUEGREEN_RACE_ROUNDS ?? 128);
 
-/** Runs an installed tool of a sandbox's app without blocking the event loop. */
-function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, stdin = ""): Promise<ToolResult> {
+/** Runs a command without blocking the event loop (so that two host steps really overlap). */
+function spawnAsync(cmd: string, args: string[], stdin = ""): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(host.at(`${host.L.toolsDir}/${name}`), [], { env: { PATH: process.env.PATH, ...vars } });
+    const child = spawn(cmd, args, { env: { PATH: process.env.PATH } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -31,20 +31,16 @@ function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, st
   });
 }
 
-/** Runs shell code with an app's lib.sh sourced, without blocking the event loop. */
+/** An installed tool of a sandbox's app, with env values as the command line passes them. */
+function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, stdin = ""): Promise<ToolResult> {
+  const words = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  return spawnAsync("env", [...words, host.at(`${host.L.toolsDir}/${name}`)], stdin);
+}
+
+/** Shell code with an app's lib.sh sourced. */
 function shAsync(host: Sandbox, code: string): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const lib = host.at(`${host.L.toolsDir}/lib.sh`);
-    const child = spawn("bash", ["--norc", "-c", `set -euo pipefail; . ${lib}; ${code}`], {
-      env: { PATH: process.env.PATH },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+  const lib = host.at(`${host.L.toolsDir}/lib.sh`);
+  return spawnAsync("bash", ["--norc", "-c", `set -euo pipefail; . ${lib}; ${code}`]);
 }
 
 function switchAsync(host: Sandbox, target: Color): Promise<ToolResult> {

@@ -116,6 +116,18 @@ export interface SandboxOptions {
   readonly host?: Sandbox;
 }
 
+/** The options of a sandbox on five consecutive loopback ports from `port`: public, preview, check, blue, green. */
+export function onPorts(router: RouterKind, port: number): SandboxOptions {
+  return {
+    router,
+    mode: "socket",
+    httpPort: port,
+    previewPort: port + 1,
+    checkPort: port + 2,
+    ports: { blue: port + 3, green: port + 4 },
+  };
+}
+
 export interface ToolResult {
   readonly status: number | null;
   readonly stdout: string;

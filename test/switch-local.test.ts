@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Sandbox, wrk } from "./sandbox";
+import { onPorts, Sandbox, wrk } from "./sandbox";
 import { run } from "./tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -292,14 +292,7 @@ for (const router of ["nginx", "haproxy"] as const) {
       const audit = () => fs.readFileSync(host.at("/var/log/bluegreen/audit.log"), "utf8");
       const maintenance = (STATE: string) => host.tool("maintenance.sh", { STATE }, "<h1>Down for maintenance</h1>\n");
       before(async () => {
-        host = new Sandbox({
-          router,
-          mode: "socket",
-          httpPort: port,
-          previewPort: port + 1,
-          checkPort: port + 2,
-          ports: { blue: port + 3, green: port + 4 },
-        });
+        host = new Sandbox(onPorts(router, port));
         assert.strictEqual(host.configureAndStart().status, 0);
         await host.startSlot("blue", "v1");
         await host.startSlot("green", "v2");
@@ -409,20 +402,14 @@ for (const router of ["nginx", "haproxy"] as const) {
         fs.rmSync(keep, { recursive: true, force: true });
       };
       before(async () => {
-        host = new Sandbox({
-          router,
-          mode: "socket",
-          httpPort: port,
-          previewPort: port + 1,
-          checkPort: port + 2,
-          ports: { blue: port + 3, green: port + 4 },
-        });
+        host = new Sandbox(onPorts(router, port));
         state = host.at("/var/lib/bluegreen");
         logs = host.at("/var/log/bluegreen");
         fs.mkdirSync(logs, { recursive: true });
         mount(state, "8m");
         mount(logs, "256k");
-        assert.strictEqual(host.configureAndStart().status, 0);
+        const cfg = host.configureAndStart();
+        assert.strictEqual(cfg.status, 0, cfg.stderr);
         await host.startSlot("blue", "v1");
         await host.startSlot("green", "v2");
         assert.strictEqual(host.switchTo("blue").status, 0);
