@@ -64,6 +64,13 @@ const slots = COLORS.map(
       { dependsOn: [router, ...packages] },
     ),
 );
+// Before the switch: with maintenance turned off in the same `up`, the switch is watched at once;
+// with it turned on, the switch defers its watch until maintenance goes off.
+const maintenanceMode = new Maintenance(
+  "maintenance",
+  { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
+  { dependsOn: [router] },
+);
 new TrafficSwitch(
   "switch",
   {
@@ -75,17 +82,12 @@ new TrafficSwitch(
     hooks: cfg.app.hooks,
     secretNames: cfg.app.secretNames,
   },
-  { dependsOn: slots },
+  { dependsOn: [...slots, maintenanceMode] },
 );
 new ReleaseRetention(
   "releases",
   { ...on, keep: cfg.keepReleases, versions: slots.map((s) => s.version) },
   { dependsOn: slots },
-);
-new Maintenance(
-  "maintenance",
-  { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
-  { dependsOn: [router] },
 );
 
 const login = pulumi.interpolate`${cfg.ssh.user}@${host.ip}`;

@@ -360,16 +360,19 @@ export function renderSlotUnit(o: SlotUnitOptions): string {
     "KillSignal=SIGTERM",
     // The app drains for drainTimeout; give it that plus the readiness delay and a margin.
     `TimeoutStopSec=${o.drainTimeoutSeconds + 5}`,
-    // The socket lives here. systemd makes the directory afresh at each start, User:Group
-    // 0750; then, as root ("+": outside the sandbox) and before the app runs, it moves into the
-    // routers' group, setgid, so the socket the app makes in it (group-writable: UMask) is in that
-    // group too: the app's user and the router reach it, no other app does.
-    `RuntimeDirectory=${L.ns}/${o.color}`,
-    "RuntimeDirectoryMode=0750",
-    `ExecStartPre=+/bin/chgrp ${shared.webGroup} ${L.runDir}/${o.color}`,
-    `ExecStartPre=+/bin/chmod 2750 ${L.runDir}/${o.color}`,
+    // The socket lives here. As root ("+": outside the sandbox), before the app runs: the
+    // directory, owned by the app's user and the routers' group, setgid, so the socket the app
+    // makes in it (group-writable: UMask) is in that group: the app's user and the router reach
+    // it, no other app does; a socket left by the last run goes. Not RuntimeDirectory=: systemd
+    // sets that directory's mode and owner (User:Group) again before every command it starts,
+    // so neither the routers' group nor the setgid bit would reach ExecStart (systemd 252, seen
+    // in a container). ReadWritePaths opens it in ProtectSystem=strict's read-only /run.
+    `ExecStartPre=+/usr/bin/install -d -m 0755 ${L.runDir}`,
+    `ExecStartPre=+/usr/bin/install -d -m 2750 -o ${L.appUser} -g ${shared.webGroup} ${L.runDir}/${o.color}`,
+    `ExecStartPre=+/usr/bin/find ${L.runDir}/${o.color} -mindepth 1 -delete`,
     "UMask=0007",
     `ReadWritePaths=${L.dataDir}`,
+    `ReadWritePaths=-${L.runDir}/${o.color}`,
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     "ProtectHome=yes",

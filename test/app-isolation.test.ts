@@ -75,11 +75,15 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
       return m[1];
     };
     const [user, group] = [one("User"), one("Group")];
-    const dir = at(`/run/${one("RuntimeDirectory")}`);
-    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
-    fs.mkdirSync(dir);
-    fs.chmodSync(dir, parseInt(one("RuntimeDirectoryMode"), 8));
-    fs.chownSync(dir, Number(sh(`id -u ${user}`)), Number(sh(`getent group ${group} | cut -d: -f3`)));
+    // An older bluegreen's unit: systemd made the directory User:Group with its mode.
+    const runtime = /^RuntimeDirectory=(.*)$/m.exec(unit)?.[1];
+    if (runtime) {
+      const dir = at(`/run/${runtime}`);
+      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+      fs.mkdirSync(dir, { recursive: true });
+      fs.chmodSync(dir, parseInt(one("RuntimeDirectoryMode"), 8));
+      fs.chownSync(dir, Number(sh(`id -u ${user}`)), Number(sh(`getent group ${group} | cut -d: -f3`)));
+    }
     for (const m of unit.matchAll(/^ExecStartPre=(.*)$/gm)) {
       assert.ok(m[1].startsWith("+"), `ExecStartPre runs as root ("+"): ${m[1]}`);
       sh(m[1].slice(1).replace(/ \/run\//g, ` ${root}/run/`));
@@ -136,7 +140,9 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     sh(`chown -R ${D.appUser}:${shared.webGroup} ${at(D.dataDir)}`);
     const oldUnit = unitOf(D, "blue")
       .replace(/^Group=.*$/m, `Group=${shared.webGroup}`)
-      .replace(/^ExecStartPre=.*\n/gm, "");
+      .replace(/^ExecStartPre=.*\n/gm, "")
+      .replace(/^ReadWritePaths=-\/run\/.*\n/m, "")
+      .replace(/^UMask=/m, `RuntimeDirectory=${D.ns}/blue\nRuntimeDirectoryMode=0750\nUMask=`);
     const live = startSlot(D, "blue", oldUnit);
     livePidBefore = live.pid!;
 

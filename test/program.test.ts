@@ -34,8 +34,9 @@ describe("program under mocks", function () {
       "command:remote:Command maintenance-mode",
       "command:remote:Command blue-service",
       "command:remote:Command green-service",
-      "command:remote:Command switch-link",
+      // The switch waits for maintenance too (its watch runs once the public reaches a slot).
       "command:remote:Command releases-prune",
+      "command:remote:Command switch-link",
     ]);
   });
 

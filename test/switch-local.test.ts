@@ -225,6 +225,59 @@ for (const router of ["nginx", "haproxy"] as const) {
         });
 
       if (router === "haproxy")
+        it("a worker still draining after a reload gets the switch too: the next request on its kept-alive connection reaches the new slot", async () => {
+          const net = await import("net");
+          const master = host.at("/run/haproxy-master.sock");
+          const oldWorkers = () =>
+            run("socat", ["-", `UNIX-CONNECT:${master}`], { input: "show proc\n" }).stdout.split("# old workers")[1] ??
+            "";
+          assert.strictEqual(host.switchTo("blue", { WATCH_SECONDS: "0" }).status, 0);
+          const conn = net.connect(host.opts.httpPort, "127.0.0.1");
+          let got = "";
+          conn.on("data", (d: Buffer) => (got += d.toString()));
+          const ask = async () => {
+            got = "";
+            conn.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            for (let i = 0; i < 100 && !/\r\n\r\n[\s\S]*\n/.test(got); i++) await sleep(20);
+            return got;
+          };
+          try {
+            assert.match(await ask(), /x-bluegreen-color: blue/i);
+            process.kill(Number(fs.readFileSync(host.at("/haproxy.pid"), "utf8").trim()), "SIGUSR2");
+            for (let i = 0; i < 100 && !/^\d+\s+worker/m.test(oldWorkers()); i++) await sleep(50);
+            assert.match(oldWorkers(), /^\d+\s+worker/m, "the old worker drains: it holds our idle connection");
+            const r = host.switchTo("green", { WATCH_SECONDS: "0" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(host.servedColor(), "green", "new connections: the new worker");
+            const last = await ask();
+            assert.match(last, /x-bluegreen-color: green/i, "the old worker's next answer comes from the new slot");
+            assert.match(last, /connection: close/i, "and closes the connection (idle-close-on-response)");
+          } finally {
+            conn.destroy();
+          }
+        });
+
+      if (router === "haproxy")
+        it("an EXTRAOPTS line in /etc/default/haproxy (it replaces the unit's -S) gets the master CLI back; one that has it, or none, is left alone", () => {
+          const master = host.at("/run/haproxy-master.sock");
+          const cases: [string, string, string][] = [
+            ['CONFIG="x"\nEXTRAOPTS="-de -m 16"\n', "added\n", `CONFIG="x"\nEXTRAOPTS="-de -m 16 -S ${master}"\n`],
+            ["EXTRAOPTS=-de\n", "added\n", `EXTRAOPTS="-de -S ${master}"\n`],
+            [`EXTRAOPTS="-S ${master}"\n`, "", `EXTRAOPTS="-S ${master}"\n`],
+            ['#EXTRAOPTS="-de -m 16"\n', "", '#EXTRAOPTS="-de -m 16"\n'],
+          ];
+          for (const [before, said, after] of cases) {
+            const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bg-default-")), "haproxy");
+            fs.writeFileSync(f, before);
+            const r = host.lib(`haproxy_master_cli_opts ${f}`);
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(r.stdout, said, before);
+            assert.strictEqual(fs.readFileSync(f, "utf8"), after, before);
+            fs.rmSync(path.dirname(f), { recursive: true });
+          }
+        });
+
+      if (router === "haproxy")
         it("a map HAProxy holds without an entry (loaded by an older bluegreen): the switch adds it and moves traffic", () => {
           const admin = host.at("/run/haproxy/admin.sock");
           const map = host.at("/var/lib/bluegreen/haproxy.map");

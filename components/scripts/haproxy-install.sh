@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs HAProxy (and socat, the runtime API's client) if missing, and points Debian's
 # unit at bluegreen's config directory. Idempotent. HAProxy runs master-worker (Debian's
-# unit: -Ws), so a reload hands the listening sockets to the new workers.
+# unit: -Ws), so a reload hands the listening sockets to the new workers, and has its master
+# CLI (-S /run/haproxy-master.sock), which the switch goes through.
 # A host whose apps nginx serves is refused: the two cannot both hold port 80, and moving
 # live apps from one router to the other is not done in place.
 set -euo pipefail
@@ -43,8 +44,17 @@ if ! grep -qxF "$want" /etc/default/haproxy 2>/dev/null; then
   printf '# Added by bluegreen: every app'"'"'s backends and frontends are in %s.\n%s\n' "$BG_HAPROXY_DIR" "$want" >>/etc/default/haproxy
   restart=yes
 fi
+# The switch reaches every worker through the master CLI (-S), which Debian's unit passes in
+# EXTRAOPTS: an EXTRAOPTS line of the defaults file replaces it, so it gets -S too (a restart:
+# a reload keeps the master's command line).
+if [ "$(haproxy_master_cli_opts /etc/default/haproxy)" = added ]; then
+  log "/etc/default/haproxy sets EXTRAOPTS without the master CLI: added -S $BG_HAPROXY_MASTER (HAProxy restarts once)"
+  restart=yes
+fi
 systemctl enable -q haproxy
 if [ "$restart" = yes ] || ! systemctl is-active -q haproxy; then
   with_deadline 120 "restarting haproxy" systemctl restart haproxy
 fi
+for _ in $(seq 1 50); do [ -S "$BG_HAPROXY_MASTER" ] && break; sleep 0.1; done
+[ -S "$BG_HAPROXY_MASTER" ] || die "HAProxy runs without its master CLI $BG_HAPROXY_MASTER, which bluegreen switches through; check how the unit starts it: systemctl cat haproxy (it needs -S $BG_HAPROXY_MASTER)"
 echo "haproxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p') installed and running"

@@ -97,8 +97,12 @@ take_lock() {
       die "another bluegreen operation ($(field "$file.holder" what | grep . || echo unknown), pid $(field "$file.holder" pid | grep . || echo unknown), since $(field "$file.holder" since | grep . || echo unknown)) has held $file for over $(($(now_s) - start)) s, longer than it said it may; look for it with: fuser -v $file"
     fi
   done
-  { printf 'pid=%s\nwhat=%s\nsince=%s\nuntil=%s\n' "$$" "$what" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(($(now_s) + hold))" >"$file.holder.new" &&
-    mv -f "$file.holder.new" "$file.holder"; } 2>/dev/null || rm -f "$file.holder.new"
+  lock_holder "$file" "$hold" "$what"
+}
+# lock_holder FILE HOLD_S WHAT: says (again) what holds the lock and for how long it may.
+lock_holder() {
+  { printf 'pid=%s\nwhat=%s\nsince=%s\nuntil=%s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(($(now_s) + $2))" >"$1.holder.new" &&
+    mv -f "$1.holder.new" "$1.holder"; } 2>/dev/null || rm -f "$1.holder.new"
 }
 
 # atomic_link TARGET LINK: point LINK at TARGET with one rename(2); there is never a moment without a link.
@@ -197,6 +201,8 @@ $(journal_tail "$1")"
 }
 
 # slot_apply SLOT DIR: runs SLOT the way DIR says (record, env, unit) and waits for readiness.
+# Every step is checked: catch_up calls it in a condition, where set -e does not stop it, and a
+# full disk must not leave a slot restarted with its old env under a record of the new one.
 # Only for a slot that takes no public traffic. The record has version, listen,
 # health_path and health_timeout; the release must be on the host.
 slot_apply() {
@@ -205,21 +211,21 @@ slot_apply() {
   version=$(field "$src/record" version)
   listen=$(field "$src/record" listen)
   [ -n "$(release_sha "$version")" ] || die "release $version is not on the host"
-  install -d -m 0755 "$sdir"
-  cp "$src/record" "$sdir/current.record"
-  install -m 0600 -o root -g root "$src/env" "$BG_ENV_DIR/$slot.env"
-  install -m 0644 "$src/unit" "$BG_UNIT_DIR/$BG_NS@$slot.service"
-  with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
-  atomic_link "$BG_RELEASES_DIR/$version" "$sdir/current"
-  printf '%s\n' "$listen" >"$sdir/listen"
+  install -d -m 0755 "$sdir" || return 1
+  cp "$src/record" "$sdir/current.record" || return 1
+  install -m 0600 -o root -g root "$src/env" "$BG_ENV_DIR/$slot.env" || return 1
+  install -m 0644 "$src/unit" "$BG_UNIT_DIR/$BG_NS@$slot.service" || return 1
+  with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload || return 1
+  atomic_link "$BG_RELEASES_DIR/$version" "$sdir/current" || return 1
+  printf '%s\n' "$listen" >"$sdir/listen" || return 1
   # Restart first, then tell nginx how the slot listens: only the preview listener reaches an idle slot.
-  systemctl enable -q "$BG_NS@$slot"
+  systemctl enable -q "$BG_NS@$slot" || return 1
   # restart drains the old process (SIGTERM) before the new one starts.
-  with_deadline 900 "restarting $BG_NS@$slot" systemctl restart "$BG_NS@$slot"
-  case "$listen" in unix:*) rm -f "$sdir/tcp" ;; *) : >"$sdir/tcp" ;; esac
-  router_sync
-  wait_ready "$slot" "$(field "$src/record" health_path)" "$(field "$src/record" health_timeout)"
-  cp "$src/record" "$sdir/deployed"
+  with_deadline 900 "restarting $BG_NS@$slot" systemctl restart "$BG_NS@$slot" || return 1
+  case "$listen" in unix:*) rm -f "$sdir/tcp" ;; *) : >"$sdir/tcp" ;; esac || return 1
+  router_sync || return 1
+  wait_ready "$slot" "$(field "$src/record" health_path)" "$(field "$src/record" health_timeout)" || return 1
+  cp "$src/record" "$sdir/deployed" || return 1
 }
 
 # same_run RECORD_A RECORD_B: both describe the same process (version, env, unit, listen).
@@ -650,7 +656,7 @@ scrub_secrets() {
 # run_hook NAME SLOT TEXT TIMEOUT SECRET_NAMES: runs TEXT with `sh -e` as SLOT runs: its user
 # and group, env file, data directory and sandbox, all read from the slot's installed unit,
 # from the slot's release directory, as a transient oneshot unit. The hook's unit gets no
-# RuntimeDirectory, so it never touches the slot's socket directory.
+# ExecStartPre and no ReadWritePaths of the slot's socket directory, so it never touches that.
 # Not `systemd-run --wait --pipe`: those need the D-Bus system bus, which a minimal host
 # lacks; a oneshot start job blocks until the command ends over systemd's private socket.
 # The unit's output goes to a FIFO (opened by systemd as root, before the sandbox applies),
@@ -680,6 +686,8 @@ run_hook() {
   esac
   while IFS= read -r line; do
     case "$line" in
+      # The slot's socket directory: the hook never writes there.
+      "ReadWritePaths=-$BG_RUN_DIR/"*) ;;
       User=* | Group=* | EnvironmentFile=* | UMask=* | ReadWritePaths=* | NoNewPrivileges=* | \
         Protect* | Private* | Restrict* | LockPersonality=* | CapabilityBoundingSet=* | SystemCallArchitectures=*)
         props+=(-p "$line")

@@ -12,8 +12,11 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/watch.sh"
 : "${STATE:?}"
-# Turning maintenance off may run a deferred watch: its length bounds how long the lock is held.
-take_lock "$BG_LOCK" 300 $((300 + $(field "$BG_WATCH_PENDING" seconds | grep . || echo 0))) "maintenance $STATE"
+# Turning maintenance off may run a deferred watch: its length bounds how long the lock is held,
+# said again once the lock is ours (a switch it waited for may have deferred one meanwhile).
+hold() { echo $((300 + $(field "$BG_WATCH_PENDING" seconds | grep . || echo 0))); }
+take_lock "$BG_LOCK" 300 "$(hold)" "maintenance $STATE"
+lock_holder "$BG_LOCK" "$(hold)" "maintenance $STATE"
 flag="$BG_STATE_DIR/maintenance"
 live=$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)
 case "$STATE" in

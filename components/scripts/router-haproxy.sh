@@ -56,7 +56,7 @@ router_sync() {
   ) 5>"$BG_STATE_DIR/router-sync.lock"
 }
 haproxy_sync() {
-  local live idle maint=off https=off out cmds="" k v pid deadline
+  local live idle maint=off https=off cmds="" k v deadline
   live=$(live_color)
   [ -n "$live" ] || live=blue
   idle=$(other_color "$live")
@@ -70,31 +70,48 @@ haproxy_sync() {
   }
   if [ ! -S "$BG_HAPROXY_MASTER" ]; then
     # HAProxy is not running: it reads the file when it starts.
-    [ ! -S "$BG_HAPROXY_ADMIN" ] || die "HAProxy runs without its master CLI ($BG_HAPROXY_MASTER), through which bluegreen reaches every worker: start it with -S $BG_HAPROXY_MASTER, as Debian's unit does (check EXTRAOPTS in /etc/default/haproxy)"
+    [ ! -S "$BG_HAPROXY_ADMIN" ] || die "HAProxy runs without its master CLI ($BG_HAPROXY_MASTER), through which bluegreen reaches every worker: start it with -S $BG_HAPROXY_MASTER, as Debian's unit does (an EXTRAOPTS line in /etc/default/haproxy replaces the unit's; pulumi up adds -S to it)"
     return 0
   fi
   while read -r k v; do cmds+="@1 set map $BG_HAPROXY_MAP $k $v; "; done <"$BG_HAPROXY_MAP"
   deadline=$(($(now_s) + 15))
-  until out=$(haproxy_master "${cmds}show proc" 2>/dev/null) && [[ $out == *"# programs"* ]]; do
-    [ "$(now_s)" -lt "$deadline" ] || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) gave no answer for 15 s, so $BG_APP's routing may not be what $BG_HAPROXY_MAP says; its log says:
+  until haproxy_sync_all "$cmds"; do
+    [ "$(now_s)" -lt "$deadline" ] || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) gave no whole answer for 15 s, so $BG_APP's routing may not be what $BG_HAPROXY_MAP says; its log says:
 $(router_error_log_tail)"
     sleep 0.05
   done
+}
+
+# haproxy_sync_all CMDS: one try at setting the map on every worker; fails (to be retried) when an
+# answer did not come whole: the master refuses connections while it re-executes for a reload,
+# and a reload closes the connections it had. Each batch ends with `show proc`, so a whole
+# answer ("# programs" at its end) proves every command before it was run.
+haproxy_sync_all() {
+  local out pid
+  out=$(haproxy_master "${1}show proc" 2>/dev/null) && [[ $out == *"# programs"* ]] || return 1
   # Each `set map` answers nothing when it took the entry.
-  if [[ ${out%%"#<PID>"*} =~ [^[:space:]] ]]; then haproxy_sync_worker 1; fi
-  while read -r pid; do haproxy_sync_worker "!$pid"; done < <(haproxy_old_workers <<<"$out")
+  if [[ ${out%%"#<PID>"*} =~ [^[:space:]] ]]; then haproxy_sync_worker 1 || return 1; fi
+  while read -r pid; do haproxy_sync_worker "!$pid" || return 1; done < <(haproxy_old_workers <<<"$out")
 }
 
 # haproxy_old_workers: the PIDs under "# old workers" in `show proc` on stdin (draining after a reload).
 haproxy_old_workers() { awk '/^# / { old = ($0 ~ /^# old workers/); next } old && $1 ~ /^[0-9]+$/ { print $1 }'; }
 
+# haproxy_worker_gone ANSWER: the worker an @ prefix named has exited (HAProxy 2.6 then closes
+# the session, so nothing after it ran), or is exiting and no longer takes commands.
+haproxy_worker_gone() { [[ $1 == *"Can't find the target PID"* || $1 == *"Can't connect to the target CLI"* ]]; }
+
 # haproxy_sync_worker WHO: sets the map file's entries on one worker ("1": the current one,
-# "!PID": that one), adding those its map lacks. A worker gone meanwhile, or one that has not
-# loaded this app's map, has nothing to set.
+# "!PID": that one), adding only those its map, as it answered whole, lacks. A worker gone
+# meanwhile, or one that has not loaded this app's map ("Unknown map identifier": before this
+# app's first reload), has nothing to set. Fails (retry) when an answer did not come whole.
 haproxy_sync_worker() {
   local who=$1 have out cmds="" k v
-  have=$(haproxy_master "@$who show map $BG_HAPROXY_MAP") || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) did not answer"
-  case "$have" in *"Can't find the target PID"* | *"Unknown map identifier"*) return 0 ;; esac
+  have=$(haproxy_master "@$who show map $BG_HAPROXY_MAP; show proc" 2>/dev/null) || return 1
+  ! haproxy_worker_gone "$have" || return 0
+  [[ $have == *"# programs"* ]] || return 1
+  [[ $have != *"Unknown map identifier"* ]] || return 0
+  have=${have%%"#<PID>"*}
   while read -r k v; do
     if awk -v k="$k" '$2 == k { f = 1 } END { exit !f }' <<<"$have"; then
       cmds+="@$who set map $BG_HAPROXY_MAP $k $v; "
@@ -102,9 +119,21 @@ haproxy_sync_worker() {
       cmds+="@$who add map $BG_HAPROXY_MAP $k $v; "
     fi
   done <"$BG_HAPROXY_MAP"
-  out=$(haproxy_master "${cmds%; }") || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) did not answer"
-  case "$out" in *"Can't find the target PID"*) return 0 ;; esac
+  out=$(haproxy_master "${cmds}show proc" 2>/dev/null) || return 1
+  ! haproxy_worker_gone "$out" || return 0
+  [[ $out == *"# programs"* ]] || return 1
+  out=${out%%"#<PID>"*}
   [ -z "$(tr -d '[:space:]' <<<"$out")" ] || die "HAProxy refused the new routing of $BG_APP: $out"
+}
+
+# haproxy_master_cli_opts FILE: makes an EXTRAOPTS line of /etc/default/haproxy (it replaces the
+# unit's own, "-S /run/haproxy-master.sock") keep the master CLI; prints "added" when it changed it.
+haproxy_master_cli_opts() {
+  local f=$1
+  { [ -f "$f" ] && grep -q '^EXTRAOPTS=' "$f"; } || return 0
+  ! grep -q "^EXTRAOPTS=.*-S $BG_HAPROXY_MASTER" "$f" || return 0
+  sed -i -E "s|^EXTRAOPTS=\"?([^\"]*)\"?\$|EXTRAOPTS=\"\\1 -S $BG_HAPROXY_MASTER\"|" "$f"
+  echo added
 }
 
 router_test() { haproxy_test; }

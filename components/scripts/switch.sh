@@ -162,7 +162,10 @@ put_back() {
     rm -f "$BG_SWITCH_INTENT"
     return 0
   fi
-  die_audited switch "$fields" failed "the switch to $TARGET could not be put back on ${from:-the default slot}: $(space_note "$BG_STATE_DIR"). The link points at $(live_color || true); free space there and run pulumi up again: the switch then finishes or undoes itself from its intent."
+  local why
+  why="$(router_name) did not take the move back (its message is above)"
+  need_space "$BG_STATE_DIR" 64 "putting traffic back" || why="$SPACE_ERROR; free space there"
+  die_audited switch "$fields" failed "the switch to $TARGET could not be put back on ${from:-the default slot}: $why. The link points at $(live_color || true); run pulumi up again: the switch then finishes or undoes itself from its intent."
 }
 on_exit() {
   local rc=$? note=""

@@ -91,6 +91,9 @@ watch_deferred() {
   W_PERCENT=$(field "$f" percent) W_MIN=$(field "$f" min) HEALTH_PATH=$(field "$f" health_path) CHECK_PORT=$(field "$f" check_port)
   at=$(field "$f" switched_at)
   if [ "$(live_color)" != "$W_TARGET" ]; then
+    # A switch moved on since, or a rollback of this watch was killed after the link moved back:
+    # the record follows the link.
+    record_active "$(live_color)"
     rm -f "$f"
     audit watch "to=$W_TARGET version=$version deferred=yes" dropped
     echo "watch: the deferred watch of $W_TARGET ($version) was dropped: $(live_color) is live now"
@@ -105,8 +108,9 @@ $(router_error_log_tail)"
     if ! slot_ready "$W_FROM" "$HEALTH_PATH"; then
       die_audited rollback "from=$W_TARGET to=$W_FROM errors=$W_ERRORS responses=$W_TOTAL deferred=yes" failed "$W_TARGET breached its watch after maintenance went off ($why), but $W_FROM is not ready (GET $HEALTH_PATH gave no 2xx), so traffic stays on $W_TARGET. Turn maintenance on again, or fix $W_TARGET."
     fi
-    set_live "$W_FROM"
-    record_active "$W_FROM"
+    if ! { set_live "$W_FROM" && record_active "$W_FROM"; }; then
+      die_audited rollback "from=$W_TARGET to=$W_FROM errors=$W_ERRORS responses=$W_TOTAL deferred=yes" failed "$W_TARGET breached its watch after maintenance went off ($why), and moving traffic back to $W_FROM failed (see above); the link points at $(live_color || true). Run pulumi up again: the deferred watch runs again."
+    fi
     rm -f "$f"
     die_audited rollback "from=$W_TARGET to=$W_FROM errors=$W_ERRORS responses=$W_TOTAL deferred=yes" rolled-back "switch to $W_TARGET (made during maintenance, at $at) rolled back once maintenance went off: $why. Traffic is back on $W_FROM ($(recorded version "$W_FROM")).
 Last journal lines of $BG_NS@$W_TARGET:
