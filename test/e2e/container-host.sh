@@ -49,6 +49,19 @@ iface host0 inet static
 NET
 
 leader() { cut -d' ' -f1 "$work/leader" 2>/dev/null || true; }
+# "PID STARTTIME" of the child of nspawn (PID $1) in another PID namespace, if one is alive.
+own_ns=$(readlink /proc/self/ns/pid)
+container_of() {
+  local c ns stat fields
+  for c in $(pgrep -P "$1" || true); do
+    ns=$(readlink "/proc/$c/ns/pid" 2>/dev/null) || continue
+    if [ -z "$ns" ] || [ "$ns" = "$own_ns" ]; then continue; fi
+    stat=$(cat "/proc/$c/stat" 2>/dev/null) || continue
+    read -ra fields <<<"${stat##*) }"
+    echo "$c ${fields[19]}"
+    return
+  done
+}
 stop() {
   local pid
   pid=$(leader)
@@ -59,10 +72,17 @@ trap 'exit 143' TERM INT HUP
 
 # The watchdog: a test process killed with SIGKILL runs no cleanup, and nspawn killed that way
 # leaves its container running; so the container is stopped once its owner or this script is gone.
+# A zombie counts as gone: its parent may not have reaped it yet.
+running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
 self=$$
 (
   trap '' TERM INT HUP
-  while kill -0 "$owner" 2>/dev/null && kill -0 "$self" 2>/dev/null; do sleep 1; done
+  while running "$owner" && running "$self"; do sleep 1; done
   pid=$(leader)
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 ) &
@@ -74,17 +94,21 @@ while :; do
   systemd-nspawn -D "$root" --register=no --keep-unit --boot --network-veth -M "$name" \
     --console=read-only >>"$work/console.log" 2>&1 &
   nspawn=$!
-  # The container's PID 1 is the child of nspawn in a PID namespace of its own.
-  pid=""
+  # The container's PID 1 is the child of nspawn in a PID namespace of its own. nspawn's
+  # short-lived helper child is one too for a moment: a process that is gone by the time its
+  # namespace or start time is read is not the one.
+  tag=""
   for _ in $(seq 1 100); do
-    for c in $(pgrep -P "$nspawn" || true); do
-      [ "$(readlink "/proc/$c/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && pid=$c
-    done
-    [ -n "$pid" ] && ip link show "ve-$name" >/dev/null 2>&1 && break
+    if ip link show "ve-$name" >/dev/null 2>&1; then
+      tag=$(container_of "$nspawn")
+      sleep 0.1
+      # Still there, the same process: the container, not a helper on its way out.
+      [ -n "$tag" ] && [ "$(container_of "$nspawn")" = "$tag" ] && break
+    fi
     sleep 0.1
   done
-  [ -n "$pid" ] || die "systemd-nspawn started no container (see $work/console.log)"
-  echo "$pid $(cut -d' ' -f22 "/proc/$pid/stat")" >"$work/leader"
+  [ -n "$tag" ] || die "systemd-nspawn started no container (see $work/console.log)"
+  echo "$tag" >"$work/leader"
   ip addr add "10.231.$net.1/30" dev "ve-$name"
   ip link set "ve-$name" up
   boots=$((boots + 1))

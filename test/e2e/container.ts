@@ -35,10 +35,18 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-/** "PID STARTTIME" as written by processTag / container-host.sh: is that very process alive? */
+/** "PID STARTTIME" as written by processTag / container-host.sh: is that very process alive (a zombie is not)? */
 function alive(tag: string | undefined): boolean {
   const [pid, start] = (tag ?? "").trim().split(" ");
-  return !!pid && /^\d+$/.test(pid) && startTime(Number(pid)) === start;
+  return !!pid && /^\d+$/.test(pid) && startTime(Number(pid)) === start && !zombie(Number(pid));
+}
+function zombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
 }
 const processTag = (pid: number) => `${pid} ${startTime(pid)}`;
 const readTag = (file: string) => {
@@ -49,16 +57,49 @@ const readTag = (file: string) => {
   }
 };
 
-/** Kills a host's container (its PID 1, which takes its namespaces and veth with it) if it still runs. */
+const kill = (pid: number) => {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* gone meanwhile */
+  }
+};
+
+/** The systemd-nspawn processes running a host directory's root, with that directory. */
+function nspawns(): { pid: number; dir: string }[] {
+  const found: { pid: number; dir: string }[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    const root = argv[argv.indexOf("-D") + 1] ?? "";
+    if (path.basename(argv[0]) === "systemd-nspawn" && path.dirname(path.dirname(root)) === HOSTS_DIR)
+      found.push({ pid: Number(entry), dir: path.dirname(root) });
+  }
+  return found;
+}
+
+/** The children of a process, by /proc (the container's PID 1 is nspawn's child). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kills a host's container (its PID 1, which takes its namespaces and veth with it) if it still
+ * runs: the one its supervisor recorded, and whatever an nspawn on its root still runs.
+ */
 function killLeader(dir: string): void {
   const tag = readTag(path.join(dir, "leader"));
-  if (alive(tag)) {
-    try {
-      process.kill(Number(tag!.split(" ")[0]), "SIGKILL");
-    } catch {
-      /* gone meanwhile */
-    }
-  }
+  if (alive(tag)) kill(Number(tag!.split(" ")[0]));
+  for (const n of nspawns()) if (n.dir === dir) childrenOf(n.pid).forEach(kill);
 }
 
 /** Removes a host directory atomically first (renamed away), so no new claim can be caught in it. */
@@ -90,9 +131,15 @@ export function cleanStrays(): string[] {
     if (alive(readTag(path.join(dir, "owner")))) continue;
     killLeader(dir);
     const supervisor = readTag(path.join(dir, "supervisor"));
-    if (alive(supervisor)) process.kill(Number(supervisor!.split(" ")[0]), "SIGKILL");
+    if (alive(supervisor)) kill(Number(supervisor!.split(" ")[0]));
     removeHostDir(dir);
     removed.push(entry);
+  }
+  // An nspawn whose host directory is gone (removed while its container still ran).
+  for (const n of nspawns()) {
+    if (fs.existsSync(n.dir)) continue;
+    childrenOf(n.pid).forEach(kill);
+    removed.push(path.basename(n.dir));
   }
   return removed;
 }
@@ -184,7 +231,7 @@ export class Container implements Host {
     const booted = await Promise.allSettled(claims.map((c) => Container.start(rootfs, c.net, c.dir)));
     const failed = booted.find((b): b is PromiseRejectedResult => b.status === "rejected");
     if (failed) {
-      await Promise.all(booted.map((b) => (b.status === "fulfilled" ? b.value.shutdown() : undefined)));
+      await Promise.all(booted.map((b) => (b.status === "fulfilled" ? b.value.shutdown() : Promise.resolve())));
       for (const c of claims) removeHostDir(c.dir);
       throw failed.reason;
     }

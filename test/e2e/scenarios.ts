@@ -221,7 +221,8 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
 
     after(async () => {
       await host?.shutdown();
-      if (report.length) console.log(`\n    e2e figures (${kind}, ${rig}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
+      if (report.length)
+        console.log(`\n    e2e figures (${kind}, ${rig}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
     });
 
     scenario("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
@@ -1319,7 +1320,11 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
           "inactive\ninactive",
         );
         assert.strictEqual(publicAnswer(), firstApp);
-        assert.strictEqual(await onHost("dpkg-query -W -f='${Status}' nodejs"), "install ok installed", "packages stay");
+        assert.strictEqual(
+          await onHost("dpkg-query -W -f='${Status}' nodejs"),
+          "install ok installed",
+          "packages stay",
+        );
       },
       NGINX_ONLY,
     );
