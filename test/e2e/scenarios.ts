@@ -208,7 +208,9 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         : "no timing in the output";
     };
 
+    let suiteStarted = 0;
     before(async function () {
+      suiteStarted = Date.now();
       image = ensureImage();
       const started = Date.now();
       host = await bootHost(rig, image);
@@ -221,6 +223,8 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
 
     after(async () => {
       await host?.shutdown();
+      if (suiteStarted)
+        note(`the suite (${kind}, ${rig}) took ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s, boot to shutdown`);
       if (report.length)
         console.log(`\n    e2e figures (${kind}, ${rig}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
     });
