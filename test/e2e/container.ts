@@ -169,9 +169,13 @@ let exitHandler = false;
 function stopMineOnExit(): void {
   if (exitHandler) return;
   exitHandler = true;
-  // Synchronous, as an exit handler must be: the containers go with their PID 1.
+  // Synchronous, as an exit handler must be: the containers go with their PID 1 (their
+  // supervisors end when nspawn does), and their directories with them.
   process.once("exit", () => {
-    for (const dir of mine) killLeader(dir);
+    for (const dir of mine) {
+      killLeader(dir);
+      removeHostDir(dir);
+    }
   });
 }
 
