@@ -55,6 +55,11 @@ describe("e2e hosts: several nspawn containers at once", function () {
           ).trim(),
           `${h.machine}\n${h.address}/30\nrunning`,
         );
+        // Its only route is its own /30: it reaches this machine and nothing else.
+        assert.strictEqual(
+          (await h.sh("ip -4 route show | awk '{print $1, $2, $3}'")).trim(),
+          `${h.address.replace(/\.2$/, ".0")}/30 dev host0`,
+        );
         // Its own host key is the image's no longer: the sshd it runs offers this host's key only.
         assert.strictEqual(
           (await h.sh("cat /etc/ssh/ssh_host_ed25519_key.pub")).split(/\s+/).slice(0, 2).join(" "),
