@@ -1,4 +1,5 @@
-// The VM scenarios (./scenarios.ts) with router: nginx, on their own VM.
-import { vmScenarios } from "./scenarios";
+// The e2e scenarios (./scenarios.ts) with router: nginx, on their own host (BLUEGREEN_E2E_RIG:
+// an nspawn container by default, or a qemu VM).
+import { e2eScenarios } from "./scenarios";
 
-vmScenarios("nginx");
+e2eScenarios("nginx");

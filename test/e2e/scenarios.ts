@@ -1,10 +1,12 @@
 // End-to-end: the program's own commands, replayed with the engine's rules
-// (./replay.ts) against a real Debian VM with systemd and sshd, once per router:
-// nginx.e2e.ts and haproxy.e2e.ts call vmScenarios with their router. The scenarios
-// run in order on one VM per router; each starts from the state the previous one
-// left, as a user's stack would. The any-app scenarios (24-28), which exercise the
-// slots rather than the router, are defined for nginx only: not skipped, absent
-// (README, Tests).
+// (./replay.ts) against a real Debian host with systemd and sshd, once per router:
+// nginx.e2e.ts and haproxy.e2e.ts call e2eScenarios with their router. The host is a
+// systemd-nspawn container (./container.ts) or a qemu VM (./vm.ts), both booted from the
+// same image (BLUEGREEN_E2E_RIG, default nspawn); qemu.e2e.ts runs QEMU_SCENARIOS on a VM.
+// The scenarios run in order on one host per router; each starts from the state the
+// previous one left, as a user's stack would. The any-app scenarios (24-28), which
+// exercise the slots rather than the router, are defined for nginx only: not skipped,
+// absent (README, Tests).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
@@ -15,14 +17,15 @@ import { ROOT, runProgram } from "../harness";
 import { startWrk, WrkResult } from "../sandbox";
 import { run } from "../tools";
 import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
-import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image, Vm } from "./vm";
+import { bootHost, Host, Rig, rigFromEnv } from "./host";
+import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image } from "./vm";
 
 const FAULTS = "/var/lib/bluegreen/data/faults";
 
 /** What differs between the routers, as seen from the host: everything else is asserted the same way. */
 interface RouterUnderTest {
   readonly kind: RouterKind;
-  /** Run once on the fresh VM. The image enables nginx (a host that has one already); HAProxy hosts come without. */
+  /** Run once on the fresh host. The image enables nginx (a host that has one already); HAProxy hosts come without. */
   readonly prepare: string;
   /** The worker processes: the same PIDs mean no reload and no restart. */
   readonly workers: string;
@@ -82,23 +85,44 @@ const ROUTERS_UNDER_TEST: Readonly<Record<RouterKind, RouterUnderTest>> = {
 
 const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-export function vmScenarios(kind: RouterKind): void {
+/**
+ * The scenarios the qemu rig runs in CI (qemu.e2e.ts), each for what only a VM shows; the
+ * nspawn suites run them too. 2 and 3 are what 9 reboots into (a switched stack), and the
+ * zero-failure switch on a guest with its own kernel and NIC (README, Tests: qemu-only).
+ */
+export const QEMU_SCENARIOS: readonly string[] = ["1", "2", "3", "9"];
+
+export interface ScenarioOptions {
+  /** The rig of the host (default: BLUEGREEN_E2E_RIG, else nspawn). */
+  readonly rig?: Rig;
+  /** Only the scenarios with these numbers ("1", "4b", ...) are defined; default all. */
+  readonly only?: readonly string[];
+}
+
+export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): void {
+  const rig = options.rig ?? rigFromEnv();
   const router = ROUTERS_UNDER_TEST[kind];
   const report: string[] = [];
   const note = (line: string) => {
     report.push(line);
     console.log(`      ${line}`);
   };
-  /** A scenario for these routers only (default: both). For the others it is not defined at all. */
+  /**
+   * A scenario for these routers only (default: both), and if `options.only` is set, only when
+   * it names the scenario's number. For the others it is not defined at all.
+   */
   const scenario = (title: string, fn: () => Promise<void>, only: readonly RouterKind[] = ["nginx", "haproxy"]) => {
-    if (only.includes(kind)) it(title, fn);
+    const number = /^(\w+)\. /.exec(title)?.[1];
+    if (!number) throw new Error(`a scenario's title starts with its number: ${title}`);
+    if (only.includes(kind) && (!options.only || options.only.includes(number))) it(title, fn);
   };
   const NGINX_ONLY: readonly RouterKind[] = ["nginx"];
 
-  describe(`e2e on a real VM, router ${kind} (replayed program)`, function () {
+  const where = rig === "qemu" ? "a qemu VM" : "an nspawn container";
+  describe(`e2e on ${where}, router ${kind} (replayed program)`, function () {
     this.timeout(20 * 60_000);
     let image: Image;
-    let vm: Vm;
+    let host: Host;
     let state: StateEntry[] = [];
     let config: Record<string, unknown>;
     /** Keys set with --secret besides the usual ones (pulumi config set --secret). */
@@ -106,10 +130,10 @@ export function vmScenarios(kind: RouterKind): void {
 
     const baseConfig = () => ({
       hostKind: "ssh",
-      sshHost: "127.0.0.1",
-      sshPort: vm.sshPort,
-      sshPrivateKey: image.privateKey,
-      sshHostKey: image.hostKey,
+      sshHost: host.connection.host,
+      sshPort: host.connection.port,
+      sshPrivateKey: host.connection.privateKey,
+      sshHostKey: host.connection.hostKey,
       router: kind,
       active: "blue",
       blueVersion: "v1",
@@ -123,7 +147,7 @@ export function vmScenarios(kind: RouterKind): void {
 
     /** Every secret value in the config: none may appear in a step's output (stdout/stderr are stored in state in plain text). */
     const secretValues = () => [
-      ...image.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
+      ...host.connection.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")),
       ...Object.values((config.appSecrets ?? {}) as Record<string, string>),
       ...Object.values((config.acmeDnsEnv ?? {}) as Record<string, string>).filter((v) => v.startsWith("secret-")),
       ...((config.tlsPrivateKey as string | undefined) ?? "")
@@ -148,25 +172,25 @@ export function vmScenarios(kind: RouterKind): void {
 
     /** What a client of the public port gets, e.g. "blue v1". */
     function publicAnswer(): string {
-      const r = run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${vm.httpPort}/`]);
+      const r = run("curl", ["-sS", "--max-time", "10", `http://${host.httpAddress}/`]);
       return r.stdout.trim() || r.stderr.trim();
     }
-    const inVm = (cmd: string) => vm.sh(cmd).then((s) => s.trim());
-    const mainPid = (color: string) => inVm(`systemctl show -p MainPID --value bluegreen@${color}`);
-    const liveLink = () => inVm("readlink /var/lib/bluegreen/live");
+    const onHost = (cmd: string) => host.sh(cmd).then((s) => s.trim());
+    const mainPid = (color: string) => onHost(`systemctl show -p MainPID --value bluegreen@${color}`);
+    const liveLink = () => onHost("readlink /var/lib/bluegreen/live");
 
     /** Runs wrk through the forwarded port with keep-alive connections while `during` runs. */
     /**
      * Host-side wrk (64 keep-alive conns through the forwarded port) that starts 2 s before
      * `during` and runs until 1 s after it ends, and for at least `minSeconds`. A fixed-length
-     * run could end before a slow `up` reached its switch (CI runs two TCG VMs at once), and
+     * run could end before a slow `up` reached its switch (CI ran two TCG VMs at once), and
      * then "0 failed" and the watch's count would say nothing about the switch.
      */
     async function underLoad(minSeconds: number, during: () => Promise<void>): Promise<WrkResult> {
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       const started = Date.now();
       // A long timeout: under TCG a slow answer is not a failed one.
-      const load = startWrk(`http://127.0.0.1:${vm.httpPort}/`, { connections: 64, seconds: 3600, timeout: "15s" });
+      const load = startWrk(`http://${host.httpAddress}/`, { connections: 64, seconds: 3600, timeout: "15s" });
       try {
         await sleep(2000);
         await during();
@@ -184,18 +208,25 @@ export function vmScenarios(kind: RouterKind): void {
         : "no timing in the output";
     };
 
+    let suiteStarted = 0;
     before(async function () {
+      suiteStarted = Date.now();
       image = ensureImage();
       const started = Date.now();
-      vm = await Vm.boot(image);
-      note(`VM booted in ${((Date.now() - started) / 1000).toFixed(0)} s (TCG)`);
-      await vm.sh(router.prepare);
+      host = await bootHost(rig, image);
+      note(
+        `${host.name} booted and answering SSH in ${((Date.now() - started) / 1000).toFixed(1)} s${rig === "qemu" ? " (TCG)" : ""}`,
+      );
+      await host.sh(router.prepare);
       config = baseConfig();
     });
 
     after(async () => {
-      await vm?.shutdown();
-      if (report.length) console.log(`\n    e2e figures (${kind}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
+      await host?.shutdown();
+      if (suiteStarted)
+        note(`the suite (${kind}, ${rig}) took ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s, boot to shutdown`);
+      if (report.length)
+        console.log(`\n    e2e figures (${kind}, ${rig}):\n${report.map((l) => `      ${l}`).join("\n")}\n`);
     });
 
     scenario("1. fresh host: v1 on both slots, blue live, slots private, app unprivileged", async () => {
@@ -219,36 +250,36 @@ export function vmScenarios(kind: RouterKind): void {
       note(`fresh host deploy (${kind}): ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
       assert.strictEqual(publicAnswer(), "blue v1");
       // Only sshd and the router listen on TCP; the app only on its unix sockets.
-      const tcp = await inVm("ss -ltnpH | awk '{print $4, $6}' | sort");
+      const tcp = await onHost("ss -ltnpH | awk '{print $4, $6}' | sort");
       for (const line of tcp.split("\n"))
         assert.match(line, new RegExp(`users:\\(\\("(sshd|${kind})"`), `unexpected TCP listener: ${line}`);
       assert.match(tcp, new RegExp(`^127\\.0\\.0\\.1:8081 .*${kind}`, "m"), "the preview listener is on loopback");
       if (kind === "haproxy") {
         // bluegreen installed it (from the image's local apt repository); its admin socket is root's.
         assert.match(output(r, "router-install"), /^haproxy 2\.6\.\S+ installed and running/m);
-        assert.strictEqual(await inVm("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
+        assert.strictEqual(await onHost("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
         assert.strictEqual(
-          await inVm("cat /var/lib/bluegreen/haproxy.map"),
+          await onHost("cat /var/lib/bluegreen/haproxy.map"),
           "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off",
         );
       }
-      const unix = await inVm("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
+      const unix = await onHost("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
       assert.strictEqual(unix, "/run/bluegreen/blue/app.sock\n/run/bluegreen/green/app.sock");
       for (const c of ["blue", "green"]) {
-        assert.strictEqual(await inVm(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
+        assert.strictEqual(await onHost(`ps -o user= -p ${await mainPid(c)}`), "bluegreen");
         // In the app's own group only (not bluegreen, the routers'), as systemd's initgroups gives it.
         assert.strictEqual(
-          await inVm(
+          await onHost(
             `for g in $(awk '/^Groups:/ { $1 = ""; print }' /proc/${await mainPid(c)}/status); do getent group $g | cut -d: -f1; done`,
           ),
           "bluegreen_app",
         );
         // Its socket directory is its user's in the routers' group, setgid, so the socket is in that group too.
         assert.strictEqual(
-          await inVm(`stat -c '%a %U:%G' /run/bluegreen/${c} /run/bluegreen/${c}/app.sock`),
+          await onHost(`stat -c '%a %U:%G' /run/bluegreen/${c} /run/bluegreen/${c}/app.sock`),
           "2750 bluegreen:bluegreen\n660 bluegreen:bluegreen",
         );
-        assert.strictEqual(await inVm(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
+        assert.strictEqual(await onHost(`stat -c '%a %U' /etc/bluegreen/${c}.env`), "600 root");
       }
     });
 
@@ -256,7 +287,7 @@ export function vmScenarios(kind: RouterKind): void {
       const r = await deploy({ greenVersion: "v2" });
       assert.strictEqual(r.error, undefined, r.error);
       assert.deepStrictEqual(stepsOf(r), ["update green-upload", "update green-service", "update releases-prune"]);
-      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+      assert.strictEqual(await onHost("curl -sS http://127.0.0.1:8081/"), "green v2");
       assert.strictEqual(publicAnswer(), "blue v1");
       note(
         `time to ready, v2 on the idle slot: ${/ready on \S+ in (\d+) ms/.exec(output(r, "green-service"))?.[1]} ms (restart + readiness)`,
@@ -266,7 +297,7 @@ export function vmScenarios(kind: RouterKind): void {
     scenario(
       "3. switch to green under load: one step, 0 failed requests, then only green; the router never reloads",
       async () => {
-        const workers = await inVm(router.workers);
+        const workers = await onHost(router.workers);
         let r!: UpResult;
         // In the guest: through qemu's port forward a long host-side load sees the forward's
         // own stalls (wrk timeouts), switch or not.
@@ -278,7 +309,7 @@ export function vmScenarios(kind: RouterKind): void {
         assert.strictEqual(load.failed, 0, load.raw);
         assert.strictEqual(load.retried, 0, `no kept-alive connection was closed under the client:\n${load.raw}`);
         for (let i = 0; i < 20; i++) assert.strictEqual(publicAnswer(), "green v2", `request ${i} after the switch`);
-        assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
+        assert.strictEqual(await onHost(router.workers), workers, `the same ${kind} workers throughout`);
         note(
           `switch blue->green under 64 keep-alive conns (in-guest load): ${load.requests} requests, ${load.failed} failed, ${load.retried} resent; ${timing(r)}`,
         );
@@ -287,7 +318,7 @@ export function vmScenarios(kind: RouterKind): void {
 
     scenario("4. roll back to blue under load: 0 failed, and green was never stopped", async () => {
       const greenPid = await mainPid("green");
-      const workers = await inVm(router.workers);
+      const workers = await onHost(router.workers);
       let r!: UpResult;
       const load = await wholeUnderLoad(async () => {
         r = await deploy({ active: "blue" });
@@ -298,23 +329,23 @@ export function vmScenarios(kind: RouterKind): void {
       assert.strictEqual(load.retried, 0, `no kept-alive connection was closed under the client:\n${load.raw}`);
       assert.strictEqual(publicAnswer(), "blue v1");
       assert.strictEqual(await mainPid("green"), greenPid);
-      assert.strictEqual(await inVm(router.workers), workers, `the same ${kind} workers throughout`);
+      assert.strictEqual(await onHost(router.workers), workers, `the same ${kind} workers throughout`);
       note(`rollback green->blue under load (in-guest): ${load.requests} requests, 0 failed, 0 resent; ${timing(r)}`);
     });
 
     scenario(
       "4b. a config change reloads the router under in-guest load: its listeners pass on, 0 failed",
       async () => {
-        const workers = await inVm(router.workers);
-        const master = await inVm(router.master);
+        const workers = await onHost(router.workers);
+        const master = await onHost(router.master);
         let r: UpResult | undefined;
         const load = await wholeUnderLoad(async () => {
           r = await deploy({ maintenanceRetryAfter: "300" });
         });
         assert.strictEqual(r!.error, undefined, r!.error);
         assert.deepStrictEqual(stepsOf(r!), ["update router-config"]);
-        assert.notStrictEqual(await inVm(router.workers), workers, "reloaded: new workers");
-        assert.strictEqual(await inVm(router.master), master, `${kind} was restarted`);
+        assert.notStrictEqual(await onHost(router.workers), workers, "reloaded: new workers");
+        assert.strictEqual(await onHost(router.master), master, `${kind} was restarted`);
         note(
           `${kind} reload (a config change) under 64 keep-alive conns (in-guest load): ${load.requests} requests, ${load.failed} failed, ${load.retried} resent by the client after the router closed a kept-alive connection`,
         );
@@ -325,7 +356,7 @@ export function vmScenarios(kind: RouterKind): void {
     scenario(
       "5. unhealthy target: the switch is refused with the slot's journal tail; traffic and link stay",
       async () => {
-        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+        await onHost(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
         try {
           const link = await liveLink();
           const r = await deploy({ active: "green" });
@@ -343,7 +374,7 @@ export function vmScenarios(kind: RouterKind): void {
           // Like the engine, a failed update keeps the old inputs: the next `up` tries again.
           assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=blue /);
         } finally {
-          await inVm(`rm -f ${FAULTS}/green.unready`);
+          await onHost(`rm -f ${FAULTS}/green.unready`);
         }
         const back = await deploy({ active: "blue" });
         assert.deepStrictEqual(stepsOf(back), [], "config back at blue: nothing to do");
@@ -359,7 +390,7 @@ export function vmScenarios(kind: RouterKind): void {
     const guestLoads = (
       targets: readonly { url: string; host?: string; connections?: number }[],
       during: () => Promise<void>,
-    ) => loadsInGuest(vm, targets, during, router.errorLog);
+    ) => loadsInGuest(host, targets, during, router.errorLog);
 
     scenario(
       "5b. secret rotation day, under load: rotate, up, switch, roll back; no step blocked, no live slot restarted, 0 failed",
@@ -382,7 +413,7 @@ export function vmScenarios(kind: RouterKind): void {
             /^slot green: v2 ready on unix:\/run\/bluegreen\/green\/app\.sock in \d+ ms/,
           );
           assert.match(
-            await inVm("/usr/local/sbin/bluegreen-status"),
+            await onHost("/usr/local/sbin/bluegreen-status"),
             /\n {13}PENDING: v1 on unix:\/run\/bluegreen\/blue\/app\.sock staged while live; applies right after the next switch away from blue\n/,
           );
           await snap();
@@ -409,8 +440,8 @@ export function vmScenarios(kind: RouterKind): void {
         assert.notStrictEqual(pids[2].blue, pids[1].blue, "blue picked up the secret once idle");
         assert.strictEqual(pids[3].blue, pids[2].blue, "the rollback restarted nothing");
         for (const c of ["blue", "green"])
-          assert.strictEqual(await inVm(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
-        assert.strictEqual(await inVm("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
+          assert.strictEqual(await onHost(`grep -c '^DB_PASSWORD="${SECRET}"$' /etc/bluegreen/${c}.env`), "1");
+        assert.strictEqual(await onHost("ls /etc/bluegreen"), "blue.env\ngreen.env", "nothing left pending");
         assert.strictEqual(publicAnswer(), "blue v1");
         note(
           `secret rotation day under 64 keep-alive conns (in-guest load): ${load.requests} requests, 0 failed; ${outputs[0]}`,
@@ -421,7 +452,7 @@ export function vmScenarios(kind: RouterKind): void {
     scenario(
       "5c. mode migration under load: socket to tcp and back, with 0 failed requests and no refusal",
       async () => {
-        const listening = () => inVm("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
+        const listening = () => onHost("ss -ltnpH | grep '\"app\"' | awk '{print $4}' | sort");
         const load = await wholeUnderLoad(async () => {
           const toTcp = await deploy({ linkMode: "tcp" });
           assert.strictEqual(toTcp.error, undefined, toTcp.error);
@@ -431,7 +462,7 @@ export function vmScenarios(kind: RouterKind): void {
             "127.0.0.1:8002",
             "the idle slot came up on its port; the live one waits",
           );
-          assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v2");
+          assert.strictEqual(await onHost("curl -sS http://127.0.0.1:8081/"), "green v2");
           const sw = await deploy({ active: "green" });
           assert.strictEqual(sw.error, undefined, sw.error);
           assert.strictEqual(await listening(), "127.0.0.1:8001\n127.0.0.1:8002", "the old slot followed once idle");
@@ -453,7 +484,7 @@ export function vmScenarios(kind: RouterKind): void {
       "5d. a switch killed after the rename: the re-run finishes it with the watch; host, record, audit and state agree",
       async () => {
         const killed = deploy({ active: "green", watchSeconds: "30" });
-        await inVm(
+        await onHost(
           "for i in $(seq 1 100); do [ -f /var/lib/bluegreen/switch.intent ] && break; sleep 0.2; done; sleep 1; pkill -KILL -f 'bluegreen/[s]witch.sh'",
         );
         const r = await killed;
@@ -463,9 +494,9 @@ export function vmScenarios(kind: RouterKind): void {
           "/var/lib/bluegreen/colors/green",
           "killed after the rename: the link moved",
         );
-        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
+        assert.strictEqual(await onHost("cat /var/lib/bluegreen/active"), "blue", "but nothing confirmed it");
         assert.match(
-          await inVm("/usr/local/sbin/bluegreen-status"),
+          await onHost("/usr/local/sbin/bluegreen-status"),
           /\nswitch: {6}INTERRUPTED blue -> green, not confirmed; the link serves green\./,
         );
         assert.match(
@@ -481,10 +512,10 @@ export function vmScenarios(kind: RouterKind): void {
           // No load runs here: the watch says it saw no public response, not "0 of 0".
           /^live: green v2 \(was blue\); .*; watched 3 s: no public request reached green, so the watch saw no evidence either way/,
         );
-        assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "green");
-        assert.strictEqual(await inVm("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
+        assert.strictEqual(await onHost("cat /var/lib/bluegreen/active"), "green");
+        assert.strictEqual(await onHost("test -e /var/lib/bluegreen/switch.intent && echo left || echo gone"), "gone");
         assert.match(
-          await inVm("tail -n 2 /var/log/bluegreen/audit.log"),
+          await onHost("tail -n 2 /var/log/bluegreen/audit.log"),
           /switch from=blue to=green version=v2 resumed=yes watch=no-traffic result=ok/,
         );
         assert.match(state.find((e) => e.name === "switch-link")!.inputs.create, /TARGET=green /);
@@ -495,7 +526,7 @@ export function vmScenarios(kind: RouterKind): void {
     );
 
     scenario("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
-      const out = await inVm(
+      const out = await onHost(
         "s=/usr/local/lib/bluegreen/switch.sh; " +
           "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
           "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
@@ -506,19 +537,19 @@ export function vmScenarios(kind: RouterKind): void {
         ["0", "0"],
         out,
       );
-      const finished = (await inVm("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1")
+      const finished = (await onHost("ls -t --full-time /tmp/s1 /tmp/s2 | head -1")).includes("/tmp/s1")
         ? "green"
         : "blue";
-      const recorded = await inVm("cat /var/lib/bluegreen/active");
+      const recorded = await onHost("cat /var/lib/bluegreen/active");
       assert.strictEqual(recorded, finished, out);
       assert.strictEqual(await liveLink(), `/var/lib/bluegreen/colors/${recorded}`);
       assert.match(
-        await inVm("curl -sS http://127.0.0.1:8081/"),
+        await onHost("curl -sS http://127.0.0.1:8081/"),
         new RegExp(`^${recorded === "blue" ? "green" : "blue"} `),
       );
       assert.match(publicAnswer(), new RegExp(`^${recorded} `));
       // Put the host back where the stack's config says.
-      await inVm("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
+      await onHost("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
     });
 
     scenario("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
@@ -544,7 +575,7 @@ export function vmScenarios(kind: RouterKind): void {
       "8b. a healthPath the idle slot answers 503 on fails its step at up time, not at the next rollback; the live slot is untouched",
       async () => {
         const pid = await mainPid("blue");
-        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
+        await onHost(`install -d ${FAULTS} && touch ${FAULTS}/green.unready`);
         try {
           // /healthz is always 200: both slot steps rerun, pass without a restart, and record the path.
           const first = await deploy({ healthPath: "/healthz" });
@@ -552,7 +583,7 @@ export function vmScenarios(kind: RouterKind): void {
           assert.deepStrictEqual(stepsOf(first), ["update blue-service", "update green-service", "update switch-link"]);
           assert.match(output(first, "green-service"), /^slot green: already runs v\d+ this way; not restarted/m);
           assert.strictEqual(
-            await inVm("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
+            await onHost("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
             "health_path=/healthz",
           );
           // Back to /health/ready, which green answers 503 on: its step fails with the path and the answer.
@@ -565,14 +596,14 @@ export function vmScenarios(kind: RouterKind): void {
           assert.strictEqual(await mainPid("blue"), pid);
           assert.strictEqual(publicAnswer(), "blue v1");
         } finally {
-          await inVm(`rm -f ${FAULTS}/green.unready`);
+          await onHost(`rm -f ${FAULTS}/green.unready`);
         }
         // The failed update kept green's /healthz inputs, so the next up reruns it, and the switch's.
         const back = await deploy({});
         assert.strictEqual(back.error, undefined, back.error);
         assert.deepStrictEqual(stepsOf(back), ["update green-service", "update switch-link"]);
         assert.strictEqual(
-          await inVm("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
+          await onHost("grep ^health_path= /var/lib/bluegreen/slots/green/deployed"),
           "health_path=/health/ready",
         );
         assert.strictEqual(await mainPid("blue"), pid);
@@ -583,15 +614,15 @@ export function vmScenarios(kind: RouterKind): void {
       "10. drain: a long request to the idle slot completes across its restart; readiness said 503 first",
       async () => {
         const sock = "/run/bluegreen/green/app.sock";
-        await inVm(
+        await onHost(
           `(curl -sS -w ' %{http_code}' --unix-socket ${sock} 'http://x/slow?ms=6000' > /tmp/slow.out 2>&1 &) ; ` +
             `(for i in $(seq 1 150); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 --unix-socket ${sock} http://x/health/ready; sleep 0.1; done > /tmp/ready.log 2>&1 &) ; sleep 1`,
         );
         const r = await deploy({ greenVersion: "v3" });
         assert.strictEqual(r.error, undefined, r.error);
         await new Promise((res) => setTimeout(res, 1000));
-        assert.strictEqual(await inVm("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
-        const codes = (await inVm("cat /tmp/ready.log")).split("\n");
+        assert.strictEqual(await onHost("cat /tmp/slow.out"), "green v2 slept 6000ms\n 200");
+        const codes = (await onHost("cat /tmp/ready.log")).split("\n");
         const first503 = codes.indexOf("503");
         const firstDown = codes.findIndex((c) => c !== "200" && c !== "503");
         assert.ok(first503 >= 0, `readiness never said 503: ${codes.join(" ")}`);
@@ -600,7 +631,7 @@ export function vmScenarios(kind: RouterKind): void {
           `503 must come before the socket closes: ${codes.join(" ")}`,
         );
         assert.strictEqual(codes[codes.length - 1], "200");
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), "green v3");
+        assert.strictEqual(await onHost("curl -sS http://127.0.0.1:8081/"), "green v3");
         note(
           `drain: a 6 s request to green finished during its restart; readiness 503 for ${codes.filter((c) => c === "503").length * 100} ms before the socket closed`,
         );
@@ -608,9 +639,9 @@ export function vmScenarios(kind: RouterKind): void {
     );
 
     scenario("9. reboot: the same colour and versions are served, and the next up runs nothing", async () => {
-      const before = { public: publicAnswer(), preview: await inVm("curl -sS http://127.0.0.1:8081/") };
+      const before = { public: publicAnswer(), preview: await onHost("curl -sS http://127.0.0.1:8081/") };
       const started = Date.now();
-      await vm.reboot();
+      await host.reboot();
       let answer = "";
       for (let i = 0; i < 60 && answer !== before.public; i++) {
         answer = publicAnswer();
@@ -618,12 +649,12 @@ export function vmScenarios(kind: RouterKind): void {
       }
       note(`reboot: serving again ${((Date.now() - started) / 1000).toFixed(0)} s after the reboot command`);
       assert.strictEqual(answer, before.public);
-      assert.strictEqual(await inVm("curl -sS http://127.0.0.1:8081/"), before.preview);
+      assert.strictEqual(await onHost("curl -sS http://127.0.0.1:8081/"), before.preview);
       const r = await deploy({});
       assert.deepStrictEqual(stepsOf(r), []);
     });
 
-    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the VM. */
+    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the host. */
     async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
       const { spawn } = await import("child_process");
       const fs = await import("fs");
@@ -633,7 +664,7 @@ export function vmScenarios(kind: RouterKind): void {
       const outputs = (await runProgram(config)).outputs;
       fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
       const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
-      fs.writeFileSync(keyFile, image.privateKey, { mode: 0o600 });
+      fs.writeFileSync(keyFile, host.connection.privateKey, { mode: 0o600 });
       const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
         env: {
           ...process.env,
@@ -707,7 +738,7 @@ export function vmScenarios(kind: RouterKind): void {
     scenario(
       "13. automatic rollback: a slot that serves 500s after the switch is taken out within the watch",
       async () => {
-        await inVm(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
+        await onHost(`install -d ${FAULTS} && touch ${FAULTS}/green.error500`);
         try {
           let r!: UpResult;
           const load = await underLoad(20, async () => {
@@ -725,13 +756,13 @@ export function vmScenarios(kind: RouterKind): void {
           assert.match(r.error!, /Next: fix the app and deploy a new version to green/);
           assert.strictEqual(load.resets, 0, `no request was lost beyond green's own 500s:\n${load.raw}`);
           for (let i = 0; i < 10; i++) assert.strictEqual(publicAnswer(), "blue v1");
-          assert.strictEqual(await inVm("cat /var/lib/bluegreen/active"), "blue");
+          assert.strictEqual(await onHost("cat /var/lib/bluegreen/active"), "blue");
           const seen = /(\d+) of (\d+) responses since the switch were 5xx, (\d+) ms after it/.exec(r.error!)!;
           note(
             `automatic rollback: traffic back on blue ${seen[3]} ms after the switch, having seen ${seen[1]} 5xx of ${seen[2]} responses; wrk saw ${load.non2xx} non-2xx, ${load.resets} resets`,
           );
         } finally {
-          await inVm(`rm -f ${FAULTS}/green.error500`);
+          await onHost(`rm -f ${FAULTS}/green.error500`);
           // Blue again in the stack, as the scenarios after this one expect, even if an
           // assertion above failed with green still live.
           const back = await deploy({ active: "blue", watchSeconds: "3" });
@@ -744,15 +775,15 @@ export function vmScenarios(kind: RouterKind): void {
       "14. maintenance: a 503 page with Retry-After, one step, slots and router untouched; leaving restores blue",
       async () => {
         const pids = [await mainPid("blue"), await mainPid("green")];
-        const workers = await inVm(router.workers);
+        const workers = await onHost(router.workers);
         const on = await deploy({ maintenance: "true" });
         let checked = false;
         try {
           assert.deepStrictEqual(stepsOf(on), ["update maintenance-mode"]);
-          const page = run("curl", ["-sS", "-D", "-", `http://127.0.0.1:${vm.httpPort}/`]);
+          const page = run("curl", ["-sS", "-D", "-", `http://${host.httpAddress}/`]);
           assert.match(page.stdout, /^HTTP\/1\.1 503 [\s\S]*\r\nRetry-After: 300\r\n[\s\S]*Down for maintenance/i);
           assert.strictEqual(
-            await inVm("curl -sS http://127.0.0.1:8081/"),
+            await onHost("curl -sS http://127.0.0.1:8081/"),
             "green v4",
             "the preview listener still works",
           );
@@ -765,14 +796,14 @@ export function vmScenarios(kind: RouterKind): void {
         const off = await deploy({ maintenance: "false" });
         assert.deepStrictEqual(stepsOf(off), ["update maintenance-mode"]);
         assert.strictEqual(publicAnswer(), "blue v1");
-        assert.strictEqual(await inVm(router.workers), workers, `${kind} never reloaded`);
+        assert.strictEqual(await onHost(router.workers), workers, `${kind} never reloaded`);
       },
     );
 
     scenario(
       "15. audit log and status: every deploy, switch, rollback and maintenance change is on the host",
       async () => {
-        const audit = await inVm("cat /var/log/bluegreen/audit.log");
+        const audit = await onHost("cat /var/log/bluegreen/audit.log");
         for (const re of [
           /Z deploy slot=green version=v2 was=v1 result=ok by=root/,
           /Z switch from=blue to=green version=v2( watch=no-traffic)? result=ok by=root/,
@@ -784,7 +815,7 @@ export function vmScenarios(kind: RouterKind): void {
         ]) {
           assert.match(audit, re);
         }
-        const status = await inVm("/usr/local/sbin/bluegreen-status");
+        const status = await onHost("/usr/local/sbin/bluegreen-status");
         assert.match(
           status,
           /^live: {8}blue \(recorded blue\)\nmaintenance: off\nblue: {8}v1 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/blue\/app\.sock\ngreen: {7}v4 {9}unit active {4}ready yes pid \d+ +on unix:\/run\/bluegreen\/green\/app\.sock\n/,
@@ -794,12 +825,12 @@ export function vmScenarios(kind: RouterKind): void {
     );
 
     scenario("16. retention: keepReleases=2 keeps the two newest and the ones in use, removes the rest", async () => {
-      assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
+      assert.strictEqual(await onHost("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v2 v3 v4 v5");
       const r = await deploy({ keepReleases: "2" });
       assert.strictEqual(r.error, undefined, r.error);
       assert.deepStrictEqual(stepsOf(r), ["update releases-prune"]);
       // In use: blue v1, green v4. Newest two: v5, v4. So v2 and v3 go.
-      assert.strictEqual(await inVm("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
+      assert.strictEqual(await onHost("ls /opt/bluegreen/releases | sort | tr '\\n' ' '"), "v1 v4 v5");
       assert.strictEqual(publicAnswer(), "blue v1");
     });
 
@@ -809,18 +840,18 @@ export function vmScenarios(kind: RouterKind): void {
     const DOMAIN = "app.example.test";
     /** The certificate serial a new TLS handshake on the VM's :443 gets for this name. */
     const servedSerial = (name = DOMAIN) =>
-      inVm(
+      onHost(
         `openssl s_client -connect 127.0.0.1:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//'`,
       );
     /** An https request to the VM's router, verified against pebble's root. */
     const httpsGet = (name = DOMAIN) =>
-      inVm(`curl -sS --max-time 10 --cacert ${ACME_DIR}/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`);
+      onHost(`curl -sS --max-time 10 --cacert ${ACME_DIR}/root.pem --resolve ${name}:443:127.0.0.1 https://${name}/`);
     /** The router's workers once a reload's old generation has gone (two equal reads 2 s apart). */
     async function settledWorkers(): Promise<string> {
-      let last = await inVm(router.workers);
+      let last = await onHost(router.workers);
       for (let i = 0; i < 30; i++) {
         await new Promise((r) => setTimeout(r, 2000));
-        const now = await inVm(router.workers);
+        const now = await onHost(router.workers);
         if (now === last) return now;
         last = now;
       }
@@ -830,14 +861,14 @@ export function vmScenarios(kind: RouterKind): void {
     scenario(
       "17. HTTPS over ACME HTTP-01 through the router: issued, served with TLS 1.2+, port 80 redirects; nginx never reloads, HAProxy once for the first certificate",
       async () => {
-        await sftpPut(vm.connection, `${__dirname}/pebble-in-vm.sh`, "/root/pebble-in-vm.sh");
-        await inVm(`bash /root/pebble-in-vm.sh ${ACME_DIR}`);
+        await sftpPut(host.connection, `${__dirname}/pebble-in-vm.sh`, "/root/pebble-in-vm.sh");
+        await onHost(`bash /root/pebble-in-vm.sh ${ACME_DIR}`);
         const r = await deploy({
           domains: [DOMAIN],
           tls: "acme",
           acmeEmail: "ops@example.test",
           acmeDirectory: "https://127.0.0.1:14000/dir",
-          acmeCaCertificate: await inVm(`cat ${ACME_DIR}/ca.pem`),
+          acmeCaCertificate: await onHost(`cat ${ACME_DIR}/ca.pem`),
         });
         assert.strictEqual(r.error, undefined, r.error);
         assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
@@ -852,40 +883,40 @@ export function vmScenarios(kind: RouterKind): void {
           output(r, "tls-config"),
           /verified: a new TLS handshake on 127\.0\.0\.1:443 gets serial [0-9A-F]+/,
         );
-        await inVm(`curl -fsS https://127.0.0.1:15000/roots/0 --cacert ${ACME_DIR}/ca.pem > ${ACME_DIR}/root.pem`);
+        await onHost(`curl -fsS https://127.0.0.1:15000/roots/0 --cacert ${ACME_DIR}/ca.pem > ${ACME_DIR}/root.pem`);
         assert.strictEqual(await httpsGet(), "blue v1");
         assert.strictEqual(
-          await inVm(
+          await onHost(
             `curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: ${DOMAIN}' 'http://127.0.0.1/a?b=1'`,
           ),
           `308 https://${DOMAIN}/a?b=1`,
         );
         // The challenge path is never redirected (no challenge is being solved now: not a 308).
         assert.strictEqual(
-          await inVm(
+          await onHost(
             `curl -sS -o /dev/null -w '%{http_code}' -H 'Host: ${DOMAIN}' http://127.0.0.1/.well-known/acme-challenge/x`,
           ),
           router.idleChallenge,
         );
         assert.match(
-          await inVm(
+          await onHost(
             "openssl s_client -connect 127.0.0.1:443 -tls1_2 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
           ),
           /^1$/,
         );
         assert.match(
-          await inVm(
+          await onHost(
             "openssl s_client -connect 127.0.0.1:443 -tls1_1 </dev/null 2>&1 | grep -c 'BEGIN CERTIFICATE' || true",
           ),
           /^0$/,
         );
-        assert.strictEqual(await inVm("systemctl is-enabled bluegreen-tls-renew.timer"), "enabled");
+        assert.strictEqual(await onHost("systemctl is-enabled bluegreen-tls-renew.timer"), "enabled");
         assert.strictEqual(
-          await inVm("stat -c '%a %U:%G' $(readlink -f /var/lib/bluegreen/tls/live/cert.pem)"),
+          await onHost("stat -c '%a %U:%G' $(readlink -f /var/lib/bluegreen/tls/live/cert.pem)"),
           `640 root:${router.tlsGroup}`,
         );
-        assert.strictEqual(await inVm("stat -c '%a' /var/lib/bluegreen/acme"), "700");
-        const status = await inVm("/usr/local/sbin/bluegreen-status");
+        assert.strictEqual(await onHost("stat -c '%a' /var/lib/bluegreen/acme"), "700");
+        const status = await onHost("/usr/local/sbin/bluegreen-status");
         assert.match(
           status,
           /\ntls: {9}acme; serial [0-9A-F]+ for app\.example\.test, expires \S+\n {13}renewal ok at \S+; next run /,
@@ -905,7 +936,7 @@ export function vmScenarios(kind: RouterKind): void {
         const outputs: string[] = [];
         // The site's name as Host and SNI: HAProxy routes by it (nginx would take any name).
         const [load] = await guestLoads([{ url: "https://127.0.0.1/", host: DOMAIN }], async () => {
-          for (let i = 0; i < renewals; i++) outputs.push(await inVm("/usr/local/lib/bluegreen/tls-renew.sh force"));
+          for (let i = 0; i < renewals; i++) outputs.push(await onHost("/usr/local/lib/bluegreen/tls-renew.sh force"));
         });
         const after = await servedSerial();
         note(
@@ -913,11 +944,11 @@ export function vmScenarios(kind: RouterKind): void {
         );
         assert.strictEqual(load.failed, 0, load.raw);
         assert.notStrictEqual(after, before);
-        assert.strictEqual(await inVm(router.workers), pids, `${kind} was reloaded or restarted`);
+        assert.strictEqual(await onHost(router.workers), pids, `${kind} was reloaded or restarted`);
         for (const out of outputs) assert.ok(out.endsWith(`; ${router.renewedCertificate}`), out);
         assert.strictEqual(await httpsGet(), "blue v1");
         assert.match(
-          await inVm("tail -n 1 /var/log/bluegreen/audit.log"),
+          await onHost("tail -n 1 /var/log/bluegreen/audit.log"),
           /tls-force domains=app\.example\.test serial=[0-9A-F]+ result=ok/,
         );
       },
@@ -943,12 +974,12 @@ export function vmScenarios(kind: RouterKind): void {
       assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
       assert.strictEqual(await httpsGet("anything.example.test"), "blue v1");
       assert.match(
-        await inVm("openssl x509 -noout -ext subjectAltName -in /var/lib/bluegreen/tls/live/cert.pem"),
+        await onHost("openssl x509 -noout -ext subjectAltName -in /var/lib/bluegreen/tls/live/cert.pem"),
         /DNS:\*\.example\.test/,
       );
-      assert.strictEqual(await inVm("stat -c '%a' /etc/bluegreen/tls/dns.env"), "600");
+      assert.strictEqual(await onHost("stat -c '%a' /etc/bluegreen/tls/dns.env"), "600");
       assert.ok(
-        !(await inVm("cat /var/log/bluegreen/tls.log /var/log/bluegreen/audit.log")).includes("secret-dns-token-e2e"),
+        !(await onHost("cat /var/log/bluegreen/tls.log /var/log/bluegreen/audit.log")).includes("secret-dns-token-e2e"),
       );
     });
 
@@ -969,9 +1000,9 @@ export function vmScenarios(kind: RouterKind): void {
       assert.strictEqual(r.error, undefined, r.error);
       assert.deepStrictEqual(stepsOf(r), ["update router-config", "update tls-config"]);
       assert.strictEqual(publicAnswer(), "blue v1");
-      assert.strictEqual(await inVm("ss -ltnH 'sport = :443' | wc -l"), "0");
-      assert.strictEqual(await inVm("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
-      assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
+      assert.strictEqual(await onHost("ss -ltnH 'sport = :443' | wc -l"), "0");
+      assert.strictEqual(await onHost("systemctl is-active bluegreen-tls-renew.timer || true"), "inactive");
+      assert.strictEqual(await onHost("ls /etc/systemd/system | grep -c tls-renew || true"), "0");
     });
 
     // ---- Several apps on one host: "shop" is a second stack (its own state and config) on the same VM.
@@ -985,13 +1016,13 @@ export function vmScenarios(kind: RouterKind): void {
       return result;
     }
     /** What the app behind a Host header answers on the VM's port 80. */
-    const answerFor = (host: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${host}' http://127.0.0.1/`);
+    const answerFor = (name: string) => onHost(`curl -sS --max-time 10 -H 'Host: ${name}' http://127.0.0.1/`);
 
     scenario(
       "21. a second app, its own stack, beside the first: its own units, site, ports and user; the first untouched",
       async () => {
         const pids = { blue: await mainPid("blue"), green: await mainPid("green") };
-        const master = await inVm(router.master);
+        const master = await onHost(router.master);
         shopConfig = { ...baseConfig(), appName: "shop", domains: [SHOP] };
         let r: UpResult | undefined;
         const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
@@ -1003,30 +1034,30 @@ export function vmScenarios(kind: RouterKind): void {
         );
         assert.strictEqual(await answerFor(SHOP), "blue v1");
         assert.strictEqual(publicAnswer(), "blue v1");
-        assert.strictEqual(await inVm(router.master), master, `${kind} was restarted`);
+        assert.strictEqual(await onHost(router.master), master, `${kind} was restarted`);
         assert.deepStrictEqual({ blue: await mainPid("blue"), green: await mainPid("green") }, pids);
         assert.strictEqual(
-          await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green | tr '\\n' ' '"),
+          await onHost("systemctl is-active bluegreen-shop@blue bluegreen-shop@green | tr '\\n' ' '"),
           "active active",
         );
         assert.strictEqual(
-          await inVm(`ps -o user= -p $(systemctl show -p MainPID --value bluegreen-shop@blue)`),
+          await onHost(`ps -o user= -p $(systemctl show -p MainPID --value bluegreen-shop@blue)`),
           "bluegreen-shop",
         );
         // The first app's data is not the second app's to read.
         assert.match(
-          await inVm("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
+          await onHost("su -s /bin/sh bluegreen-shop -c 'ls /var/lib/bluegreen/data' 2>&1 || true"),
           /Permission denied/,
         );
         // Nor are its sockets the second app's to reach, or the other way round: each app's user is
         // in its own group only, and each socket directory is in the routers' group (bluegreen).
-        assert.strictEqual(await inVm("id -nG bluegreen; id -nG bluegreen-shop"), "bluegreen_app\nbluegreen-shop");
+        assert.strictEqual(await onHost("id -nG bluegreen; id -nG bluegreen-shop"), "bluegreen_app\nbluegreen-shop");
         assert.strictEqual(
-          await inVm("stat -c '%a %U:%G' /run/bluegreen-shop/blue /run/bluegreen-shop/blue/app.sock"),
+          await onHost("stat -c '%a %U:%G' /run/bluegreen-shop/blue /run/bluegreen-shop/blue/app.sock"),
           "2750 bluegreen-shop:bluegreen\n660 bluegreen-shop:bluegreen",
         );
         const asApp = (user: string, group: string, cmd: string) =>
-          inVm(`setpriv --reuid=${user} --regid=${group} --init-groups sh -c '${cmd}' 2>&1; echo "exit=$?"`);
+          onHost(`setpriv --reuid=${user} --regid=${group} --init-groups sh -c '${cmd}' 2>&1; echo "exit=$?"`);
         const probe = (sock: string) => `curl -s -o /dev/null --unix-socket ${sock} http://app/health/live`;
         assert.strictEqual(
           await asApp("bluegreen-shop", "bluegreen-shop", probe("/run/bluegreen/blue/app.sock")),
@@ -1042,8 +1073,8 @@ export function vmScenarios(kind: RouterKind): void {
           await asApp("bluegreen-shop", "bluegreen-shop", probe("/run/bluegreen-shop/blue/app.sock")),
           "exit=0",
         );
-        assert.strictEqual(await inVm("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
-        assert.match(await inVm("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
+        assert.strictEqual(await onHost("curl -sS http://127.0.0.1:28571/ 2>&1 | head -c 100"), "green v1");
+        assert.match(await onHost("/usr/local/sbin/bluegreen-shop-status"), /^live: {8}blue \(recorded blue\)/);
       },
     );
 
@@ -1070,8 +1101,8 @@ export function vmScenarios(kind: RouterKind): void {
         assert.strictEqual(publicAnswer(), `green ${String(config.greenVersion)}`);
         assert.strictEqual(await answerFor(SHOP), "green v1");
         // Each switch held only its own app's lock and wrote only its own audit log.
-        assert.match(await inVm("tail -n 3 /var/log/bluegreen-shop/audit.log"), /switch from=blue to=green/);
-        assert.doesNotMatch(await inVm("cat /var/log/bluegreen/audit.log"), /shop/);
+        assert.match(await onHost("tail -n 3 /var/log/bluegreen-shop/audit.log"), /switch from=blue to=green/);
+        assert.doesNotMatch(await onHost("cat /var/log/bluegreen/audit.log"), /shop/);
       },
     );
 
@@ -1084,10 +1115,10 @@ export function vmScenarios(kind: RouterKind): void {
           refused.error ?? "",
           /domain shop\.example\.test is already served by app 'shop' \(stack organization\/bluegreen\/shop\/[0-9a-f]+\) on this host\. Nothing was changed\./,
         );
-        assert.strictEqual(await inVm(router.listAppFiles), router.appFiles(["bluegreen-shop", "bluegreen"]));
+        assert.strictEqual(await onHost(router.listAppFiles), router.appFiles(["bluegreen-shop", "bluegreen"]));
         // Its destroy removes the tools its first steps installed.
         assert.strictEqual((await up(refused.state, [])).error, undefined);
-        assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-intruder && echo left || echo gone"), "gone");
+        assert.strictEqual(await onHost("test -e /usr/local/lib/bluegreen-intruder && echo left || echo gone"), "gone");
 
         let d: UpResult | undefined;
         const [first] = await guestLoads([{ url: "http://127.0.0.1/" }], async () => {
@@ -1104,15 +1135,15 @@ export function vmScenarios(kind: RouterKind): void {
           `green ${String(config.greenVersion)}`,
           "the remaining app is the catch-all",
         );
-        assert.strictEqual(await inVm(router.listAppFiles), router.appFiles(["bluegreen"]));
-        assert.strictEqual(await inVm("ls /etc/systemd/system | grep -c bluegreen-shop || true"), "0");
+        assert.strictEqual(await onHost(router.listAppFiles), router.appFiles(["bluegreen"]));
+        assert.strictEqual(await onHost("ls /etc/systemd/system | grep -c bluegreen-shop || true"), "0");
         assert.strictEqual(
-          await inVm("systemctl is-active bluegreen-shop@blue bluegreen-shop@green || true"),
+          await onHost("systemctl is-active bluegreen-shop@blue bluegreen-shop@green || true"),
           "inactive\ninactive",
         );
-        assert.strictEqual(await inVm("ls /var/lib/bluegreen-shop"), "data");
-        assert.strictEqual(await inVm("ls /var/lib/bluegreen-apps"), "bluegreen");
-        assert.strictEqual(await inVm("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
+        assert.strictEqual(await onHost("ls /var/lib/bluegreen-shop"), "data");
+        assert.strictEqual(await onHost("ls /var/lib/bluegreen-apps"), "bluegreen");
+        assert.strictEqual(await onHost("test -e /usr/local/lib/bluegreen-shop && echo left || echo gone"), "gone");
       },
     );
 
@@ -1145,13 +1176,13 @@ export function vmScenarios(kind: RouterKind): void {
       assert.strictEqual(r.status, 0, r.stderr);
       return out;
     }
-    const notesGet = (p: string) => inVm(`curl -sS --max-time 10 -H 'Host: ${NOTES}' http://127.0.0.1${p}`);
-    const notesPid = (c: string) => inVm(`systemctl show -p MainPID --value bluegreen-notes@${c}`);
+    const notesGet = (p: string) => onHost(`curl -sS --max-time 10 -H 'Host: ${NOTES}' http://127.0.0.1${p}`);
+    const notesPid = (c: string) => onHost(`systemctl show -p MainPID --value bluegreen-notes@${c}`);
 
     scenario(
       "24. any app: a Node bundle with appCommand; hostPackages installs nodejs and sqlite3 first; the preSwitch migration runs before traffic",
       async () => {
-        assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs 2>/dev/null || echo absent"), "absent");
+        assert.strictEqual(await onHost("dpkg-query -W -f='${Status}' nodejs 2>/dev/null || echo absent"), "absent");
         const firstApp = publicAnswer();
         const { appArgs: _demoArgs, ...base } = baseConfig();
         const v1 = nodeBundle("v1", "rm 0002_last_color.sql");
@@ -1172,7 +1203,7 @@ export function vmScenarios(kind: RouterKind): void {
         assert.ok(order.indexOf("create packages-install") < order.indexOf("create blue-service"), order.join(", "));
         assert.match(output(r, "packages-install"), /host packages: installed nodejs \S+, .*sqlite3 \S+/);
         assert.match(
-          await inVm("dpkg-query -W -f='${Status}' nodejs sqlite3"),
+          await onHost("dpkg-query -W -f='${Status}' nodejs sqlite3"),
           /^install ok installedinstall ok installed$/,
         );
         const sw = output(r, "switch-link");
@@ -1185,14 +1216,14 @@ export function vmScenarios(kind: RouterKind): void {
         assert.strictEqual(await notesGet("/visits"), "visits 2");
         // Run from the release, as the app's own user; the release is root's and read-only to it.
         const pid = await notesPid("blue");
-        assert.strictEqual(await inVm(`readlink /proc/${pid}/cwd`), "/opt/bluegreen-notes/releases/v1");
+        assert.strictEqual(await onHost(`readlink /proc/${pid}/cwd`), "/opt/bluegreen-notes/releases/v1");
         assert.strictEqual(
-          await inVm(`stat -c %U /proc/${pid}; tr '\\0' ' ' </proc/${pid}/cmdline`),
+          await onHost(`stat -c %U /proc/${pid}; tr '\\0' ' ' </proc/${pid}/cmdline`),
           "bluegreen-notes\nnode server.js",
         );
-        assert.strictEqual(await inVm("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
+        assert.strictEqual(await onHost("stat -c '%U %a' /opt/bluegreen-notes/releases/v1/server.js"), "root 644");
         assert.match(
-          await inVm("cat /var/log/bluegreen-notes/audit.log"),
+          await onHost("cat /var/log/bluegreen-notes/audit.log"),
           /hook-output name=preSwitch slot=blue \| migrate: applied 0001_visits\.sql\n(.*\n)*.* hook name=preSwitch slot=blue version=v1 exit=0 result=ok/,
         );
         // Nothing to do the second time: the packages are there, nothing reinstalled.
@@ -1232,7 +1263,7 @@ export function vmScenarios(kind: RouterKind): void {
         assert.match(await notesGet("/visits"), /^visits \d+ last_color green$/);
         // The old slot, v1, now idle, still serves against the migrated database (expand/contract).
         assert.match(
-          await inVm(`curl -sS --unix-socket ${NOTES_SOCKET("blue")} http://blue/visits`),
+          await onHost(`curl -sS --unix-socket ${NOTES_SOCKET("blue")} http://blue/visits`),
           /^visits \d+ last_color blue$/,
         );
         // Only the live slot runs the job.
@@ -1248,7 +1279,7 @@ export function vmScenarios(kind: RouterKind): void {
       "26. drain across a restart, then rollback under load (preSwitch skipped): v2's column stays, v1 keeps counting",
       async () => {
         const preview = autoPorts("notes").preview;
-        const slow = inVm(`curl -sS -o /dev/null -w '%{http_code}' 'http://127.0.0.1:${preview}/slow?ms=4000'`);
+        const slow = onHost(`curl -sS -o /dev/null -w '%{http_code}' 'http://127.0.0.1:${preview}/slow?ms=4000'`);
         await new Promise((res) => setTimeout(res, 1000));
         const before = await notesPid("blue");
         const r = await deployNotes({ appEnv: { NOTE: "restart" } });
@@ -1287,11 +1318,11 @@ export function vmScenarios(kind: RouterKind): void {
         assert.match(s.error ?? "", /migrate: 0003_bad\.sql failed: .*no such table: nope/);
         assert.strictEqual(await notesGet("/"), "blue v1");
         assert.match(
-          await inVm("tail -n 1 /var/log/bluegreen-notes/audit.log"),
+          await onHost("tail -n 1 /var/log/bluegreen-notes/audit.log"),
           /switch from=blue to=green version=v3 result=refused/,
         );
         assert.match(
-          await inVm("cat /var/log/bluegreen-notes/audit.log"),
+          await onHost("cat /var/log/bluegreen-notes/audit.log"),
           /hook name=preSwitch slot=green version=v3 exit=1 result=failed/,
         );
         assert.deepStrictEqual(stepsOf(await deployNotes({ active: "blue" })), []);
@@ -1303,7 +1334,7 @@ export function vmScenarios(kind: RouterKind): void {
           e.error ?? "",
           /release bundle v5: the link "etc" points out of the release directory \(-> \/etc\); nothing was unpacked/,
         );
-        assert.strictEqual(await inVm("ls /opt/bluegreen-notes/releases | tr '\\n' ' '"), "v1 v2 v3");
+        assert.strictEqual(await onHost("ls /opt/bluegreen-notes/releases | tr '\\n' ' '"), "v1 v2 v3");
         assert.strictEqual(await notesGet("/"), "blue v1");
         const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
         assert.strictEqual(back.error, undefined, back.error);
@@ -1331,7 +1362,7 @@ export function vmScenarios(kind: RouterKind): void {
           /postSwitch failed on green, and postSwitchFailure is rollback: traffic is back on blue \(v1\)\. Its output:\nnotifying with \[secret NOTIFY_TOKEN\]/,
         );
         assert.strictEqual(await notesGet("/"), "blue v1");
-        const audit = await inVm("cat /var/log/bluegreen-notes/audit.log");
+        const audit = await onHost("cat /var/log/bluegreen-notes/audit.log");
         assert.match(audit, /hook-output name=postSwitch slot=green \| notifying with \[secret NOTIFY_TOKEN\]/);
         assert.ok(!audit.includes(TOKEN), "the audit log holds the secret");
 
@@ -1356,7 +1387,7 @@ export function vmScenarios(kind: RouterKind): void {
         assert.match(floodOut, /postSwitch FAILED \(traffic stays on blue: postSwitchFailure is warn\)/);
         assert.strictEqual(await notesGet("/"), "blue v1");
         assert.strictEqual(
-          await inVm("ls /etc/bluegreen-notes | grep -c hook || true"),
+          await onHost("ls /etc/bluegreen-notes | grep -c hook || true"),
           "0",
           "the hook's files are gone",
         );
@@ -1365,11 +1396,15 @@ export function vmScenarios(kind: RouterKind): void {
         assert.strictEqual(gone.error, undefined, gone.error);
         notesState = gone.state;
         assert.strictEqual(
-          await inVm("systemctl is-active bluegreen-notes@blue bluegreen-notes@green || true"),
+          await onHost("systemctl is-active bluegreen-notes@blue bluegreen-notes@green || true"),
           "inactive\ninactive",
         );
         assert.strictEqual(publicAnswer(), firstApp);
-        assert.strictEqual(await inVm("dpkg-query -W -f='${Status}' nodejs"), "install ok installed", "packages stay");
+        assert.strictEqual(
+          await onHost("dpkg-query -W -f='${Status}' nodejs"),
+          "install ok installed",
+          "packages stay",
+        );
       },
       NGINX_ONLY,
     );

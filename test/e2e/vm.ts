@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { freePort } from "../../components/cli/ports";
 import { requireTool } from "../tools";
+import type { Connection, Host } from "./host";
 import { sftpPut, sshRun } from "./replay";
 
 const RECIPE = path.join(__dirname, "vm", "build-image.sh");
@@ -25,7 +26,7 @@ export function ensureImage(log: (l: string) => void = console.log): Image {
   const hash = crypto.createHash("sha256").update(fs.readFileSync(RECIPE)).digest("hex").slice(0, 16);
   const dir = path.join(CACHE_ROOT, hash);
   if (!fs.existsSync(path.join(dir, "disk.img"))) {
-    for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "qemu-system-x86_64", "flock"]) requireTool(t);
+    for (const t of ["debootstrap", "mkfs.ext4", "ssh-keygen", "flock"]) requireTool(t);
     log(`building the VM image into ${dir} (cached for later runs)`);
     fs.mkdirSync(CACHE_ROOT, { recursive: true });
     // Under a lock: both router suites start at once, and the second one waits for the first's image.
@@ -77,7 +78,10 @@ function killStrayVms(): void {
   }
 }
 
-export class Vm {
+export class Vm implements Host {
+  readonly rig = "qemu";
+  readonly name = "VM";
+
   private constructor(
     readonly image: Image,
     readonly sshPort: number,
@@ -135,7 +139,11 @@ export class Vm {
     return child;
   }
 
-  get connection() {
+  get httpAddress(): string {
+    return `127.0.0.1:${this.httpPort}`;
+  }
+
+  get connection(): Connection {
     return {
       host: "127.0.0.1",
       port: this.sshPort,
@@ -240,7 +248,7 @@ export interface GuestLoad {
  * to `raw`, so a failure says which status the router gave and why.
  */
 export async function guestLoads(
-  vm: Vm,
+  vm: Host,
   targets: readonly { url: string; host?: string; connections?: number }[],
   during: () => Promise<void>,
   routerLog?: (sinceEpochSeconds: number) => string,

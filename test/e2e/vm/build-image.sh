@@ -2,7 +2,9 @@
 # Builds the e2e test VM: Debian 12 with systemd, sshd, nginx and curl, a cloud
 # kernel with virtio, a local apt repository (nodejs, sqlite3, haproxy, socat), and an SSH
 # key for root. Output, in OUT:
-#   vmlinuz, initrd, disk.img (ext4 root), id_ed25519(.pub)
+#   vmlinuz, initrd, disk.img (ext4 root), id_ed25519(.pub), host_key.pub
+#   rootfs/: the same tree disk.img is made from, for the container rig (test/e2e/container.ts),
+#   so qemu and systemd-nspawn boot the same guest
 # Needs root, debootstrap and Debian's package mirror. About 2 minutes.
 # Usage: build-image.sh OUT
 set -euo pipefail
@@ -66,4 +68,6 @@ cp "$rootfs/etc/ssh/ssh_host_ed25519_key.pub" "$out/host_key.pub"
 rm -f "$out/disk.img"
 truncate -s 2G "$out/disk.img"
 mkfs.ext4 -q -d "$rootfs" "$out/disk.img"
+rm -rf "$out/rootfs"
+mv "$rootfs" "$out/rootfs"
 echo "VM image ready in $out"
