@@ -244,8 +244,9 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         "create maintenance-mode",
         "create blue-service",
         "create green-service",
-        "create switch-link",
+        // The switch also waits for maintenance (index.ts), so retention registers first.
         "create releases-prune",
+        "create switch-link",
       ]);
       note(`fresh host deploy (${kind}): ${((Date.now() - started) / 1000).toFixed(1)} s for 12 steps`);
       assert.strictEqual(publicAnswer(), "blue v1");
