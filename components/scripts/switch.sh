@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Moves live traffic to TARGET, through either router. Order: lock, readiness gate,
-# record the intent, rename the live link (nginx tests it on every request; HAProxy is
-# told through its runtime API, router_sync: no reload, in either link mode), verify
-# through the router's check listener, watch the new slot's 5xx for WATCH_SECONDS and
-# move back on a breach, record the live colour. Then the slot that just went idle
-# picks up any config staged while it was live.
+# Moves live traffic to TARGET, through either router. Order: lock, free space, readiness
+# gate, record the intent, rename the live link (nginx tests it on every request; HAProxy's
+# map is set on every worker through its master CLI, router_sync: no reload, in either link
+# mode), verify through the router's check listener, watch the new slot's 5xx for
+# WATCH_SECONDS and move back on a breach, verify once more, record the live colour.
+# While maintenance is on the watch is deferred to maintenance.sh off (watch.sh). Then the
+# slot that just went idle picks up any config staged while it was live.
 #
 # Crash safety: the intent (from, to, when the link moved) is written before the
 # rename and removed once the move is confirmed. Until then, any exit (an error, a
