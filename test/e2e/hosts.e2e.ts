@@ -85,6 +85,14 @@ describe("e2e hosts: several nspawn containers at once", function () {
 
       // Serving at once: each its own page, under load on all three together.
       await Promise.all(hosts.map((h) => h.sh(`echo 'served by ${h.machine}' > /var/www/html/index.html`)));
+      // Each serves its page before the load too: a CI run saw 14 of one host's 16 first connections
+      // stall past wrk's 2 s while the other two went on, right after the boot.
+      for (const h of hosts) {
+        assert.strictEqual(
+          run("curl", ["-sS", "--max-time", "5", `http://${h.httpAddress}/`]).stdout,
+          `served by ${h.machine}\n`,
+        );
+      }
       const loads = hosts.map((h) => startWrk(`http://${h.httpAddress}/`, { connections: 16, seconds: 3 }));
       const results = await Promise.all(loads.map((l) => l.done));
       for (const [i, h] of hosts.entries()) {
