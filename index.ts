@@ -1,18 +1,18 @@
 // bluegreen: a host, nginx, two slots and a switch. This file only composes;
-// config is validated in components/config.ts before anything is created.
+// config is validated in components/config/config.ts before anything is created.
 import * as pulumi from "@pulumi/pulumi";
-import { resolveArtifacts } from "./components/artifact";
-import { loadConfig, publicUrl } from "./components/config";
-import { Host } from "./components/host";
-import { HostPackages } from "./components/hostPackages";
-import { HostSetup } from "./components/hostSetup";
-import { appLayout, COLORS } from "./components/layout";
-import { Maintenance } from "./components/maintenance";
-import { ReleaseRetention } from "./components/retention";
-import { Router } from "./components/router";
-import { Slot } from "./components/slot";
-import { Tls } from "./components/tls";
-import { TrafficSwitch } from "./components/trafficSwitch";
+import { resolveArtifacts } from "./components/app/artifact";
+import { loadConfig, publicUrl } from "./components/config/config";
+import { Host } from "./components/host/host";
+import { HostPackages } from "./components/host/packages";
+import { HostSetup } from "./components/host/setup";
+import { appLayout, COLORS } from "./components/host/layout";
+import { Maintenance } from "./components/app/maintenance";
+import { ReleaseRetention } from "./components/app/retention";
+import { Router } from "./components/router/router";
+import { Slot } from "./components/app/slot";
+import { Tls } from "./components/app/tls";
+import { TrafficSwitch } from "./components/app/trafficSwitch";
 
 const cfg = loadConfig();
 const artifacts = resolveArtifacts(cfg);

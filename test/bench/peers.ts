@@ -12,9 +12,9 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Color, otherColor } from "../../components/layout";
-import { buildDemoApp, parseWrk, WrkResult } from "../sandbox";
-import { requireTool, run } from "../tools";
+import { Color, otherColor } from "../../components/host/layout";
+import { buildDemoApp, parseWrk, WrkResult } from "../support/sandbox";
+import { requireTool, run } from "../support/tools";
 import { onExit, Row, runCleanups, sleep, waitForColor } from "./peers/row";
 import { ROWS } from "./peers/rows";
 

@@ -10,11 +10,11 @@
 // difference from the peers bench's "nginx include + reload" row, and that row, alternating.
 import * as fs from "fs";
 import * as os from "os";
-import { runProgram } from "../harness";
+import { runProgram } from "../support/harness";
 import { resourcesOf, sftpPut, sshRun, StateEntry, up } from "../e2e/replay";
 import { buildLoadgen, ensureImage, Vm } from "../e2e/vm";
-import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../sandbox";
-import { run } from "../tools";
+import { buildDemoApp, Sandbox, startWrk, WrkResult } from "../support/sandbox";
+import { run } from "../support/tools";
 import { runPeers } from "./peers";
 import { scratchDir, startDemoPair } from "./peers/row";
 import { ROWS } from "./peers/rows";

@@ -9,8 +9,8 @@ import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import * as tls from "tls";
-import { parseWrk, WrkResult } from "../sandbox";
-import { requireTool, run } from "../tools";
+import { parseWrk, WrkResult } from "../support/sandbox";
+import { requireTool, run } from "../support/tools";
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: number) =>

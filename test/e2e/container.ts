@@ -12,7 +12,7 @@ import { ChildProcess, execFile, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import { requireTool } from "../tools";
+import { requireTool } from "../support/tools";
 import type { Connection, Host } from "./host";
 import { sshRun } from "./replay";
 import type { Image } from "./vm";

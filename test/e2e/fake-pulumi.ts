@@ -3,7 +3,7 @@
 // (./replay.ts) against the VM. Stack config, replay state and outputs live in
 // the JSON file named by FAKE_PULUMI_STATE.
 import * as fs from "fs";
-import { runProgram } from "../harness";
+import { runProgram } from "../support/harness";
 import { resourcesOf, StateEntry, up } from "./replay";
 
 interface Stack {

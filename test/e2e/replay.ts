@@ -22,7 +22,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { Client, ConnectConfig } from "ssh2";
-import { plain, Run } from "../harness";
+import { plain, Run } from "../support/harness";
 
 export const REPLAYED_TYPES = ["command:remote:Command", "command:remote:CopyToRemote", "command:local:Command"];
 

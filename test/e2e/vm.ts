@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { freePort } from "../../components/cli/ports";
-import { requireTool } from "../tools";
+import { requireTool } from "../support/tools";
 import type { Connection, Host } from "./host";
 import { sftpPut, sshRun } from "./replay";
 

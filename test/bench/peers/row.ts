@@ -7,8 +7,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { freePort } from "../../../components/cli/ports";
-import { Color } from "../../../components/layout";
-import { buildDemoApp } from "../../sandbox";
+import { Color } from "../../../components/host/layout";
+import { buildDemoApp } from "../../support/sandbox";
 
 /**
  * One way of doing a blue-green switch. setup() starts the proxy and its two

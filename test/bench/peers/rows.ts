@@ -5,8 +5,8 @@
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { Color } from "../../../components/layout";
-import { Sandbox } from "../../sandbox";
+import { Color } from "../../../components/host/layout";
+import { Sandbox } from "../../support/sandbox";
 import {
   Daemon,
   DemoPair,
@@ -78,9 +78,9 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
         : "(the same script: readiness gate, lock, intent, the map file renamed and `set map` on the root-only admin socket, verify through HAProxy's check listener, record; no reload)"),
     notes:
       router === "nginx"
-        ? "the Sandbox of test/sandbox.ts: the site router-config.sh writes, nginx 2 workers; " +
+        ? "the Sandbox of test/support/sandbox.ts: the site router-config.sh writes, nginx 2 workers; " +
           "slots are the demo app as child processes"
-        : "the Sandbox of test/sandbox.ts with router haproxy: the config router-config.sh writes (HAProxy 2.6, master-worker, " +
+        : "the Sandbox of test/support/sandbox.ts with router haproxy: the config router-config.sh writes (HAProxy 2.6, master-worker, " +
           "default threads), live/idle as a map read per request; slots are the demo app as child processes",
     async setup() {
       const [httpPort, previewPort, check, blue, green] = await freePorts(5);

@@ -1,0 +1,79 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { HooksConfig, RollbackConfig } from "../config/config";
+import { AppLayout, Color } from "../host/layout";
+import { renderBundle } from "../host/shell";
+import { toolCommand } from "../host/shell";
+
+export interface TrafficSwitchArgs {
+  /** Where this app lives on the host (components/host/layout.ts). */
+  readonly layout: AppLayout;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
+  /** The slot that should receive live traffic. */
+  readonly active: Color;
+  /** The slots' readiness path: checked on the target before, and through nginx after, the switch. */
+  readonly healthPath: string;
+  /** nginx's loopback check listener, which the switch verifies through. */
+  readonly checkPort: number;
+  /** After the switch: how long to watch the new slot's 5xx, and the limits that move traffic back. */
+  readonly rollback: RollbackConfig;
+  /** How long to wait for nginx to serve the target before putting the link back. */
+  readonly verifyTimeoutSeconds?: number;
+  /** preSwitch/postSwitch, run on the host as the slot (switch.sh); their text travels on stdin. */
+  readonly hooks: HooksConfig;
+  /** Names of the app's secret env values: hook output is scrubbed of them. */
+  readonly secretNames: readonly string[];
+}
+
+/**
+ * Points live traffic at `active`. The colour is part of the command text, so
+ * changing it is an update of this one resource (a replace would run a delete
+ * step; this resource has none, so nothing destructive ever runs). The switch
+ * also applies config staged for the slot it moves traffic away from.
+ */
+export class TrafficSwitch extends pulumi.ComponentResource {
+  public readonly link: command.remote.Command;
+
+  constructor(name: string, args: TrafficSwitchArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("bluegreen:index:TrafficSwitch", name, {}, opts);
+    const { hooks } = args;
+    const hasHooks = hooks.preSwitch !== "" || hooks.postSwitch !== "";
+    // Without hooks the step is the command it always was, with no stdin.
+    const hookVars = hasHooks
+      ? {
+          HOOKS: "yes",
+          HOOK_TIMEOUT: hooks.timeoutSeconds,
+          ...(hooks.postSwitch ? { POST_SWITCH_FAILURE: hooks.postSwitchFailure } : {}),
+          ...(args.secretNames.length ? { SECRET_NAMES: args.secretNames.join(" ") } : {}),
+        }
+      : {};
+    const waitLimit = `${args.rollback.watchSeconds + 600 + (hasHooks ? 2 * hooks.timeoutSeconds : 0)}s`;
+    this.link = new command.remote.Command(
+      `${name}-link`,
+      {
+        connection: args.connection,
+        create: toolCommand(
+          args.layout,
+          "switch.sh",
+          {
+            TARGET: args.active,
+            HEALTH_PATH: args.healthPath,
+            CHECK_PORT: args.checkPort,
+            VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15,
+            WATCH_SECONDS: args.rollback.watchSeconds,
+            ERROR_PERCENT: args.rollback.errorPercent,
+            MIN_ERRORS: args.rollback.minErrors,
+            ...hookVars,
+          },
+          args.sudo,
+        ),
+        stdin: hasHooks ? renderBundle({ preSwitch: hooks.preSwitch, postSwitch: hooks.postSwitch }) : undefined,
+        addPreviousOutputInEnv: false,
+      },
+      // The post-switch watch keeps the step running for watchSeconds, and the hooks for theirs.
+      { parent: this, customTimeouts: { create: waitLimit, update: waitLimit } },
+    );
+    this.registerOutputs({ active: args.active, result: this.link.stdout });
+  }
+}

@@ -1,0 +1,196 @@
+// Runs the Pulumi program under mocks and records every resource it registers.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { checkStackConfig, loadProject, programValue, StackConfig } from "./engine";
+
+// Internal to the SDK, but the only way to know every registration has been sent.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- not in the SDK's typings
+const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export interface Registered {
+  readonly type: string;
+  readonly name: string;
+  /** Inputs as the engine receives them: secrets wrapped in the SDK's secret envelope. */
+  readonly inputs: Record<string, unknown>;
+}
+
+export interface Run {
+  readonly resources: Registered[];
+  readonly outputs: Record<string, unknown>;
+  /** Output names whose values are secret. */
+  readonly secretOutputs: string[];
+}
+
+/** A fake private key: validation only checks its shape; mocks never connect. */
+export const FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfakekeyfortests\n-----END OPENSSH PRIVATE KEY-----\n";
+export const FAKE_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly test@bluegreen";
+
+/** A valid stack on an existing SSH host; tests override what they exercise. */
+export const BASE_CONFIG: Record<string, unknown> = {
+  hostKind: "ssh",
+  sshHost: "203.0.113.10",
+  sshPrivateKey: FAKE_KEY,
+  blueVersion: "v1",
+  greenVersion: "v1",
+  blueArtifact: "test/fixtures/app-v1",
+  greenArtifact: "test/fixtures/app-v1",
+};
+const SECRET_KEYS = ["bluegreen:sshPrivateKey", "bluegreen:appSecrets", "hcloud:token"];
+
+export const MULTIPASS_INFO = (name: string) =>
+  JSON.stringify({ errors: [], info: { [name]: { ipv4: ["10.12.0.5"], state: "Running" } } });
+
+function mockState(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  switch (type) {
+    case "hcloud:index/server:Server":
+      return { ...inputs, ipv4Address: "198.51.100.7", ipv6Address: "2001:db8::7" };
+    case "pulumi:pulumi:StackReference":
+      // The stack that created the host (hostKind stack) exports its address as `ip`.
+      return { ...inputs, outputs: { ip: "203.0.113.20" }, secretOutputNames: [] };
+    case "random:index/randomId:RandomId":
+      return { ...inputs, hex: "a1b2c3" };
+    case "command:local:Command":
+      return { ...inputs, stdout: MULTIPASS_INFO("bluegreen"), stderr: "" };
+    case "command:remote:Command":
+      return { ...inputs, stdout: "", stderr: "" };
+    default:
+      return inputs;
+  }
+}
+
+/** A FileAsset's path arrives as a Promise; replace it with the resolved path. */
+async function resolveAssetPaths(inputs: Record<string, unknown>): Promise<void> {
+  for (const [k, v] of Object.entries(inputs)) {
+    if (typeof v === "object" && v !== null && (v as { __pulumiAsset?: boolean }).__pulumiAsset) {
+      inputs[k] = { asset: "file", path: await (v as { path: Promise<string> }).path };
+    }
+  }
+}
+
+export function isSecret(v: unknown): boolean {
+  return typeof v === "object" && v !== null && SECRET_SIG in v;
+}
+
+/** Inputs with secret envelopes removed, for comparisons. */
+export function plain(v: unknown): any {
+  if (isSecret(v)) return plain((v as { value: unknown }).value);
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+async function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown; secret: boolean }> {
+  const value = await new Promise((resolve) => o.apply((v) => resolve(v)));
+  return { value, secret: await pulumi.isSecret(o) };
+}
+
+/**
+ * What `pulumi up` does with the stack config before the program runs
+ * (test/support/engine.ts): check it against Pulumi.yaml's schema, failing with the
+ * engine's message, and fill in the defaults the program then receives.
+ */
+function engineConfig(
+  config: Record<string, unknown>,
+  skipConfigValidation: boolean,
+  secretKeys: readonly string[],
+): Record<string, string> {
+  const loaded = loadProject(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+  if (!loaded.project) throw new Error(loaded.errors.join("\n"));
+  const stack: StackConfig = {};
+  for (const [k, v] of Object.entries(config)) {
+    const key = k.includes(":") ? k : `bluegreen:${k}`;
+    if (v !== undefined) stack[key] = { value: v, secure: secretKeys.includes(key) };
+  }
+  const { errors, merged } = checkStackConfig("dev", loaded.project, stack);
+  if (errors.length && !skipConfigValidation) throw new Error(`validating stack config: ${errors[0]}`);
+  return Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, programValue(v)]));
+}
+
+export interface RunOptions {
+  /**
+   * Skip the engine's config check (defaults are still filled in), like the
+   * CLI's --skip-config-validation. Only for tests of components/config/config.ts's
+   * own messages on config the engine would already refuse.
+   */
+  readonly skipConfigValidation?: boolean;
+  /** The stack's name (default dev): an app's owner on a shared host is organization/project/stack. */
+  readonly stack?: string;
+  /** Further keys the stack holds encrypted (`pulumi config set --secret`), besides the usual secret ones. */
+  readonly secretKeys?: readonly string[];
+}
+
+/** Loads index.ts afresh with this config (keys without a namespace are bluegreen:). */
+export async function runProgram(config: Record<string, unknown>, opts: RunOptions = {}): Promise<Run> {
+  const secretKeys = [...SECRET_KEYS, ...(opts.secretKeys ?? [])];
+  const all = engineConfig(config, opts.skipConfigValidation ?? false, secretKeys);
+  const resources: Registered[] = [];
+  const pendingAssets: Promise<void>[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (a) => {
+        resources.push({ type: a.type, name: a.name, inputs: a.inputs });
+        pendingAssets.push(resolveAssetPaths(a.inputs));
+        // hcloud ids are numbers in disguise; the server takes the firewall's as one.
+        const id = a.type === "hcloud:index/firewall:Firewall" ? "4242" : `${a.name}-id`;
+        return { id: a.custom ? id : undefined, state: mockState(a.type, a.inputs) };
+      },
+      call: (a) => {
+        throw new Error(`unexpected invoke ${a.token}`);
+      },
+    },
+    "bluegreen",
+    opts.stack ?? "dev",
+    false,
+    "organization",
+  );
+  pulumi.runtime.setAllConfig(
+    all,
+    secretKeys.filter((k) => k in all),
+  );
+  for (const k of Object.keys(require.cache)) {
+    if (
+      k.startsWith(ROOT) &&
+      !k.includes(`${path.sep}node_modules${path.sep}`) &&
+      !k.includes(`${path.sep}test${path.sep}`)
+    )
+      delete require.cache[k];
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- re-run the program fresh each time
+  const program = require(path.join(ROOT, "index")) as Record<string, unknown>;
+  const outputs: Record<string, unknown> = {};
+  const secretOutputs: string[] = [];
+  for (const [name, value] of Object.entries(program)) {
+    if (pulumi.Output.isInstance(value)) {
+      const r = await outputValue(value);
+      outputs[name] = r.value;
+      if (r.secret) secretOutputs.push(name);
+    } else outputs[name] = value;
+  }
+  await waitForRPCs();
+  await Promise.all(pendingAssets);
+  return { resources, outputs, secretOutputs };
+}
+
+export const resourceKey = (r: Registered) => `${r.type}::${r.name}`;
+
+export function find(run: Run, name: string): Registered {
+  const r = run.resources.find((x) => x.name === name);
+  if (!r) throw new Error(`no resource named ${name}; have: ${run.resources.map((x) => x.name).join(", ")}`);
+  return r;
+}
+
+/** Names of custom resources whose inputs differ between two runs (added or removed count too). */
+export function changedResources(a: Run, b: Run): string[] {
+  const index = (run: Run) => new Map(run.resources.map((r) => [resourceKey(r), JSON.stringify(plain(r.inputs))]));
+  const ia = index(a);
+  const ib = index(b);
+  const keys = new Set([...ia.keys(), ...ib.keys()]);
+  return [...keys]
+    .filter((k) => ia.get(k) !== ib.get(k))
+    .map((k) => k.split("::")[1])
+    .sort();
+}
