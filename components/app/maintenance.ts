@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { AppLayout } from "../host/layout";
 import { renderMaintenancePage } from "../router/nginx";
-import { toolCommand } from "../host/shell";
+import { tool } from "../host/tools";
 
 export interface MaintenanceArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -29,7 +29,7 @@ export class Maintenance extends pulumi.ComponentResource {
       `${name}-mode`,
       {
         connection: args.connection,
-        create: toolCommand(args.layout, "maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
+        create: tool(args.layout, "maintenance.sh", { STATE: args.enabled ? "on" : "off" }, args.sudo),
         stdin: args.enabled ? renderMaintenancePage(args.retryAfterSeconds) : "",
         addPreviousOutputInEnv: false,
       },

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { AppLayout } from "../host/layout";
-import { toolCommand } from "../host/shell";
+import { tool } from "../host/tools";
 
 export interface ReleaseRetentionArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -25,7 +25,7 @@ export class ReleaseRetention extends pulumi.ComponentResource {
       `${name}-prune`,
       {
         connection: args.connection,
-        create: toolCommand(
+        create: tool(
           args.layout,
           "prune.sh",
           { KEEP: args.keep, PROTECT: [...new Set(args.versions)].join(",") },

@@ -3,9 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResolvedArtifact } from "./artifact";
 import { AppConfig, LinkMode } from "../config/config";
 import { AppLayout, Color } from "../host/layout";
-import { renderBundle } from "../host/shell";
 import { renderSlotEnv, renderSlotUnit, slotListen } from "./unitFiles";
-import { ShellVars, toolCommand } from "../host/shell";
+import { tool, ToolEnv, toolStdin } from "../host/tools";
 
 export interface SlotArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -45,7 +44,7 @@ export class Slot extends pulumi.ComponentResource {
     this.version = version;
 
     const listen = slotListen(args.layout, args.mode, color, args.port);
-    const vars: ShellVars = {
+    const vars: ToolEnv<"deploy-slot.sh"> = {
       SLOT: color,
       VERSION: version,
       SHA256: artifact.sha256,
@@ -81,7 +80,7 @@ export class Slot extends pulumi.ComponentResource {
     });
     const sourceUrl = artifact.kind === "url" ? artifact.url : undefined;
     const bundle = (secrets: Record<string, string>) =>
-      renderBundle({
+      toolStdin("deploy-slot.sh", {
         unit,
         env: renderSlotEnv({
           layout: args.layout,
@@ -104,8 +103,8 @@ export class Slot extends pulumi.ComponentResource {
       `${name}-service`,
       {
         connection: args.connection,
-        create: toolCommand(args.layout, "deploy-slot.sh", vars, args.sudo),
-        delete: toolCommand(args.layout, "stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
+        create: tool(args.layout, "deploy-slot.sh", vars, args.sudo),
+        delete: tool(args.layout, "stop-slot.sh", { SLOT: color, VERSION: version }, args.sudo),
         stdin,
         addPreviousOutputInEnv: false,
       },

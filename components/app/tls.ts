@@ -4,7 +4,7 @@ import { AppLayout } from "../host/layout";
 import { TlsConfig } from "../config/config";
 import { renderAcmeConf, renderDnsEnv, renderTlsRenewUnits } from "./tlsFiles";
 import { renderBundle } from "../host/shell";
-import { toolCommand } from "../host/shell";
+import { tool } from "../host/tools";
 
 export interface TlsArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -34,12 +34,7 @@ export class Tls extends pulumi.ComponentResource {
       `${name}-config`,
       {
         connection: args.connection,
-        create: toolCommand(
-          args.layout,
-          "tls-config.sh",
-          { MODE: args.tls.mode, DOMAINS: args.domains.join(" ") },
-          args.sudo,
-        ),
+        create: tool(args.layout, "tls-config.sh", { MODE: args.tls.mode, DOMAINS: args.domains.join(" ") }, args.sudo),
         stdin: tlsStdin(args.layout, args.domains, args.tls, args.acmeHttpPort),
         addPreviousOutputInEnv: false,
       },

@@ -2,8 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { HooksConfig, RollbackConfig } from "../config/config";
 import { AppLayout, Color } from "../host/layout";
-import { renderBundle } from "../host/shell";
-import { toolCommand } from "../host/shell";
+import { tool, toolStdin } from "../host/tools";
 
 export interface TrafficSwitchArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -18,8 +17,6 @@ export interface TrafficSwitchArgs {
   readonly checkPort: number;
   /** After the switch: how long to watch the new slot's 5xx, and the limits that move traffic back. */
   readonly rollback: RollbackConfig;
-  /** How long to wait for nginx to serve the target before putting the link back. */
-  readonly verifyTimeoutSeconds?: number;
   /** preSwitch/postSwitch, run on the host as the slot (switch.sh); their text travels on stdin. */
   readonly hooks: HooksConfig;
   /** Names of the app's secret env values: hook output is scrubbed of them. */
@@ -53,14 +50,15 @@ export class TrafficSwitch extends pulumi.ComponentResource {
       `${name}-link`,
       {
         connection: args.connection,
-        create: toolCommand(
+        create: tool(
           args.layout,
           "switch.sh",
           {
             TARGET: args.active,
             HEALTH_PATH: args.healthPath,
             CHECK_PORT: args.checkPort,
-            VERIFY_TIMEOUT: args.verifyTimeoutSeconds ?? 15,
+            // bluegreen:verifyTimeout: how long the router may take to serve the target before the link goes back.
+            VERIFY_TIMEOUT: args.rollback.verifySeconds,
             WATCH_SECONDS: args.rollback.watchSeconds,
             ERROR_PERCENT: args.rollback.errorPercent,
             MIN_ERRORS: args.rollback.minErrors,
@@ -68,7 +66,9 @@ export class TrafficSwitch extends pulumi.ComponentResource {
           },
           args.sudo,
         ),
-        stdin: hasHooks ? renderBundle({ preSwitch: hooks.preSwitch, postSwitch: hooks.postSwitch }) : undefined,
+        stdin: hasHooks
+          ? toolStdin("switch.sh", { preSwitch: hooks.preSwitch, postSwitch: hooks.postSwitch })
+          : undefined,
         addPreviousOutputInEnv: false,
       },
       // The post-switch watch keeps the step running for watchSeconds, and the hooks for theirs.

@@ -12,9 +12,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** True once something accepts connections on 127.0.0.1:port, false after `seconds`. */
-export async function waitForPort(port: number, seconds: number): Promise<boolean> {
-  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline;) {
+/** True once something accepts connections on 127.0.0.1:port, false after `seconds` or once aborted. */
+export async function waitForPort(port: number, seconds: number, signal?: AbortSignal): Promise<boolean> {
+  for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline && !signal?.aborted;) {
     const open = await new Promise<boolean>((resolve) => {
       const c = net.connect(port, "127.0.0.1", () => (c.end(), resolve(true)));
       c.on("error", () => resolve(false));

@@ -1,128 +1,93 @@
-// One-command release and rollback, driving the Pulumi CLI the way a person would.
-//
-//   npm run release -- <version> [--artifact PATH|URL] [--sha256 HEX] [--smoke CMD] [--stack NAME]
-//   npm run rollback [-- --stack NAME]
+// One-command release and rollback, driving the stack through the Automation API
+// (./pulumi.ts). The entry point of every command (`npm run release|rollback|status|logs`,
+// see ./main.ts for the arguments).
 //
 // release: deploy <version> to the idle slot (pulumi up; the health gate must
 // pass), run the optional smoke command against the preview listener, then
 // switch to it (pulumi up; the post-switch watch must pass). It stops at the
-// first failure with the old slot still serving and says what to do next.
+// first failure with the old slot still serving and says what to do next, and
+// says where the time went.
 // rollback: switch to the other slot, whose version is still running.
-import { spawn, spawnSync } from "child_process";
-import { freePort, waitForPort } from "./ports";
+import { spawnSync } from "child_process";
+import { Stack } from "@pulumi/pulumi/automation";
+import { configGet, configSet, openStack, outputs, stringOutput, up, UpRun } from "./pulumi";
+import { say, secs, Stop } from "./say";
+import { openTunnel, parseStatusCommand, sshCapture } from "./ssh";
+import { describeUp } from "./timing";
 
-type Color = "blue" | "green";
-const other = (c: Color): Color => (c === "blue" ? "green" : "blue");
+export type Color = "blue" | "green";
+export const other = (c: Color): Color => (c === "blue" ? "green" : "blue");
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const KEYS = ["Version", "Artifact", "Sha256"] as const;
 
-class Stop extends Error {}
-
-const say = (line: string) => console.log(`==> ${line}`);
-
-function pulumi(args: string[], opts: { capture?: boolean } = {}): string {
-  const r = spawnSync(process.env.BLUEGREEN_PULUMI ?? "pulumi", args, {
-    encoding: "utf8",
-    stdio: opts.capture ? ["ignore", "pipe", "pipe"] : "inherit",
-  });
-  if (r.error) throw new Stop(`could not run pulumi: ${r.error.message} (run npm ci first)`);
-  if (r.status !== 0) throw new PulumiFailed(args, r.stderr ?? "");
-  return (r.stdout ?? "").trim();
-}
-
-class PulumiFailed extends Error {
-  constructor(
-    readonly args: string[],
-    readonly stderr: string,
-  ) {
-    super(`pulumi ${args.join(" ")} failed${stderr ? `: ${stderr.trim()}` : ""}`);
-  }
-}
-
-interface Options {
+export interface Options {
   readonly stack?: string;
   readonly artifact?: string;
   readonly sha256?: string;
   readonly smoke?: string;
 }
 
-function stackArgs(o: Options): string[] {
-  return o.stack ? ["--stack", o.stack] : [];
+interface Live {
+  readonly stack: Stack;
+  readonly live: Color;
+  readonly out: Record<string, unknown>;
 }
 
 /** The colour the last successful `pulumi up` made live, checked against config. */
-function liveColor(o: Options): Color {
-  const deployed = pulumi(["stack", "output", "active", ...stackArgs(o)], { capture: true });
-  const configured = pulumi(["config", "get", "active", ...stackArgs(o)], { capture: true });
+async function liveColor(o: Options): Promise<Live> {
+  const stack = await openStack(o.stack);
+  const out = await outputs(stack);
+  const deployed = stringOutput(out, "active", stack.name);
+  const configured = await configGet(stack, "active");
   if (deployed !== "blue" && deployed !== "green")
     throw new Stop(`the stack has no deployed active colour (got "${deployed}"); run pulumi up first`);
   if (configured !== deployed) {
     throw new Stop(
-      `config says active=${configured} but the last pulumi up left ${deployed} live; run pulumi up (or pulumi config set active ${deployed}) first`,
+      `config says active=${configured ?? "(unset)"} but the last pulumi up left ${deployed} live; run pulumi up (or pulumi config set active ${deployed}) first`,
     );
   }
-  return deployed;
-}
-
-function up(o: Options): void {
-  pulumi(["up", "--yes", "--skip-preview", ...stackArgs(o)]);
+  return { stack, live: deployed, out };
 }
 
 /** Runs the smoke command with BLUEGREEN_PREVIEW_URL pointing at the idle slot through an SSH tunnel. */
-async function smoke(o: Options, command: string): Promise<void> {
-  const tunnel = pulumi(["stack", "output", "previewTunnelCommand", ...stackArgs(o)], { capture: true });
-  const m = /-L (\d+):127\.0\.0\.1:(\d+) (.+)$/.exec(tunnel);
-  if (!m) throw new Stop(`unexpected previewTunnelCommand output: ${tunnel}`);
-  const localPort = await freePort();
-  const ssh = (process.env.BLUEGREEN_SSH ?? "ssh").split(" ");
-  const before = tunnel.slice(0, tunnel.indexOf(" -N")).split(" ").slice(1);
-  const child = spawn(
-    ssh[0],
-    [...ssh.slice(1), ...before, "-N", "-o", "ExitOnForwardFailure=yes", "-L", `${localPort}:127.0.0.1:${m[2]}`, m[3]],
-    {
-      stdio: "ignore",
-    },
-  );
+async function smoke(tunnelCommand: string, command: string): Promise<void> {
+  const tunnel = await openTunnel(tunnelCommand);
   try {
-    if (!(await waitForPort(localPort, 30)))
-      throw new Stop(`could not open the SSH tunnel to the preview listener (${tunnel})`);
-    const url = `http://127.0.0.1:${localPort}/`;
-    say(`smoke test against the preview listener (${url}): ${command}`);
+    say(`smoke test against the preview listener (${tunnel.url}): ${command}`);
     const r = spawnSync("sh", ["-c", command], {
       stdio: "inherit",
-      env: { ...process.env, BLUEGREEN_PREVIEW_URL: url },
+      env: { ...process.env, BLUEGREEN_PREVIEW_URL: tunnel.url },
     });
     if (r.status !== 0) throw new Stop(`the smoke test failed (exit ${r.status})`);
   } finally {
-    child.kill();
+    tunnel.close();
   }
 }
 
 export async function release(version: string, o: Options): Promise<void> {
+  const started = Date.now();
   if (!VERSION_RE.test(version))
     throw new Stop(`"${version}" is not a valid version: use 1-64 letters, digits, '.', '_', '+' or '-'`);
-  const live = liveColor(o);
+  const { stack, live, out } = await liveColor(o);
   const idle = other(live);
-  const liveVersion = pulumi(["stack", "output", `${live}Version`, ...stackArgs(o)], { capture: true });
-  const before = Object.fromEntries(
-    ["Version", "Artifact", "Sha256"].map((k) => [k, configGet(o, `${idle}${k}`)]),
-  ) as Record<"Version" | "Artifact" | "Sha256", string | undefined>;
+  const liveVersion = stringOutput(out, `${live}Version`, stack.name);
+  const before: Partial<Record<(typeof KEYS)[number], string>> = {};
+  for (const k of KEYS) before[k] = await configGet(stack, `${idle}${k}`);
   say(`live: ${live} (${liveVersion}); deploying ${version} to the idle slot, ${idle}`);
 
-  pulumi(["config", "set", `${idle}Version`, version, ...stackArgs(o)]);
-  if (o.artifact) pulumi(["config", "set", `${idle}Artifact`, o.artifact, ...stackArgs(o)]);
-  if (o.sha256) pulumi(["config", "set", `${idle}Sha256`, o.sha256, ...stackArgs(o)]);
-  try {
-    up(o);
-  } catch (e) {
-    if (!(e instanceof PulumiFailed)) throw e;
+  await configSet(stack, `${idle}Version`, version);
+  if (o.artifact) await configSet(stack, `${idle}Artifact`, o.artifact);
+  if (o.sha256) await configSet(stack, `${idle}Sha256`, o.sha256);
+  const deploy = await up(stack);
+  say(`timing: ${describeUp(`deploy ${version} to ${idle}`, deploy)}`);
+  if (!deploy.ok) {
     // Put back every key this run set, or the next deploy of the old version meets other bytes.
-    const restore = (["Version", "Artifact", "Sha256"] as const)
-      .filter((k) => k === "Version" || (k === "Artifact" ? o.artifact : o.sha256) !== undefined)
-      .map((k) =>
+    const restore = KEYS.filter((k) => k === "Version" || (k === "Artifact" ? o.artifact : o.sha256) !== undefined).map(
+      (k) =>
         before[k] === undefined
           ? `pulumi config rm ${idle}${k}`
           : `pulumi config set ${idle}${k} ${shellWord(before[k])}`,
-      );
+    );
     throw new Stop(
       `deploying ${version} to ${idle} failed (its error is above); ${live} (${liveVersion}) is still live and untouched.\n` +
         `Fix it and run this again, or put the config back:\n  ${restore.join("\n  ")}`,
@@ -130,31 +95,30 @@ export async function release(version: string, o: Options): Promise<void> {
   }
 
   const smokeCommand = o.smoke ?? process.env.BLUEGREEN_SMOKE;
+  let smokeMs: number | undefined;
   if (smokeCommand) {
+    const t = Date.now();
     try {
-      await smoke(o, smokeCommand);
+      await smoke(stringOutput(deploy.outputs ?? {}, "previewTunnelCommand", stack.name), smokeCommand);
     } catch (e) {
+      // A message that ends in ssh's own lines gets the rest on a line of its own.
       if (e instanceof Stop)
         throw new Stop(
-          `${e.message}; ${live} (${liveVersion}) is still live. ${idle} runs ${version} on the preview listener for a closer look.`,
+          `${e.message}${e.message.includes("\n") ? "\n" : "; "}${live} (${liveVersion}) is still live. ${idle} runs ${version} on the preview listener for a closer look.`,
         );
       throw e;
     }
+    smokeMs = Date.now() - t;
+    say(`timing: smoke test passed in ${secs(smokeMs)} (tunnel included)`);
   }
 
   say(`switching traffic to ${idle} (${version})`);
-  switchOrRestore(o, idle, live, `switching to ${idle}`);
+  const sw = await switchOrRestore(stack, idle, `switching to ${idle}`);
   say(`released ${version}: ${idle} is live; ${live} keeps ${liveVersion} running for npm run rollback`);
-}
-
-/** A config value, or undefined when the key is not set. */
-function configGet(o: Options, key: string): string | undefined {
-  try {
-    return pulumi(["config", "get", key, ...stackArgs(o)], { capture: true });
-  } catch (e) {
-    if (e instanceof PulumiFailed) return undefined;
-    throw e;
-  }
+  const parts = [`deploy ${secs(deploy.ms)}`, ...(smokeMs === undefined ? [] : [`smoke ${secs(smokeMs)}`])];
+  say(
+    `live: ${idle} (${version}) · release took ${secs(Date.now() - started)} (${[...parts, `switch+watch ${secs(sw.ms)}`].join(", ")})`,
+  );
 }
 
 const shellWord = (v: string) => (/^[A-Za-z0-9_/.:@%+=,-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
@@ -164,11 +128,12 @@ const shellWord = (v: string) => (/^[A-Za-z0-9_/.:@%+=,-]+$/.test(v) ? v : `'${v
  * statusCommand (`bluegreen-status live`): after a failed or cut-off switch,
  * the host, not the engine's record, says where traffic is.
  */
-function hostLiveColor(o: Options): Color | undefined {
-  const status = pulumi(["stack", "output", "statusCommand", ...stackArgs(o)], { capture: true });
-  const words = status.split(" ");
-  const ssh = (process.env.BLUEGREEN_SSH ?? "ssh").split(" ");
-  const r = spawnSync(ssh[0], [...ssh.slice(1), ...words.slice(1), "live"], { encoding: "utf8", timeout: 60_000 });
+async function hostLiveColor(stack: Stack): Promise<Color | undefined> {
+  const status = (await outputs(stack)).statusCommand;
+  if (typeof status !== "string") return undefined;
+  const t = parseStatusCommand(status);
+  const r = sshCapture(t, [t.statusPath, "live"]);
+  if (r.status !== 0 && r.stderr) process.stderr.write(r.stderr);
   const color = r.stdout?.trim();
   return color === "blue" || color === "green" ? color : undefined;
 }
@@ -178,73 +143,40 @@ function hostLiveColor(o: Options): Color | undefined {
  * the watch, or cut off), config is set to the colour the host really serves,
  * so the next `pulumi up` finishes or undoes an interrupted move.
  */
-function switchOrRestore(o: Options, target: Color, live: Color, what: string): void {
-  pulumi(["config", "set", "active", target, ...stackArgs(o)]);
-  try {
-    up(o);
-  } catch (e) {
-    if (!(e instanceof PulumiFailed)) throw e;
-    const serving = hostLiveColor(o);
-    if (serving === undefined) {
-      throw new Stop(
-        `${what} failed (its error is above), and the host could not be asked which slot it serves; config still says active=${target}.\n` +
-          `Check with: $(pulumi stack output statusCommand), then set active to the colour it shows live and run pulumi up.`,
-      );
-    }
-    pulumi(["config", "set", "active", serving, ...stackArgs(o)]);
-    if (serving === target) {
-      throw new Stop(
-        `${what}: pulumi up failed (its error is above), but the host serves ${target}; config says active=${target}. ` +
-          `Run pulumi up to finish the switch (its post-switch watch runs again).`,
-      );
-    }
+async function switchOrRestore(stack: Stack, target: Color, what: string): Promise<UpRun> {
+  await configSet(stack, "active", target);
+  const run = await up(stack);
+  say(`timing: ${describeUp(`switch to ${target}`, run)}`);
+  if (run.ok) return run;
+  const serving = await hostLiveColor(stack);
+  if (serving === undefined) {
     throw new Stop(
-      `${what} failed (its error is above); the host still serves ${serving} and config says active=${serving} again.`,
+      `${what} failed (its error is above), and the host could not be asked which slot it serves; config still says active=${target}.\n` +
+        `Check with: npm run status, then set active to the colour it shows live and run pulumi up.`,
     );
   }
+  await configSet(stack, "active", serving);
+  if (serving === target) {
+    throw new Stop(
+      `${what}: pulumi up failed (its error is above), but the host serves ${target}; config says active=${target}. ` +
+        `Run pulumi up to finish the switch (its post-switch watch runs again).`,
+    );
+  }
+  throw new Stop(
+    `${what} failed (its error is above); the host still serves ${serving} and config says active=${serving} again.`,
+  );
 }
 
-export function rollback(o: Options): void {
-  const live = liveColor(o);
+export async function rollback(o: Options): Promise<void> {
+  const { stack, live, out } = await liveColor(o);
   const target = other(live);
-  const targetVersion = pulumi(["stack", "output", `${target}Version`, ...stackArgs(o)], { capture: true });
+  const targetVersion = stringOutput(out, `${target}Version`, stack.name);
   say(`rolling back: ${live} -> ${target} (${targetVersion}, still running)`);
-  switchOrRestore(o, target, live, `rolling back to ${target}`);
+  await switchOrRestore(stack, target, `rolling back to ${target}`);
   say(`rolled back: ${target} (${targetVersion}) is live`);
 }
 
-function parse(argv: string[]): { positional: string[]; options: Options } {
-  const positional: string[] = [];
-  const options: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--(stack|artifact|sha256|smoke)$/.exec(argv[i]);
-    if (m) {
-      if (argv[i + 1] === undefined) throw new Stop(`${argv[i]} needs a value`);
-      options[m[1]] = argv[++i];
-    } else if (argv[i].startsWith("--")) throw new Stop(`unknown option ${argv[i]}`);
-    else positional.push(argv[i]);
-  }
-  return { positional, options };
-}
-
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  const { positional, options } = parse(rest);
-  if (command === "release") {
-    if (positional.length !== 1)
-      throw new Stop(
-        "usage: npm run release -- <version> [--artifact PATH|URL] [--sha256 HEX] [--smoke CMD] [--stack NAME]",
-      );
-    await release(positional[0], options);
-  } else if (command === "rollback") {
-    if (positional.length) throw new Stop("usage: npm run rollback [-- --stack NAME]");
-    rollback(options);
-  } else throw new Stop(`unknown command ${command}`);
-}
-
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((e) => {
-    console.error(e instanceof Stop || e instanceof PulumiFailed ? `==> stopped: ${e.message}` : e);
-    process.exit(1);
-  });
+  // Exit once the command is done: nothing it started (a tunnel, a gRPC server) may hold the process.
+  void import("./main").then((m) => m.run(process.argv.slice(2)).then(() => process.exit()));
 }

@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Arch, HostConfig, SshConfig } from "../config/config";
 import { renderCloudInit } from "./installer";
-import { loadScript, shellQuote, stdinScriptCommand } from "./shell";
+import { loadScript, shellQuote } from "./shell";
+import { stdinScript } from "./tools";
 
 type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -16,6 +17,25 @@ export interface HostArgs {
   readonly ssh: SshConfig;
   /** CPU architecture the artifacts are built for; checked on the host before anything else runs. */
   readonly arch: Arch;
+}
+
+/**
+ * What an app needs of the machine it runs on. A `Host` is one; so is any object with these
+ * fields, e.g. for a machine another program made.
+ */
+export interface HostConnection {
+  /** How every host step logs in (the private key stays secret). */
+  readonly connection: pulumi.Input<Connection>;
+  /** The address the public reaches, and the one an artifact upload follows (a new address uploads again). */
+  readonly ip: pulumi.Input<string>;
+  /** Run host steps through `sudo -n` (a non-root SSH user). */
+  readonly sudo: boolean;
+  /** CPU architecture the artifacts are built for. */
+  readonly arch: Arch;
+  /** The step after which the host answers; an app's first step waits for it. */
+  readonly ready?: pulumi.Resource;
+  /** The login, for the ssh commands an app exports. */
+  readonly login: { readonly user: string; readonly port: number };
 }
 
 /** Hetzner firewall: SSH (on sshPort) from the allowed CIDRs, HTTP and HTTPS from anywhere, nothing else. */
@@ -46,7 +66,7 @@ export function hetznerServerOptions(protect: boolean): pulumi.CustomResourceOpt
   return {
     // Hetzner puts SSH keys on a server only when it is created. Ignoring later changes
     // keeps a key rotation (or a new hetznerSshKeys list) from replacing the server:
-    // rotate the login key on the host itself (see README, Hosts).
+    // rotate the login key on the host itself (see docs/hosts.md).
     ignoreChanges: ["sshKeys"],
     // Server names are unique per project: a replacement must delete the old server
     // before the new one takes its name.
@@ -79,17 +99,21 @@ export function parseMultipassIp(infoJson: string, name: string): string {
  * connection, and a `ready` command (SSH up, cloud-init done, architecture
  * checked) that every later step depends on.
  */
-export class Host extends pulumi.ComponentResource {
+export class Host extends pulumi.ComponentResource implements HostConnection {
   public readonly connection: pulumi.Output<Connection>;
   public readonly ip: pulumi.Output<string>;
   /** Non-root users run host steps through `sudo -n`. */
   public readonly sudo: boolean;
   public readonly ready: command.remote.Command;
+  public readonly arch: Arch;
+  public readonly login: { readonly user: string; readonly port: number };
 
   constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:Host", name, {}, opts);
     const self = { parent: this };
     const { host, ssh } = args;
+    this.arch = args.arch;
+    this.login = { user: ssh.user, port: ssh.port };
 
     let ip: pulumi.Output<string>;
     let machine: pulumi.Resource | undefined;
@@ -132,7 +156,8 @@ export class Host extends pulumi.ComponentResource {
         const vm = new command.local.Command(
           `${name}-vm`,
           {
-            create: stdinScriptCommand(
+            create: stdinScript(
+              "local-multipass-launch.sh",
               {
                 NAME: host.name,
                 CPUS: host.cpus,
@@ -171,7 +196,8 @@ export class Host extends pulumi.ComponentResource {
       host: ip,
       port: ssh.port,
       user: ssh.user,
-      privateKey: ssh.privateKey,
+      ...(ssh.privateKey ? { privateKey: ssh.privateKey } : {}),
+      ...(ssh.privateKeyPassword ? { privateKeyPassword: ssh.privateKeyPassword } : {}),
       ...(ssh.hostKey ? { hostKey: ssh.hostKey } : {}),
       dialErrorLimit: 30,
       perDialTimeout: 15,
@@ -182,7 +208,7 @@ export class Host extends pulumi.ComponentResource {
       `${name}-ready`,
       {
         connection: this.connection.apply((c) => ({ ...c, dialErrorLimit: 150 })),
-        create: stdinScriptCommand({ EXPECTED_ARCH: args.arch }, this.sudo),
+        create: stdinScript("wait-ready.sh", { EXPECTED_ARCH: args.arch }, this.sudo),
         stdin: loadScript("wait-ready.sh"),
         addPreviousOutputInEnv: false,
       },

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { AppLayout } from "./layout";
-import { toolCommand } from "./shell";
+import { tool } from "./tools";
 
 export interface HostPackagesArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -27,7 +27,7 @@ export class HostPackages extends pulumi.ComponentResource {
       `${name}-install`,
       {
         connection: args.connection,
-        create: toolCommand(args.layout, "host-packages.sh", { PACKAGES: args.packages.join(" ") }, args.sudo),
+        create: tool(args.layout, "host-packages.sh", { PACKAGES: args.packages.join(" ") }, args.sudo),
         addPreviousOutputInEnv: false,
       },
       { parent: this, customTimeouts: { create: "30m", update: "30m" } },

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { AppLayout, renderLayoutSh, RouterKind } from "./layout";
 import { renderToolsInstaller } from "./installer";
-import { hostScriptNames, loadScript, stdinScriptCommand } from "./shell";
+import { hostScriptNames, loadScript } from "./shell";
+import { installerCommand } from "./tools";
 
 export interface HostSetupArgs {
   /** Where this app lives on the host (components/host/layout.ts). */
@@ -50,7 +51,7 @@ export class HostSetup extends pulumi.ComponentResource {
       {
         connection: args.connection,
         // The installer refuses, before writing anything, an app another stack owns here.
-        create: this.owner.apply((owner) => stdinScriptCommand({ OWNER: owner }, args.sudo)),
+        create: this.owner.apply((owner) => installerCommand({ OWNER: owner }, args.sudo)),
         stdin: toolsInstallerText(L, args.router),
         // Destroy: the router's delete step (app-remove.sh) has removed the app by then; this
         // removes the tools even when that step never ran (a stack refused on its first up),

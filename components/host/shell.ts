@@ -26,9 +26,30 @@ export function loadScript(name: string): string {
   return fs.readFileSync(file, "utf8");
 }
 
-/** Names of the scripts that are installed on the host (everything but local-*). */
+/**
+ * lib.sh first, then the topic files it sources (components/scripts/lib/*.sh): sourced by
+ * every host tool, never run. Whatever installs lib.sh installs these beside it.
+ */
+export function libScriptNames(): string[] {
+  const lib = path.join(SCRIPTS_DIR, "lib");
+  const names = [...scriptPaths()].filter(([, file]) => path.dirname(file) === lib).map(([name]) => name);
+  return ["lib.sh", ...names.filter((n) => n !== "lib.sh").sort()];
+}
+
+/** The scripts that are sourced, never run: lib.sh and its topics, watch.sh and each router's file. */
+export function sourcedScriptNames(): ReadonlySet<string> {
+  return new Set([...libScriptNames(), "watch.sh", "router-nginx.sh", "router-haproxy.sh"]);
+}
+
+/**
+ * Names of the scripts that are installed on the host (everything but local-*), in the order
+ * the installer writes them (one rename each): lib.sh's topic files before lib.sh, so a tool
+ * that starts while the tools are replaced never finds a lib.sh whose topics are not there yet.
+ */
 export function hostScriptNames(): string[] {
-  return [...scriptPaths().keys()].filter((f) => !f.startsWith("local-")).sort();
+  const [lib, ...topics] = libScriptNames();
+  const rest = [...scriptPaths().keys()].filter((f) => !f.startsWith("local-") && f !== lib && !topics.includes(f));
+  return [...topics, lib, ...rest.sort()];
 }
 
 const SAFE = /^[A-Za-z0-9_/.:@%+=,-]+$/;

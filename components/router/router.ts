@@ -1,9 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { RouterKind } from "../host/layout";
-import { renderBundle } from "../host/shell";
 import { ROUTERS, SiteOptions } from "./routers";
-import { toolCommand } from "../host/shell";
+import { tool, toolStdin } from "../host/tools";
 
 export interface RouterArgs extends SiteOptions {
   readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -34,7 +33,7 @@ export class Router extends pulumi.ComponentResource {
       `${name}-install`,
       {
         connection: args.connection,
-        create: toolCommand(args.layout, impl.installTool, {}, args.sudo),
+        create: tool(args.layout, impl.installTool, {}, args.sudo),
         addPreviousOutputInEnv: false,
       },
       { parent: this },
@@ -44,7 +43,7 @@ export class Router extends pulumi.ComponentResource {
       {
         connection: args.connection,
         create: pulumi.output(args.owner).apply((owner) =>
-          toolCommand(
+          tool(
             args.layout,
             "router-config.sh",
             {
@@ -60,7 +59,8 @@ export class Router extends pulumi.ComponentResource {
             args.sudo,
           ),
         ),
-        stdin: renderBundle(
+        stdin: toolStdin(
+          "router-config.sh",
           impl.sections({
             layout: args.layout,
             domains: args.domains,
@@ -77,7 +77,7 @@ export class Router extends pulumi.ComponentResource {
           .output(args.owner)
           .apply(
             (owner) =>
-              `if [ -x ${args.layout.toolsDir}/app-remove.sh ]; then ${toolCommand(args.layout, "app-remove.sh", { OWNER: owner }, args.sudo)}; fi`,
+              `if [ -x ${args.layout.toolsDir}/app-remove.sh ]; then ${tool(args.layout, "app-remove.sh", { OWNER: owner }, args.sudo)}; fi`,
           ),
         addPreviousOutputInEnv: false,
       },

@@ -1,9 +1,11 @@
 // The router seam: nginx or HAProxy in front of the slots. Each is one entry here (what
-// is sent to the host) and one file on the host (components/scripts/router-<kind>.sh: how
-// it is installed, tested, reloaded, told which slot is live, and watched). Everything
+// is sent to the host) and one file on the host (components/scripts/router/router-<kind>.sh:
+// how it is installed, tested, reloaded, told which slot is live, and watched), which
+// defines the operations of components/router/contract.ts, no more, no fewer. Everything
 // else, the switch's contract above all (lock, gate, move, verify, record, watch, crash
 // safety), is one piece of code for both.
 import { RouterKind } from "../host/layout";
+import { ToolName } from "../host/tools";
 import { NginxSiteOptions, renderMaintenancePage, renderNginxCommon, renderNginxSite } from "./nginx";
 import {
   renderHaproxyApp,
@@ -19,7 +21,7 @@ export type SiteOptions = NginxSiteOptions;
 export interface RouterImpl {
   readonly kind: RouterKind;
   /** The host tool that installs the router and readies it for bluegreen (idempotent). */
-  readonly installTool: string;
+  readonly installTool: ToolName & ("router-install.sh" | "haproxy-install.sh");
   /** The sections router-config.sh reads on stdin; router-<kind>.sh knows where each goes. */
   sections(o: SiteOptions): Record<string, string>;
 }

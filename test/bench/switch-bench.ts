@@ -181,7 +181,7 @@ async function onVm() {
       for (let i = 0; i < n; i++) {
         const r = await sshRun(
           vm.connection,
-          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`,
+          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5 /usr/local/lib/bluegreen/switch.sh`,
         );
         if (r.code !== 0) throw new Error(r.combined);
         outputs.push(r.stdout);
@@ -223,7 +223,7 @@ async function onVm() {
       for (let i = 0; i < n; i++) {
         const r = await sshRun(
           vm.connection,
-          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh`,
+          `env TARGET=${targetOf(i)} HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5 /usr/local/lib/bluegreen/switch.sh`,
         );
         if (r.code !== 0) throw new Error(r.combined);
       }

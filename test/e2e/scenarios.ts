@@ -528,9 +528,9 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
 
     scenario("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
       const out = await onHost(
-        "s=/usr/local/lib/bluegreen/switch.sh; " +
-          "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
-          "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
+        "s=/usr/local/lib/bluegreen/switch.sh; v='VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5'; " +
+          "(env TARGET=green HEALTH_PATH=/health/ready CHECK_PORT=8082 $v $s > /tmp/s1 2>&1; echo $? >> /tmp/s1) & " +
+          "(env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 $v $s > /tmp/s2 2>&1; echo $? >> /tmp/s2) & wait; cat /tmp/s1 /tmp/s2",
       );
       const lines = out.split("\n");
       assert.deepStrictEqual(
@@ -550,7 +550,9 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       );
       assert.match(publicAnswer(), new RegExp(`^${recorded} `));
       // Put the host back where the stack's config says.
-      await onHost("env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 /usr/local/lib/bluegreen/switch.sh");
+      await onHost(
+        "env TARGET=blue HEALTH_PATH=/health/ready CHECK_PORT=8082 VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5 /usr/local/lib/bluegreen/switch.sh",
+      );
     });
 
     scenario("8. a new version aimed at the live slot is refused and the live process is untouched", async () => {
@@ -655,23 +657,35 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       assert.deepStrictEqual(stepsOf(r), []);
     });
 
-    /** Runs `npm run release|rollback` with a fake `pulumi` that replays against the host. */
+    /**
+     * Runs `npm run release|rollback` with the stand-in `pulumi` (fake-bin/pulumi, which
+     * replays against the host) through the Automation API, and ssh trusting only the
+     * host key ssh-keyscan read from the host (never StrictHostKeyChecking=no).
+     */
     async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-      const { spawn } = await import("child_process");
+      const { spawn, spawnSync } = await import("child_process");
       const fs = await import("fs");
       const os = await import("os");
       const path = await import("path");
       const stackFile = path.join(os.tmpdir(), `bg-fake-stack-${process.pid}.json`);
-      const outputs = (await runProgram(config)).outputs;
-      fs.writeFileSync(stackFile, JSON.stringify({ config, state, outputs }));
+      const program = await runProgram(config);
+      fs.writeFileSync(
+        stackFile,
+        JSON.stringify({ config, state, outputs: program.outputs, secretOutputs: program.secretOutputs }),
+      );
       const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
       fs.writeFileSync(keyFile, host.connection.privateKey, { mode: 0o600 });
+      const knownHosts = path.join(os.tmpdir(), `bg-e2e-known-hosts-${process.pid}`);
+      const scan = spawnSync("ssh-keyscan", ["-p", String(host.connection.port), host.connection.host], {
+        encoding: "utf8",
+      });
+      fs.writeFileSync(knownHosts, scan.stdout ?? "");
       const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
         env: {
           ...process.env,
-          PATH: `${path.join(__dirname, "fake-bin")}:${process.env.PATH}`,
+          BLUEGREEN_PULUMI: path.join(__dirname, "fake-bin", "pulumi"),
           FAKE_PULUMI_STATE: stackFile,
-          BLUEGREEN_SSH: `ssh -i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+          BLUEGREEN_SSH: `ssh -i ${keyFile} -o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR`,
         },
       });
       let out = "";
@@ -692,18 +706,34 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         const r = await cli(["release", "v4", "--smoke", 'curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"']);
         assert.strictEqual(r.code, 0, r.out);
         const steps = r.out.split("\n").filter((l) => l.startsWith("==> "));
+        const timings = steps.filter((l) => l.startsWith("==> timing: "));
         assert.deepStrictEqual(
-          steps.map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)")),
+          steps
+            .filter((l) => !timings.includes(l))
+            .map((l) => l.replace(/\(http:\/\/127\.0\.0\.1:\d+\/\)/, "(URL)").replace(/\d+\.\d s/g, "N s")),
           [
             "==> live: blue (v1); deploying v4 to the idle slot, green",
             '==> smoke test against the preview listener (URL): curl -fsS "$BLUEGREEN_PREVIEW_URL" | grep -qx "green v4"',
             "==> switching traffic to green (v4)",
             "==> released v4: green is live; blue keeps v1 running for npm run rollback",
+            "==> live: green (v4) · release took N s (deploy N s, smoke N s, switch+watch N s)",
           ],
+        );
+        // Each phase timed from the engine events of its up; the steps that hold two phases say so.
+        assert.strictEqual(timings.length, 3, timings.join("\n"));
+        assert.match(
+          timings[0],
+          /^==> timing: deploy v4 to green \d+\.\d s \(pulumi up\): \d+\.\d s before the first step \(the program run, with any build\); .*green-service update \d+\.\d s \(starts the slot and waits for its health gate: one step, the gate is not timed apart\)/,
+        );
+        assert.match(timings[1], /^==> timing: smoke test passed in \d+\.\d s \(tunnel included\)$/);
+        assert.match(
+          timings[2],
+          /^==> timing: switch to green \d+\.\d s \(pulumi up\): .*switch-link update \d+\.\d s \(moves traffic and runs the post-switch watch: one step, the watch is not timed apart\)/,
         );
         assert.strictEqual(publicAnswer(), "green v4");
         assert.strictEqual(config.greenVersion, "v4");
         assert.strictEqual(config.active, "green");
+        for (const line of [...timings, steps[steps.length - 1]]) note(line);
         note(
           `release v4 end to end (deploy, smoke, switch with a 3 s watch): ${((Date.now() - started) / 1000).toFixed(0)} s`,
         );

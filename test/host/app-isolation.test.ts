@@ -21,7 +21,7 @@ import {
 } from "../../components/host/layout";
 import { renderSlotUnit } from "../../components/app/unitFiles";
 import { renderHaproxyMain } from "../../components/router/haproxy";
-import { loadScript } from "../../components/host/shell";
+import { libScriptNames, loadScript } from "../../components/host/shell";
 import { buildDemoApp } from "../support/sandbox";
 import { requireTool, run } from "../support/tools";
 
@@ -69,7 +69,7 @@ describe("app isolation on one host: real users and groups, setup-host.sh, socke
     fs.mkdirSync(dir, { recursive: true });
     fs.mkdirSync(path.dirname(at(L.statusCommand)), { recursive: true });
     fs.writeFileSync(path.join(dir, "layout.sh"), renderLayoutSh(L, { root }));
-    for (const name of ["lib.sh", "router-nginx.sh", "setup-host.sh"])
+    for (const name of [...libScriptNames(), "router-nginx.sh", "setup-host.sh"])
       fs.writeFileSync(path.join(dir, name), loadScript(name), { mode: 0o755 });
     return path.join(dir, "setup-host.sh");
   }

@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { Color } from "../../components/host/layout";
 import { renderBundle } from "../../components/host/shell";
-import { Sandbox, ToolResult } from "../support/sandbox";
+import { Sandbox, SWITCH_TEST_VALUES, ToolResult } from "../support/sandbox";
 import { run } from "../support/tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,6 +45,7 @@ function shAsync(host: Sandbox, code: string): Promise<ToolResult> {
 
 function switchAsync(host: Sandbox, target: Color): Promise<ToolResult> {
   return toolAsync(host, "switch.sh", {
+    ...SWITCH_TEST_VALUES,
     TARGET: target,
     HEALTH_PATH: "/health/ready",
     CHECK_PORT: String(host.opts.checkPort),

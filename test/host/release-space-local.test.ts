@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { layout, renderLayoutSh } from "../../components/host/layout";
-import { loadScript } from "../../components/host/shell";
+import { libScriptNames, loadScript } from "../../components/host/shell";
 import { requireTool, run } from "../support/tools";
 
 describe("storing a release on a full disk (lib.sh ensure_release on a 128 MiB tmpfs)", function () {
@@ -49,7 +49,7 @@ describe("storing a release on a full disk (lib.sh ensure_release on a 128 MiB t
     const tools = path.join(root, layout.toolsDir);
     fs.mkdirSync(tools, { recursive: true });
     fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
-    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
+    for (const f of [...libScriptNames(), "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
     releases = path.join(root, layout.releasesDir);
     fs.mkdirSync(releases, { recursive: true });
     const m = run("mount", ["-t", "tmpfs", "-o", "size=128m,mode=0755", "tmpfs", releases]);

@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { onPorts, Sandbox, wrk } from "../support/sandbox";
+import { onPorts, Sandbox, SWITCH_TEST_VALUES, wrk } from "../support/sandbox";
 import { run } from "../support/tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,6 +93,7 @@ for (const router of ["nginx", "haproxy"] as const) {
             const c = spawn(host.at("/usr/local/lib/bluegreen/switch.sh"), [], {
               env: {
                 PATH: process.env.PATH,
+                ...SWITCH_TEST_VALUES,
                 TARGET: color,
                 HEALTH_PATH: "/health/ready",
                 CHECK_PORT: String(18182 + base),
@@ -191,13 +192,18 @@ for (const router of ["nginx", "haproxy"] as const) {
         }
       });
 
-      it("a healthy new slot passes the watch, and the result says what was seen", async () => {
-        const load = wrk(`http://127.0.0.1:${18170 + base}/`, 4, 8);
+      it("a healthy new slot passes the watch, says what it sees as it goes, and what it saw", async () => {
+        const load = wrk(`http://127.0.0.1:${18170 + base}/`, 5, 8);
         await sleep(300);
-        const r = host.switchTo("green", { WATCH_SECONDS: "2" });
+        const r = host.switchTo("green", { WATCH_SECONDS: "3", BG_PROGRESS_SECONDS: "1" });
         await load;
         assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stdout, /; watched 2 s: 0 of \d+ responses 5xx\n$/);
+        assert.match(r.stdout, /; watched 3 s: 0 of \d+ responses 5xx\n$/);
+        // A line a second on stderr while it watches: how long, and the counts so far, growing.
+        const seen = [...r.stderr.matchAll(/^watching green: (\d+) of 3 s, (\d+) responses, 0 5xx so far$/gm)];
+        assert.ok(seen.length >= 2, r.stderr);
+        const totals = seen.map((m) => Number(m[2]));
+        assert.ok(totals[0] > 0 && totals.every((t, i) => i === 0 || t >= totals[i - 1]), r.stderr);
         assert.match(audit(), /Z switch from=blue to=green version=v2 result=ok by=\w+\n$/);
       });
 
@@ -501,6 +507,7 @@ for (const router of ["nginx", "haproxy"] as const) {
           const c = spawn(host.at("/usr/local/lib/bluegreen/switch.sh"), [], {
             env: {
               PATH: process.env.PATH,
+              ...SWITCH_TEST_VALUES,
               TARGET: "green",
               HEALTH_PATH: "/health/ready",
               CHECK_PORT: String(port + 2),
@@ -611,7 +618,7 @@ for (const router of ["nginx", "haproxy"] as const) {
         assert.strictEqual(r.status, 1);
         assert.match(
           r.stderr,
-          /^bluegreen: error: release v4 is already on the host with sha256 [0-9a-f]{64}, but the artifact is now 0{64}\.\nVersions are immutable here: give the new build a new version string\. \(With the artifact "build": the source changed since v4 was first built, or it was built on another machine from other source; see the README, "Versions and builds"\.\)\n$/,
+          /^bluegreen: error: release v4 is already on the host with sha256 [0-9a-f]{64}, but the artifact is now 0{64}\.\nVersions are immutable here: give the new build a new version string\. \(With the artifact "build": the source changed since v4 was first built, or it was built on another machine from other source; see docs\/your-app\.md, "Versions and builds"\.\)\n$/,
         );
       });
 
@@ -735,6 +742,7 @@ for (const router of ["nginx", "haproxy"] as const) {
         const c = spawn(host.at("/usr/local/lib/bluegreen/switch.sh"), [], {
           env: {
             PATH: process.env.PATH,
+            ...SWITCH_TEST_VALUES,
             TARGET: target,
             HEALTH_PATH: "/health/ready",
             CHECK_PORT: String(18152 + base),

@@ -9,7 +9,7 @@ import { resolveArtifact } from "../../components/app/artifact";
 import { ConfigError, loadConfig } from "../../components/config/config";
 import { appLayout, layout, renderLayoutSh } from "../../components/host/layout";
 import { renderSlotEnv, renderSlotUnit } from "../../components/app/unitFiles";
-import { loadScript } from "../../components/host/shell";
+import { libScriptNames, loadScript } from "../../components/host/shell";
 import { BASE_CONFIG, changedResources, find, plain, ROOT, runProgram } from "../support/harness";
 import { run } from "../support/tools";
 
@@ -420,7 +420,7 @@ describe("any app: hook output is scrubbed of the slot's secret values (lib.sh s
   it("each secret value, wherever it appears in a line, becomes [secret NAME]; other values stay", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-scrub-"));
     fs.writeFileSync(path.join(dir, "layout.sh"), "");
-    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(dir, f), loadScript(f));
+    for (const f of [...libScriptNames(), "router-nginx.sh"]) fs.writeFileSync(path.join(dir, f), loadScript(f));
     fs.writeFileSync(
       path.join(dir, "blue.env"),
       blueEnv({
@@ -456,7 +456,7 @@ describe("any app: a hook's output is capped, whole lines only, before it is scr
     const dirs = [layout.toolsDir, "bin", layout.envDir, layout.unitDir, path.dirname(layout.auditLog)];
     for (const d of dirs.map((d) => path.join(root, d))) fs.mkdirSync(d, { recursive: true });
     fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
-    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
+    for (const f of [...libScriptNames(), "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
     fs.writeFileSync(
       path.join(root, layout.unitDir, `${layout.ns}@blue.service`),
       `[Service]\nUser=nobody\nEnvironmentFile=${path.join(root, layout.envDir, "blue.env")}\n`,
@@ -597,7 +597,7 @@ describe("any app: hostPackages on the host (host-packages.sh, apt and dpkg fake
     fs.mkdirSync(tools, { recursive: true });
     fs.mkdirSync(bin);
     fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
-    for (const f of ["lib.sh", "router-nginx.sh", "host-packages.sh"])
+    for (const f of [...libScriptNames(), "router-nginx.sh", "host-packages.sh"])
       fs.writeFileSync(path.join(tools, f), loadScript(f), { mode: 0o755 });
     // apt's own words for each case: a plain install, an install that would upgrade libc6, an unknown name.
     fakeTool(

@@ -265,7 +265,9 @@ describe("program under mocks", function () {
     const ready = plain(find(blue, "host-ready").inputs);
     assert.strictEqual(ready.create, "env EXPECTED_ARCH=amd64 bash -s");
     assert.strictEqual(ready.connection.dialErrorLimit, 150);
-    assert.match(ready.stdin, /cloud-init status --wait/);
+    // It polls cloud-init (test/unit/wait-ready.test.ts runs it), printing a line while it waits.
+    assert.match(ready.stdin, /state=\$\(cloud-init status /);
+    assert.match(ready.stdin, /progress cloud-init /);
   });
 
   describe("several apps on one host: appName", () => {
@@ -475,7 +477,7 @@ describe("program under mocks", function () {
         {
           message:
             "invalid bluegreen stack config:\n  - bluegreen:healthPath is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
-            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
+            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
         },
       );
     });

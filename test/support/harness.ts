@@ -1,5 +1,6 @@
 // Runs the Pulumi program under mocks and records every resource it registers.
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { checkStackConfig, loadProject, programValue, StackConfig } from "./engine";
@@ -18,8 +19,28 @@ export interface Registered {
   readonly inputs: Record<string, unknown>;
 }
 
+/** An alias as the program sent it: a URN, or a spec the engine completes (test/program/urns.test.ts). */
+export interface AliasSent {
+  readonly urn?: string;
+  readonly name?: string;
+  readonly type?: string;
+  readonly parentUrn?: string;
+  readonly noParent?: boolean;
+}
+
+/** A registration as the monitor saw it: the URN it gave, the parent's URN and the aliases sent. */
+export interface Registration {
+  readonly urn: string;
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string;
+  readonly aliases: readonly AliasSent[];
+}
+
 export interface Run {
   readonly resources: Registered[];
+  /** Every registration, components too, in the order the monitor received them. */
+  readonly registrations: Registration[];
   readonly outputs: Record<string, unknown>;
   /** Output names whose values are secret. */
   readonly secretOutputs: string[];
@@ -121,7 +142,23 @@ export interface RunOptions {
   readonly stack?: string;
   /** Further keys the stack holds encrypted (`pulumi config set --secret`), besides the usual secret ones. */
   readonly secretKeys?: readonly string[];
+  /**
+   * PATH while the program runs. By default test/fixtures/bin (a multipass that is never run) comes
+   * first, so the pre-flight check finds the tools a multipass stack needs.
+   */
+  readonly path?: string;
+  /** HOME while the program runs (where it looks for ~/.ssh/id_ed25519); default: an empty folder. */
+  readonly home?: string;
+  /** Run as `pulumi preview` does (isDryRun); default: as `pulumi up`. */
+  readonly preview?: boolean;
+  /** SSH_AUTH_SOCK while the program runs; default: unset. */
+  readonly sshAuthSock?: string;
 }
+
+const EMPTY_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "bg-home-"));
+
+/** What the last runProgram registered, also when the program threw (what the engine would have been sent). */
+export let lastRegistrations: readonly Registration[] = [];
 
 /** Loads index.ts afresh with this config (keys without a namespace are bluegreen:). */
 export async function runProgram(config: Record<string, unknown>, opts: RunOptions = {}): Promise<Run> {
@@ -144,9 +181,11 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
     },
     "bluegreen",
     opts.stack ?? "dev",
-    false,
+    opts.preview ?? false,
     "organization",
   );
+  const registrations = recordRegistrations();
+  lastRegistrations = registrations;
   pulumi.runtime.setAllConfig(
     all,
     secretKeys.filter((k) => k in all),
@@ -159,8 +198,23 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
     )
       delete require.cache[k];
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- re-run the program fresh each time
-  const program = require(path.join(ROOT, "index")) as Record<string, unknown>;
+  // The program reads PATH (pre-flight), HOME and SSH_AUTH_SOCK (the SSH key when the config has none):
+  // a test's own, never this machine's.
+  const before = { PATH: process.env.PATH, HOME: process.env.HOME, SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK };
+  process.env.PATH = opts.path ?? `${path.join(ROOT, "test", "fixtures", "bin")}${path.delimiter}${before.PATH}`;
+  process.env.HOME = opts.home ?? EMPTY_HOME;
+  if (opts.sshAuthSock) process.env.SSH_AUTH_SOCK = opts.sshAuthSock;
+  else delete process.env.SSH_AUTH_SOCK;
+  let program: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- re-run the program fresh each time
+    program = require(path.join(ROOT, "index")) as Record<string, unknown>;
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
   const outputs: Record<string, unknown> = {};
   const secretOutputs: string[] = [];
   for (const [name, value] of Object.entries(program)) {
@@ -172,7 +226,42 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
   }
   await waitForRPCs();
   await Promise.all(pendingAssets);
-  return { resources, outputs, secretOutputs };
+  return { resources, registrations, outputs, secretOutputs };
+}
+
+// The SDK's mock monitor (runtime/mocks.js newUrn) names a child by its parent's last type only
+// (Parent$Child), where the engine chains every ancestor's type (App$Slot$Command:
+// deployment.go, resource.CreateURN). This wraps its registerResource to keep the engine's URN,
+// the parent's and the aliases sent, as the engine would receive them.
+function recordRegistrations(): Registration[] {
+  const out: Registration[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the SDK's internal settings, as above
+  const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor: () => any };
+  const monitor = settings.getMonitor();
+  const register = monitor.registerResource.bind(monitor);
+  const real = new Map<string, string>();
+  const engineUrn = (parent: string, type: string, name: string) =>
+    parent
+      ? `${parent.slice(0, parent.lastIndexOf("::"))}$${type}::${name}`
+      : `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${type}::${name}`;
+  monitor.registerResource = (req: any, callback: any) => {
+    const parent = req.getParent() ? (real.get(req.getParent()) ?? req.getParent()) : "";
+    const aliases: AliasSent[] = req.getAliasesList().map((a: any) => {
+      const spec = a.getSpec();
+      if (!spec) return { urn: a.getUrn() };
+      return {
+        ...(spec.getName() ? { name: spec.getName() } : {}),
+        ...(spec.getType() ? { type: spec.getType() } : {}),
+        ...(spec.getParenturn() ? { parentUrn: real.get(spec.getParenturn()) ?? spec.getParenturn() } : {}),
+        ...(spec.getNoparent() ? { noParent: true } : {}),
+      };
+    });
+    const urn = engineUrn(parent, req.getType(), req.getName());
+    real.set(monitor.newUrn(req.getParent(), req.getType(), req.getName()) as string, urn);
+    out.push({ urn, type: req.getType() as string, name: req.getName() as string, parent, aliases });
+    return register(req, callback);
+  };
+  return out;
 }
 
 export const resourceKey = (r: Registered) => `${r.type}::${r.name}`;

@@ -21,11 +21,17 @@ import { renderBundle } from "../../components/host/shell";
 import { slotListen } from "../../components/app/unitFiles";
 import { renderHaproxyMain } from "../../components/router/haproxy";
 import { ROUTERS } from "../../components/router/routers";
-import { loadScript } from "../../components/host/shell";
+import { libScriptNames, loadScript } from "../../components/host/shell";
 import { ROOT } from "./harness";
 import { requireTool, run } from "./tools";
 
 /** Builds the demo app for a version once per machine (reproducible, so a cache is safe). */
+/**
+ * The values switch.sh needs that these tests do not vary (it has no defaults of its own:
+ * components/host/tools.ts): no watch unless a test asks for one.
+ */
+export const SWITCH_TEST_VALUES = { VERIFY_TIMEOUT: "15", WATCH_SECONDS: "0", ERROR_PERCENT: "5", MIN_ERRORS: "5" };
+
 export function buildDemoApp(version: string): string {
   requireTool("go", "apt-get install -y golang-go");
   const out = path.join(os.tmpdir(), "bluegreen-test-apps", version, "app");
@@ -217,7 +223,7 @@ export class Sandbox {
     for (const name of [
       "tls-config.sh",
       "tls-renew.sh",
-      "lib.sh",
+      ...libScriptNames(),
       "router-nginx.sh",
       "router-haproxy.sh",
       "switch.sh",
@@ -442,6 +448,7 @@ export class Sandbox {
       TARGET: color,
       HEALTH_PATH: "/health/ready",
       CHECK_PORT: String(this.opts.checkPort),
+      ...SWITCH_TEST_VALUES,
       ...extra,
     });
   }

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { layout, renderLayoutSh } from "../../components/host/layout";
-import { loadScript } from "../../components/host/shell";
+import { libScriptNames, loadScript } from "../../components/host/shell";
 import { requireTool, run } from "../support/tools";
 
 describe("release bundles on the host (lib.sh ensure_release, unpack_bundle)", () => {
@@ -25,7 +25,7 @@ describe("release bundles on the host (lib.sh ensure_release, unpack_bundle)", (
     const tools = path.join(root, layout.toolsDir);
     fs.mkdirSync(tools, { recursive: true });
     fs.writeFileSync(path.join(tools, "layout.sh"), renderLayoutSh(layout, { root }));
-    for (const f of ["lib.sh", "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
+    for (const f of [...libScriptNames(), "router-nginx.sh"]) fs.writeFileSync(path.join(tools, f), loadScript(f));
   });
   afterEach(() => {
     fs.rmSync(root, { recursive: true, force: true });

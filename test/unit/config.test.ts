@@ -1,8 +1,9 @@
 import * as assert from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { autoPorts, ConfigError, DEFAULTS, loadConfig } from "../../components/config/config";
+import { autoPorts, ConfigError, DEFAULTS, KEYS, loadConfig, row } from "../../components/config/config";
 import { BASE_CONFIG, FAKE_PUB, ROOT } from "../support/harness";
 
 /** Runs loadConfig over a plain map (keys without a namespace are bluegreen:). */
@@ -155,11 +156,13 @@ describe("config validation", () => {
     );
   });
 
-  it("missing private key, and a path given instead of the key", () => {
-    rejects(
-      { ...BASE_CONFIG, sshPrivateKey: undefined },
-      "bluegreen:sshPrivateKey is required: cat ~/.ssh/id_ed25519 | pulumi config set --secret sshPrivateKey --",
-    );
+  it("no key in config, no agent and no key file; and a path given instead of the key", () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nokey-"));
+    assert.throws(() => load({ ...BASE_CONFIG, sshPrivateKey: undefined }, { HOME: home }), {
+      message: message(
+        `no SSH key: bluegreen:sshPrivateKey is unset, no ssh agent runs (SSH_AUTH_SOCK is unset), and ${home}/.ssh/id_ed25519 does not exist. Add your key to an agent (ssh-add), make one (ssh-keygen -t ed25519), or set bluegreen:sshKeyFile`,
+      ),
+    });
     rejects(
       { ...BASE_CONFIG, sshPrivateKey: "~/.ssh/id_ed25519" },
       "bluegreen:sshPrivateKey must be a PEM/OpenSSH private key (the file's text, not its path)",
@@ -264,7 +267,7 @@ describe("config validation", () => {
     );
     const cfg = load({ ...BASE_CONFIG, maintenance: "true", watchSeconds: "0" });
     assert.strictEqual(cfg.maintenance, true);
-    assert.deepStrictEqual(cfg.rollback, { watchSeconds: 0, errorPercent: 5, minErrors: 5 });
+    assert.deepStrictEqual(cfg.rollback, { verifySeconds: 15, watchSeconds: 0, errorPercent: 5, minErrors: 5 });
   });
 
   it("router haproxy serves HTTPS: acme http-01 claims a loopback port for lego (acmePort: 8083, else from the app's name) that must differ from the others", () => {
@@ -295,18 +298,14 @@ describe("config validation", () => {
 
 describe("Pulumi.yaml config schema", () => {
   const schema = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).config as Record<string, any>;
-  const source = fs.readFileSync(path.join(ROOT, "components", "config", "config.ts"), "utf8");
 
-  it("declares every key the program reads except optional secrets and retired keys, with a type and description", () => {
-    const read = new Set<string>();
-    for (const m of source.matchAll(/\b(?:raw|str|int|bool|oneOf(?:<\w+>)?|object)\("([A-Za-z0-9]+)"/g)) read.add(m[1]);
-    for (const c of ["blue", "green"]) for (const k of ["Version", "Artifact", "Sha256"]) read.add(`${c}${k}`);
-    // appSecrets and tlsPrivateKey are optional and secret, which the engine cannot declare (see the
-    // end of Pulumi.yaml); serverName is retired and read only to say what replaced it.
-    const undeclared = [...read].filter(
-      (k) => !(k in schema) && !["appSecrets", "tlsPrivateKey", "serverName"].includes(k),
+  it("declares every key of the table except the undeclared ones (optional secrets, a retired key), with a type and description", () => {
+    const declared = Object.keys(KEYS).filter((k) => !row(k as keyof typeof KEYS).undeclared);
+    assert.deepStrictEqual(Object.keys(schema), declared);
+    assert.deepStrictEqual(
+      Object.keys(KEYS).filter((k) => !(k in schema)),
+      ["appSecrets", "tlsPrivateKey", "serverName"],
     );
-    assert.deepStrictEqual(undeclared, []);
     for (const [k, v] of Object.entries(schema)) {
       assert.ok(["string", "integer", "boolean", "array", "object"].includes(v.type), `${k}: type`);
       assert.ok(typeof v.description === "string" && v.description.length > 10, `${k}: description`);
@@ -315,12 +314,12 @@ describe("Pulumi.yaml config schema", () => {
 
   // The engine requires every declared key without a default (test/support/engine.ts). So a key in
   // DEFAULTS declares the same default; any other optional key declares the empty value of
-  // its type, which components/config/config.ts reads as unset; and only keys that config.ts
+  // its type, which components/config/reader.ts reads as unset; and only keys that loadConfig
   // requires on every stack have no default at all.
   const EMPTY: Record<string, unknown> = { string: "", object: {} };
   const hasDefault = (k: string) => schema[k].default !== undefined && schema[k].default !== null;
 
-  it("has the same defaults as components/config/config.ts, and empty ones for the other optional keys", () => {
+  it("has the same defaults as the key table (components/config/keys.ts), and empty ones for the other optional keys", () => {
     for (const [k, v] of Object.entries(DEFAULTS)) {
       assert.deepStrictEqual(schema[k]?.default, v, `default of ${k}`);
     }
@@ -334,7 +333,7 @@ describe("Pulumi.yaml config schema", () => {
     }
   });
 
-  it("leaves without a default only keys that components/config/config.ts requires on every stack", () => {
+  it("leaves without a default only keys that loadConfig requires on every stack", () => {
     const required = Object.keys(schema).filter((k) => !hasDefault(k));
     assert.ok(required.length > 0);
     for (const k of required) {
@@ -346,7 +345,9 @@ describe("Pulumi.yaml config schema", () => {
     }
   });
 
-  it("marks the private key secret", () => {
-    assert.strictEqual(schema.sshPrivateKey.secret, true);
+  it("leaves the private key optional (an agent or a key file does instead), so not `secret` to the engine", () => {
+    // The engine refuses a `secret: true` key whose default the stack does not set (test/support/engine.ts);
+    // the program keeps the key secret itself (an always-secret row, wrapped in pulumi.secret).
+    assert.deepStrictEqual([schema.sshPrivateKey.default, schema.sshPrivateKey.secret], ["", undefined]);
   });
 });

@@ -23,8 +23,10 @@ const SCHEMA_NOTE = path.join(ROOT, "test", "fixtures", "pulumi-project.schema.R
 
 // test/fixtures/Pulumi.before-issue-7.yaml is Pulumi.yaml at commit 7cc2f8adfda56e78234ac42c2fb0ef4e4009165b,
 // the last before issue 7: optional keys without defaults.
+// The quick start no longer copies the SSH key into config (an agent or ~/.ssh/id_ed25519 does),
+// so the old file, which required both keys, misses them too.
 const OLD_PROJECT_MESSAGE =
-  "Stack 'dev' is missing configuration values 'blueSha256', 'greenSha256', 'hostArch', 'sshHost', 'sshHostKey' and 'sshUser'";
+  "Stack 'dev' is missing configuration values 'blueSha256', 'greenSha256', 'hostArch', 'sshHost', 'sshHostKey', 'sshPrivateKey', 'sshPublicKey' and 'sshUser'";
 
 function project(text = fs.readFileSync(PROJECT_FILE, "utf8")): Project {
   const loaded = loadProject(text);

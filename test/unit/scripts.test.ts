@@ -4,12 +4,12 @@ import * as os from "os";
 import * as path from "path";
 import { toolsInstallerText } from "../../components/host/setup";
 import { layout, renderLayoutSh } from "../../components/host/layout";
-import { hostScriptNames, scriptPaths } from "../../components/host/shell";
+import { hostScriptNames, libScriptNames, scriptPaths, sourcedScriptNames } from "../../components/host/shell";
 import { ROOT } from "../support/harness";
 import { requireTool, run } from "../support/tools";
 
 const script = (name: string) => scriptPaths().get(name) ?? assert.fail(`no script ${name}`);
-const SOURCED = new Set(["lib.sh", "watch.sh", "router-nginx.sh", "router-haproxy.sh"]);
+const SOURCED = sourcedScriptNames();
 const executables = [
   ...[...scriptPaths()].filter(([name]) => !SOURCED.has(name)).map(([, file]) => file),
   path.join(ROOT, "app", "build.sh"),
@@ -18,6 +18,7 @@ const executables = [
   path.join(ROOT, "test", "e2e", "vm", "build-image.sh"),
   path.join(ROOT, "test", "e2e", "fake-bin", "pulumi"),
   path.join(ROOT, "test", "fixtures", "fake-pulumi-recorder"),
+  path.join(ROOT, "test", "fixtures", "bin", "multipass"),
 ];
 
 describe("shell scripts", () => {
@@ -41,6 +42,16 @@ describe("shell scripts", () => {
         name,
       );
     }
+  });
+
+  it("lib.sh sources every topic file of components/scripts/lib, each a sourced file", () => {
+    const topics = libScriptNames().slice(1);
+    assert.ok(topics.length >= 8, topics.join(" "));
+    const lib = fs.readFileSync(script("lib.sh"), "utf8");
+    const sourced = [...lib.matchAll(/^\s*\. "\$BG_LIB_DIR\/([a-z-]+\.sh)"$/gm)].map((m) => m[1]);
+    assert.deepStrictEqual(sourced.filter((n) => !["layout.sh"].includes(n)).sort(), [...topics].sort());
+    for (const name of topics)
+      assert.ok(fs.readFileSync(script(name), "utf8").startsWith("# shellcheck shell=bash\n"), name);
   });
 
   it("all scripts, the generated layout.sh and the tools installer pass bash -n and shellcheck", () => {
@@ -71,6 +82,9 @@ describe("shell scripts", () => {
     const text = toolsInstallerText(layout);
     for (const name of ["layout.sh", ...hostScriptNames()]) assert.ok(text.includes(`"$dir/${name}"`), name);
     assert.ok(!text.includes("local-multipass-launch.sh"), "local scripts stay local");
+    // lib.sh's topics are in place before the lib.sh that sources them.
+    const at = (name: string) => text.indexOf(`"$dir/.${name}.new" "$dir/${name}"`);
+    for (const name of libScriptNames().slice(1)) assert.ok(at(name) > 0 && at(name) < at("lib.sh"), name);
     assert.ok(text.endsWith('"$dir/setup-host.sh"\n'));
   });
 });

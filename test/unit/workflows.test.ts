@@ -1,5 +1,5 @@
 // The GitHub workflows users copy: valid against the workflow schema, and doing
-// what the README says: they reach the durable state, target a stack a runner
+// what docs/ci.md says: they reach the durable state, target a stack a runner
 // can reach, and give the deploy secrets only to jobs a maintainer has gated.
 import * as assert from "assert";
 import * as fs from "fs";
@@ -35,13 +35,13 @@ const usesSecrets = (x: unknown) => /secrets\.(?!GITHUB_TOKEN\b)[A-Za-z_]/.test(
 const STACK = "${{ vars.PULUMI_STACK || 'prod' }}";
 const ENVIRONMENT: Record<string, string> = { "preview.yml": "preview", "deploy.yml": "production" };
 
-// The "## CI for your stack" section of the README.
+// docs/ci.md, the user's guide to CI for their stack (moved out of the README; the README links it).
 function ciSection(): string {
-  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const start = readme.indexOf("\n## CI for your stack\n");
-  assert.ok(start >= 0, "README has a 'CI for your stack' section");
-  const end = readme.indexOf("\n## ", start + 1);
-  return readme.slice(start, end < 0 ? undefined : end);
+  const file = path.join(ROOT, "docs", "ci.md");
+  assert.ok(fs.existsSync(file), "docs/ci.md exists");
+  const text = fs.readFileSync(file, "utf8");
+  assert.match(text, /^# CI for your stack\n/, "docs/ci.md starts with its title");
+  return text;
 }
 
 describe("GitHub workflows", () => {
@@ -175,7 +175,8 @@ describe("GitHub workflows", () => {
     assert.deepStrictEqual(preview.permissions, {});
     assert.deepStrictEqual(preview.jobs.preview.permissions, { contents: "read", "pull-requests": "write" });
     const deploy = load("deploy.yml");
-    assert.deepStrictEqual(deploy.permissions, { contents: "read" });
+    // actions and pull-requests, read: the preview run's plan, and which pull request a commit came from.
+    assert.deepStrictEqual(deploy.permissions, { contents: "read", actions: "read", "pull-requests": "read" });
     for (const name of FILES) {
       const wf = load(name);
       for (const j of jobs(wf)) {
@@ -196,13 +197,13 @@ describe("GitHub workflows", () => {
     }
   });
 
-  it("the README's CI section names every secret, variable and environment the workflows use", () => {
+  it("docs/ci.md names every secret, variable and environment the workflows use", () => {
     const section = ciSection();
     for (const name of FILES) {
       const text = fs.readFileSync(path.join(DIR, name), "utf8");
       const used = new Set([...text.matchAll(/\b(?:secrets|vars)\.([A-Z_]+)/g)].map((m) => m[1]));
-      for (const u of used) assert.ok(section.includes(`\`${u}\``), `README CI section: ${u} (${name})`);
-      assert.ok(section.includes(`\`${ENVIRONMENT[name]}\``), `README CI section: environment ${ENVIRONMENT[name]}`);
+      for (const u of used) assert.ok(section.includes(`\`${u}\``), `docs/ci.md: ${u} (${name})`);
+      assert.ok(section.includes(`\`${ENVIRONMENT[name]}\``), `docs/ci.md: environment ${ENVIRONMENT[name]}`);
     }
   });
 });

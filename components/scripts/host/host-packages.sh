@@ -6,7 +6,8 @@
 # says which. needrestart is told not to restart services, so a running slot is never
 # restarted by this step. The package lists are refreshed only when apt does not know a
 # package yet. An unknown package fails with apt's message.
-# Input: PACKAGES (space-separated names, optionally NAME=VERSION; may be empty).
+# Inputs (components/host/tools.ts):
+#   PACKAGES  required  space-separated names, optionally NAME=VERSION; may be empty
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

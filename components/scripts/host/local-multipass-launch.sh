@@ -2,7 +2,13 @@
 # Runs where `pulumi up` runs: launches the multipass VM, or checks that the
 # existing one has the CPUs, memory and disk the stack asks for, then prints
 # `multipass info --format json` for the program to read the IP from.
-# Input: NAME, CPUS, MEMORY, DISK, IMAGE, CLOUD_INIT.
+# Inputs (components/host/tools.ts):
+#   NAME        required  the VM's name (bluegreen:multipassName)
+#   CPUS        required  bluegreen:multipassCpus
+#   MEMORY      required  bluegreen:multipassMemory (1G, 512M)
+#   DISK        required  bluegreen:multipassDisk
+#   IMAGE       required  the image multipass launches
+#   CLOUD_INIT  required  the cloud-init user data
 #
 # This script itself arrives on stdin (bash -s), so every multipass call except
 # the launch reads /dev/null: a command that read stdin would eat the script.

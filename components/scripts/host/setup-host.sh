@@ -4,6 +4,7 @@
 # data directory). The routers' group (BG_WEB_GROUP) holds only the routers: each slot's socket
 # directory is in it (the unit's ExecStartPre), so the router reaches the socket and no other
 # app's processes do. An app user is in its own group and no other.
+# Inputs: none (layout.sh says everything).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

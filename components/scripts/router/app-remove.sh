@@ -4,7 +4,8 @@
 # stopped them. Removes its router config (one reload), the claims, the units and the renewal
 # timer, the releases, state, env files and tools. Keeps the data directory and the audit
 # log (say where), and the app's user, which owns the data.
-# Input: OWNER (the stack being destroyed).
+# Inputs (components/host/tools.ts):
+#   OWNER  required  the stack being destroyed
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

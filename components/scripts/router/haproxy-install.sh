@@ -5,6 +5,7 @@
 # CLI (-S /run/haproxy-master.sock), which the switch goes through.
 # A host whose apps nginx serves is refused: the two cannot both hold port 80, and moving
 # live apps from one router to the other is not done in place.
+# Inputs: none.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

@@ -13,8 +13,21 @@
 # listener: a reload can fail after the config check passed (a port someone else holds),
 # and the router then keeps the old config; the old files are put back so the disk says
 # what it serves. The router-specific parts are in router-nginx.sh and router-haproxy.sh.
-# Input: OWNER (org/project/stack/id), DOMAINS (space-separated), PORTS ("preview check blue
-# green [acme]": the acme port only for HTTP-01 through HAProxy), BLUE_PORT, GREEN_PORT; stdin: the router's sections (render.ts, routers.ts).
+# Inputs (components/host/tools.ts):
+#   OWNER       required  org/project/stack/id
+#   DOMAINS     required  space-separated; may be empty (a catch-all app)
+#   PORTS       required  "preview check blue green [acme]": acme only for HTTP-01 through HAProxy
+#   BLUE_PORT   required  bluegreen:bluePort
+#   GREEN_PORT  required  bluegreen:greenPort
+# Stdin sections (components/router/routers.ts; the router's own, router_sections):
+#   common      optional  nginx: the http-level file every app shares
+#   site        optional  nginx: this app's site
+#   main        optional  haproxy: the shared main file
+#   public      optional  haproxy: the head of the shared public frontend
+#   app         optional  haproxy: this app's backends and loopback frontends
+#   route       optional  haproxy: this app's routes in the public frontend
+#   page        optional  haproxy: the maintenance page
+#   crt         optional  haproxy: this app's crt-list line (with tls)
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The HAProxy router, sourced by lib.sh when BG_ROUTER=haproxy: the same operations as
-# router-nginx.sh. HAProxy cannot test a file per request, so the state (live, idle,
-# maintenance) is pushed to it: a map file, rewritten with one rename and then set through
-# the runtime API (root-only admin socket), which the very next request reads. A switch
+# router-nginx.sh (components/router/contract.ts). HAProxy cannot test a file per request,
+# so the state (live, idle, maintenance) is pushed to it: a map file, rewritten with one
+# rename and then set through the runtime API (root-only admin socket), which the very next
+# request reads. A switch
 # never reloads. A config change reloads the master-worker, which hands its listening
 # sockets to the new workers; `option idle-close-on-response` keeps idle keep-alive
 # connections open until their next request, answered with Connection: close.

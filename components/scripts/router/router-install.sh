@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs nginx and curl if missing and lets nginx's workers reach the slot sockets. Idempotent.
+# Inputs: none.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The nginx router, sourced by lib.sh when BG_ROUTER=nginx. Each function here is one
-# of the router seam's operations (router-haproxy.sh has the same ones); every other
-# host script is the same for both routers.
+# The nginx router, sourced by lib.sh when BG_ROUTER=nginx. Each router_* function here is one
+# of the router seam's operations (components/router/contract.ts says what each must do;
+# router-haproxy.sh has the same ones); every other host script is the same for both routers.
 # nginx reads the live link, the slots' tcp flags and the maintenance flag on every
 # request, so moving traffic is one rename and nothing is pushed to nginx.
 

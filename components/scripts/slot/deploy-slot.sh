@@ -10,16 +10,29 @@
 # still pass the readiness gate of a switch to it (switch.sh) with the current HEALTH_PATH
 # within HEALTH_TIMEOUT, or the step fails, naming the path and the answer; a live slot keeps
 # serving. On a pass its deployed record takes the current health_path and health_timeout.
-# Input: SLOT, VERSION, SHA256, LISTEN, HEALTH_PATH, HEALTH_TIMEOUT, SOURCE_FILE (optional),
-#        KIND (binary, the default, or bundle: a .tar.gz unpacked safely), BUNDLE_MAX_MB (default 1024).
-# stdin: sections (render.ts renderBundle): unit, env (may hold secrets), sourceUrl (optional).
+# Inputs (components/host/tools.ts; no defaults here):
+#   SLOT            required                the slot (blue or green)
+#   VERSION         required                the release to run
+#   SHA256          required                the artifact's sha256
+#   LISTEN          required                unix:PATH or 127.0.0.1:PORT
+#   HEALTH_PATH     required                the readiness path (bluegreen:healthPath)
+#   HEALTH_TIMEOUT  required                s to become ready (bluegreen:healthTimeout)
+#   KIND            optional                bundle: a .tar.gz unpacked safely; absent: one executable
+#   BUNDLE_MAX_MB   required(KIND=bundle)   what a bundle may unpack to (bluegreen:bundleMaxMegabytes)
+#   SOURCE_FILE     optional                the uploaded artifact; absent: the sourceUrl section
+# Stdin sections (components/host/shell.ts renderBundle):
+#   unit            required                the slot's systemd unit
+#   env             required secret         the slot's env file
+#   sourceUrl       optional secret         the artifact's https URL (may hold a token)
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 : "${SLOT:?}" "${VERSION:?}" "${SHA256:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
 SOURCE_FILE=${SOURCE_FILE:-}
-KIND=${KIND:-binary}
-BUNDLE_MAX_MB=${BUNDLE_MAX_MB:-1024}
+kind=binary max_mb=""
+if [ "${KIND:-}" = bundle ]; then
+  kind=bundle max_mb=${BUNDLE_MAX_MB:?BUNDLE_MAX_MB is required with KIND=bundle}
+fi
 check_color "$SLOT"
 unit="$BG_NS@$SLOT"
 started=$(now_ms)
@@ -45,7 +58,7 @@ RECORD
 # The release, under its own lock so a long download never holds up a switch.
 (
   take_lock "$BG_RELEASE_LOCK" 900
-  ensure_release "$VERSION" "$SHA256" "$SOURCE_FILE" "$url_file" "$KIND" "$BUNDLE_MAX_MB"
+  ensure_release "$VERSION" "$SHA256" "$SOURCE_FILE" "$url_file" "$kind" "$max_mb"
 )
 
 # The unit must load before it goes anywhere: a bad one would surface only at the next crash or boot.

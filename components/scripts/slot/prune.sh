@@ -3,7 +3,9 @@
 # every version in PROTECT (what either slot is configured for in this run), what
 # either slot runs, and what is staged for a live slot. Also removes what a killed
 # release left behind (.incoming.* directories) and uploads of removed versions.
-# Input: KEEP, PROTECT (comma-separated versions).
+# Inputs (components/host/tools.ts):
+#   KEEP     required  how many of the newest releases to keep (bluegreen:keepReleases)
+#   PROTECT  required  comma-separated versions either slot is configured for
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

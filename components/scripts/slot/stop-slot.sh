@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Delete step of a slot: stops it only if it still runs the VERSION this
 # resource deployed, so a replacement never stops the process it just started.
-# Input: SLOT, VERSION.
+# Inputs (components/host/tools.ts):
+#   SLOT     required  the slot (blue or green)
+#   VERSION  required  the version this resource deployed
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
 # First command on a new host: waits for cloud-init and the package manager,
 # and checks the CPU architecture matches the artifacts we will send.
-# Sent on stdin, before the host tools exist. Input: EXPECTED_ARCH (amd64|arm64).
+# Sent on stdin, before the host tools exist.
+# Inputs (components/host/tools.ts):
+#   EXPECTED_ARCH  required  amd64 or arm64 (bluegreen:hostArch)
 set -euo pipefail
 : "${EXPECTED_ARCH:?EXPECTED_ARCH is required}"
 
+# A line every BG_PROGRESS_SECONDS (10; tests shorten it) while it waits, so a long first boot
+# shows what it waits for instead of silence.
+poll=${BG_POLL_SECONDS:-2} every=${BG_PROGRESS_SECONDS:-10}
+started=$SECONDS said=$SECONDS
+progress() {
+  if [ $((SECONDS - said)) -ge "$every" ]; then
+    echo "waiting for $1: $((SECONDS - started)) s so far ($2)" >&2
+    said=$SECONDS
+  fi
+}
+
 if command -v cloud-init >/dev/null 2>&1; then
-  # Exit code 2 means "done, with recoverable errors"; anything is better than racing it.
+  # Until cloud-init is done ("done", or "error"/"degraded": anything is better than racing it).
   # Bounded: a stuck cloud-init must not hold the step forever (the provider never kills it).
-  timeout 900 cloud-init status --wait >/dev/null 2>&1 || true
+  while [ $((SECONDS - started)) -lt 900 ]; do
+    state=$(cloud-init status 2>/dev/null | sed -n 's/^status: *//p' || true)
+    case "$state" in running | "not started" | "not run" | "") ;; *) break ;; esac
+    progress cloud-init "status: ${state:-unknown}"
+    sleep "$poll"
+  done
 fi
+started=$SECONDS said=$SECONDS
 for _ in $(seq 1 120); do
   if ! fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then break; fi
-  sleep 2
+  progress "the package manager" "another apt or dpkg holds its lock"
+  sleep "$poll"
 done
 
 arch=$(dpkg --print-architecture 2>/dev/null || uname -m)

@@ -5,7 +5,9 @@
 # for the flag file on each request; HAProxy reads its map, set through its runtime API.
 # A switch made while maintenance was on has not been watched (the public reached no slot):
 # STATE=off runs that watch now (watch.sh watch_deferred), with the usual rollback on a breach.
-# Input: STATE (on|off); stdin: the page (on).
+# Inputs (components/host/tools.ts):
+#   STATE  required  on or off
+# Stdin: the maintenance page (STATE=on)
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"

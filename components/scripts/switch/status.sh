@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # What this host serves: the live colour, each slot's version, unit state and
 # readiness, maintenance, and the last audit lines. Read-only; takes no lock.
-# Input: HEALTH_PATH (default /health/ready), LINES (audit lines, default 10).
-# `bluegreen-status live` prints only the colour the live link serves (for scripts).
+# An operator tool: people run it on the host (bluegreen-status), without the program, so its
+# optional inputs keep defaults of their own (the only tool that does).
+# Inputs (components/host/tools.ts):
+#   HEALTH_PATH  optional  the readiness path asked of each slot (default /health/ready)
+#   LINES        optional  how many audit lines to show (default 10)
+# Arguments: [live]: `bluegreen-status live` prints only the colour the live link serves (for scripts).
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -13,6 +17,76 @@ fi
 HEALTH_PATH=${HEALTH_PATH:-/health/ready}
 LINES=${LINES:-10}
 live=$(live_color)
+
+# ---- --json: the same report as one JSON object (npm run status -- --json) ----------------
+# json_str TEXT: TEXT as a JSON string; backslash, quote and every control character escaped
+# (hosts have no jq). json_or_null TEXT: the same, or null for an empty TEXT.
+json_str() {
+  local s=$1 out="" c
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  while [[ $s =~ ^([^[:cntrl:]]*)([[:cntrl:]])(.*)$ ]]; do
+    printf -v c '\\u%04x' "'${BASH_REMATCH[2]}"
+    out+=${BASH_REMATCH[1]}$c
+    s=${BASH_REMATCH[3]}
+  done
+  printf '"%s"' "$out$s"
+}
+json_or_null() { if [ -n "$1" ]; then json_str "$1"; else printf null; fi; }
+json_bool() { if "$@"; then printf true; else printf false; fi; }
+json_slot() {
+  local c=$1 unit="$BG_NS@$1" pid pending=null p
+  pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null || true)
+  [[ $pid =~ ^[1-9][0-9]*$ ]] || pid=null
+  p="$(pending_dir "$c")/record"
+  if [ -f "$p" ]; then
+    pending="{\"version\": $(json_or_null "$(field "$p" version)"), \"listen\": $(json_or_null "$(field "$p" listen)")}"
+  fi
+  printf '{"version": %s, "unit": %s, "ready": %s, "pid": %s, "listen": %s, "pending": %s}' \
+    "$(json_or_null "$(recorded version "$c")")" "$(json_or_null "$(systemctl is-active "$unit" 2>/dev/null || true)")" \
+    "$(json_bool slot_ready "$c" "$HEALTH_PATH")" "$pid" "$(json_or_null "$(cat "$(slot_dir "$c")/listen" 2>/dev/null || true)")" "$pending"
+}
+json_tls() {
+  local mode renewal=null
+  mode=$(tls_field mode)
+  if [ "$mode" != acme ] && [ "$mode" != files ]; then printf null && return 0; fi
+  if [ "$mode" = acme ]; then
+    renewal="{\"result\": $(json_or_null "$(tls_field last_result)"), \"at\": $(json_or_null "$(tls_field last_attempt)"), \"error\": $(json_or_null "$(tls_field last_error)"), \"next\": $(json_or_null "$(systemctl show -p NextElapseUSecRealtime --value "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || true)")}"
+  fi
+  printf '{"mode": %s, "serial": %s, "names": %s, "notAfter": %s, "renewal": %s}' "$(json_str "$mode")" \
+    "$(json_or_null "$(tls_field serial)")" "$(json_or_null "$(tls_field names)")" "$(json_or_null "$(tls_field not_after)")" "$renewal"
+}
+# json_lines: stdin's lines as a JSON array of strings.
+json_lines() {
+  local line sep=""
+  printf '['
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s%s' "$sep" "$(json_str "$line")"
+    sep=", "
+  done
+  printf ']'
+}
+if [ "${1:-}" = --json ]; then
+  interrupted=null
+  if [ -f "$BG_SWITCH_INTENT" ]; then
+    interrupted="{\"from\": $(json_or_null "$(field "$BG_SWITCH_INTENT" from)"), \"to\": $(json_or_null "$(field "$BG_SWITCH_INTENT" to)")}"
+  fi
+  maintenance="{\"on\": false, \"since\": null}"
+  if [ -f "$BG_STATE_DIR/maintenance" ]; then
+    maintenance="{\"on\": true, \"since\": $(json_or_null "$(cat "$BG_STATE_DIR/maintenance")")}"
+  fi
+  printf '{"live": %s, "recorded": %s, "interruptedSwitch": %s, "maintenance": %s, "slots": {"blue": %s, "green": %s}, "tls": %s, "releases": %s, "logs": %s, "audit": {"file": %s, "lines": %s}}\n' \
+    "$(json_or_null "$live")" "$(json_or_null "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || true)")" "$interrupted" "$maintenance" \
+    "$(json_slot blue)" "$(json_slot green)" "$(json_tls)" \
+    "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' 2>/dev/null | sort | json_lines)" \
+    "$(json_str "journalctl -u $BG_NS@blue -u $BG_NS@green -f")" "$(json_str "$BG_AUDIT_LOG")" \
+    "$(tail -n "$LINES" "$BG_AUDIT_LOG" 2>/dev/null | json_lines)"
+  exit 0
+fi
+
 printf 'live:        %s (recorded %s)\n' "${live:-none}" "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || echo none)"
 if [ -f "$BG_SWITCH_INTENT" ]; then
   printf 'switch:      INTERRUPTED %s -> %s, not confirmed; the link serves %s. Run pulumi up to finish it (with its watch) or set active back to undo it.\n' \

@@ -18,36 +18,43 @@
 # that was live before. postSwitch runs as the new live slot once the watch has passed and
 # the switch is recorded; its failure warns, or with POST_SWITCH_FAILURE=rollback moves
 # traffic back. Both run only when traffic moves.
-# Input: TARGET, HEALTH_PATH, CHECK_PORT (the router's loopback check listener),
-#        VERIFY_TIMEOUT (s, default 15), WATCH_SECONDS (default 0: no watch),
-#        ERROR_PERCENT (default 5), MIN_ERRORS (default 5), HOOKS (default no),
-#        POST_SWITCH_FAILURE (warn or rollback), HOOK_TIMEOUT (s, default 600),
-#        SECRET_NAMES (env names whose values are scrubbed from hook output).
+# Inputs (components/host/tools.ts; no defaults here):
+#   TARGET               required              the colour to make live (blue or green)
+#   HEALTH_PATH          required              the readiness path the gate and the verify ask
+#   CHECK_PORT           required              the router's loopback check listener
+#   VERIFY_TIMEOUT       required              s the router may take to serve TARGET, each verify
+#   WATCH_SECONDS        required              the post-switch watch (0: none)
+#   ERROR_PERCENT        required              the watch's breach: this share of 5xx...
+#   MIN_ERRORS           required              ...and at least this many
+#   HOOKS                optional              yes: stdin carries the hooks' sections
+#   HOOK_TIMEOUT         required(HOOKS=yes)   s each hook may run
+#   POST_SWITCH_FAILURE  required(postSwitch)  warn or rollback
+#   SECRET_NAMES         optional              env names whose values are scrubbed from hook output
+# Stdin sections (with HOOKS=yes):
+#   preSwitch            optional              the preSwitch hook's text
+#   postSwitch           optional              the postSwitch hook's text
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/watch.sh"
-: "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}"
-VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-15}
-WATCH_SECONDS=${WATCH_SECONDS:-0}
-ERROR_PERCENT=${ERROR_PERCENT:-5}
-MIN_ERRORS=${MIN_ERRORS:-5}
-POST_SWITCH_FAILURE=${POST_SWITCH_FAILURE:-warn}
-HOOK_TIMEOUT=${HOOK_TIMEOUT:-600}
+: "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}" "${VERIFY_TIMEOUT:?}" "${WATCH_SECONDS:?}" "${ERROR_PERCENT:?}" "${MIN_ERRORS:?}"
 SECRET_NAMES=${SECRET_NAMES:-}
 check_color "$TARGET"
 idle=$(other_color "$TARGET")
-pre_switch="" post_switch=""
-if [ "${HOOKS:-no}" = yes ]; then
+pre_switch="" post_switch="" hooks_bound=0
+if [ "${HOOKS:-}" = yes ]; then
+  : "${HOOK_TIMEOUT:?HOOK_TIMEOUT is required with HOOKS=yes}"
   hooks_in=$(cat)
   pre_switch=$(section preSwitch <<<"$hooks_in")
   post_switch=$(section postSwitch <<<"$hooks_in")
+  hooks_bound=$((2 * (HOOK_TIMEOUT + 40)))
 fi
+[ -z "$post_switch" ] || : "${POST_SWITCH_FAILURE:?POST_SWITCH_FAILURE is required with a postSwitch hook}"
 
-# The lock's bound: verification twice, the watch, both hooks and the catch-up of the idle slot
-# (a restart, up to 900 s, and its readiness, up to 300 s).
-take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + 2 * (HOOK_TIMEOUT + 40) + 1200)) "a switch to $TARGET"
+# The lock's bound: verification twice, the watch, both hooks (when there are any) and the
+# catch-up of the idle slot (a restart, up to 900 s, and its readiness, up to 300 s).
+take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + hooks_bound + 1200)) "a switch to $TARGET"
 started=$(now_ms)
 on_link=$(live_color)
 # A switch writes its intent, the live colour and a line of audit: refuse on a full disk

@@ -22,11 +22,17 @@ watch_check() {
   fi
 }
 
-# watch_for SECONDS: reads the counts every 0.2 s for SECONDS, then once more.
+# watch_for SECONDS: reads the counts every 0.2 s for SECONDS, then once more; every
+# BG_PROGRESS_SECONDS (10; tests shorten it) a line on stderr says what it has seen so far.
 watch_for() {
-  local end=$(($(now_s) + $1))
+  local start end said every=${BG_PROGRESS_SECONDS:-10}
+  start=$(now_s) && end=$((start + $1)) && said=$start
   while [ "$(now_s)" -lt "$end" ]; do
     watch_check
+    if [ $(($(now_s) - said)) -ge "$every" ]; then
+      said=$(now_s)
+      echo "watching $W_TARGET: $((said - start)) of $1 s, $W_TOTAL responses, $W_ERRORS 5xx so far" >&2
+    fi
     sleep 0.2
   done
   watch_check

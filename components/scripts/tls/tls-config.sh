@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # The tls step: makes the host serve HTTPS the way the stack says, without a reload (HAProxy:
 # one, the first time an app has a certificate; router_tls_install).
-# Input: MODE (off|acme|files), DOMAINS (space-separated).
-# stdin: sections (render.ts renderBundle):
-#   acme:  acme.conf for tls-renew.sh (no secrets);   dnsEnv: provider credentials (secret);
-#   ca:    a CA for a private ACME directory;          certificate, key: tls files (key secret);
-#   renewService, renewTimer: the renewal units.
+# Inputs (components/host/tools.ts):
+#   MODE          required         off, acme or files
+#   DOMAINS       required         space-separated
+# Stdin sections (components/host/shell.ts renderBundle; components/app/tls.ts):
+#   acme          optional         acme.conf for tls-renew.sh (no secrets)
+#   dnsEnv        optional secret  the DNS provider's credentials
+#   ca            optional         a CA for a private ACME directory
+#   certificate   optional         files: the certificate chain
+#   key           optional secret  files: its private key
+#   renewService  optional         acme: the renewal service unit
+#   renewTimer    optional         acme: the renewal timer unit
 # Nothing secret is printed. A failure leaves the certificate served before in place.
 set -euo pipefail
 # shellcheck source=/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issues or renews the site's certificate with lego, then installs it with one rename
 # (no router reload: tls_install). Run by bluegreen-tls-renew.timer twice a day and by the tls step.
-# Usage: tls-renew.sh [renew|issue|force]
+# Inputs: none (the settings are in acme.conf, below).
+# Arguments: [renew|issue|force]
 #   renew (the timer): only when the certificate expires within 30 days;
 #   issue: a new certificate now (first issue, or the domains or directory changed);
 #   force: renew now even if not due.

@@ -1,0 +1,21 @@
+// bluegreen as a library: the components a Pulumi program of your own composes, and the config
+// reader that validates their settings. docs/library.md shows a program with two apps on one host.
+export { BlueGreenApp } from "./app/bluegreenApp";
+export type { AppNaming, BlueGreenAppArgs } from "./app/bluegreenApp";
+export { preflight, missingTools } from "./app/preflight";
+export type { ResolvedArtifact } from "./app/artifact";
+export { Host } from "./host/host";
+export type { HostArgs, HostConnection } from "./host/host";
+export { ConfigError, configFrom, loadConfig, publicUrl } from "./config";
+export type { BluegreenConfig, ConfigSource, ConfigValues } from "./config";
+// The parts BlueGreenApp composes, for a program that composes them differently.
+export { HostSetup } from "./host/setup";
+export { HostPackages } from "./host/packages";
+export { Router } from "./router/router";
+export { Tls } from "./app/tls";
+export { Slot } from "./app/slot";
+export { Maintenance } from "./app/maintenance";
+export { TrafficSwitch } from "./app/trafficSwitch";
+export { ReleaseRetention } from "./app/retention";
+export { appLayout, COLORS } from "./host/layout";
+export type { AppLayout, Color, RouterKind } from "./host/layout";

@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# This app's state on the host: colours, the clock, the live link, records and their fields.
+# Sourced by lib.sh (after layout.sh and the router file), never run.
+
+check_color() {
+  case "$1" in blue|green) ;; *) die "colour must be blue or green (got '$1')" ;; esac
+}
+other_color() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
+
+# now_ms: milliseconds since the epoch; now_s: seconds (bash 5's EPOCHREALTIME, else date).
+now_ms() {
+  local t=${EPOCHREALTIME:-}
+  t=${t/[.,]/}
+  if [[ $t =~ ^[0-9]{16,}$ ]]; then echo "${t:0:-3}"; else date +%s%3N; fi
+}
+now_s() { printf '%(%s)T\n' -1; }
+
+# atomic_link TARGET LINK: point LINK at TARGET with one rename(2); there is never a moment without a link.
+# Each step is checked (&&): it runs in exit traps and conditions too, where set -e does not stop it.
+atomic_link() {
+  local tmp="$2.new.$$"
+  { ln -sfn "$1" "$tmp" && mv -Tf "$tmp" "$2"; } || {
+    rm -f "$tmp"
+    return 1
+  }
+}
+
+# live_color: the colour the live link points at on this host, or nothing (a new host).
+live_color() {
+  local target
+  target=$(readlink "$BG_LIVE_LINK" 2>/dev/null) || return 0
+  case "$target" in */colors/blue) echo blue ;; */colors/green) echo green ;; esac
+}
+# set_live COLOR: one rename(2). nginx tests the link on every request; HAProxy is told
+# through its runtime API (router_sync). Neither reloads.
+set_live() {
+  { [ -d "$BG_STATE_DIR/colors/$1" ] || install -d -m 0755 "$BG_STATE_DIR/colors/$1"; } &&
+    { [ -f "$BG_STATE_DIR/colors/$1/$1" ] || : >"$BG_STATE_DIR/colors/$1/$1"; } &&
+    atomic_link "$BG_STATE_DIR/colors/$1" "$BG_LIVE_LINK" && router_sync
+}
+
+# shared_version FILE TAG: N from a "# TAG N" line of a file every app shares; nothing if none.
+shared_version() { { sed -n "s/^# $2 \([0-9][0-9]*\)$/\1/p" "$1" 2>/dev/null || true; } | head -n 1; }
+record_active() {
+  { printf '%s\n' "$1" >"$BG_ACTIVE_FILE.new" && mv -f "$BG_ACTIVE_FILE.new" "$BG_ACTIVE_FILE"; } || {
+    rm -f "$BG_ACTIVE_FILE.new"
+    return 1
+  }
+}
+# field FILE KEY: the value of the first KEY=... line of a record file; nothing when the
+# file or the key is missing.
+field() {
+  local line
+  { [ -f "$1" ] && [ -r "$1" ]; } || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == "$2="* ]]; then
+      printf '%s\n' "${line#"$2="}"
+      return 0
+    fi
+  done <"$1"
+}
+
+slot_dir() { echo "$BG_STATE_DIR/slots/$1"; }
+
+# recorded KEY COLOR: a field of the slot's last successful deploy record.
+recorded() { field "$(slot_dir "$2")/deployed" "$1"; }
+
+# A live slot's config change waits here (env file, unit, record; mode 0700) until the slot is idle.
+pending_dir() { echo "$BG_ENV_DIR/$1.pending"; }

@@ -1,0 +1,180 @@
+// Existing stacks keep their resources. A resource whose URN changes is, to the engine, a
+// delete of the old one and a create of a new one: the slot steps and the switch would run
+// again, and a slot's delete step stops a live slot. test/fixtures/urns/<stack>.json holds
+// what the program registered before BlueGreenApp existed (commit e03d6e6): each URN and its
+// inputs. The program of today must find every one of those, by URN or by an alias, and
+// send the same inputs, apart from the changes listed (and explained) in CHANGED.
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { plain, Registration, ROOT, Run, runProgram } from "../support/harness";
+import { URN_STACKS } from "./urn-stacks";
+
+interface Old {
+  readonly urn: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+/**
+ * Inputs that may differ from the fixture, and why. Each is an update of that one command,
+ * never a replacement, and none restarts a slot or switches.
+ */
+const CHANGED: Readonly<Record<string, string>> = {
+  "setup-tools.stdin":
+    "the host tools' text: it changes whenever a host script does; the update installs the new tools and restarts nothing",
+  "host-vm.stdin":
+    "local-multipass-launch.sh's text (its header now declares its inputs): the update runs it again where pulumi runs, and for a VM that exists it only checks its size and reads its address",
+  "host-ready.stdin":
+    "wait-ready.sh's text (its header now declares its inputs): the update runs the readiness check again, which waits for SSH and cloud-init, checks the architecture and changes nothing",
+};
+
+const STACK = "dev";
+const PROJECT = "bluegreen";
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+// The engine's rules, from pulumi/pulumi pkg/resource/deploy/step_generator.go (collapseAliasToUrn,
+// inheritedChildAlias, generateAliases, getOldResource) and sdk/go/common/resource/alias.go (CreateURN).
+const qualifiedType = (urn: string) => urn.split("::")[2];
+const urnName = (urn: string) => urn.split("::").slice(3).join("::");
+function createUrn(name: string, type: string, parent: string): string {
+  const prefix = parent === "" ? `urn:pulumi:${STACK}::${PROJECT}::` : parent.slice(0, parent.lastIndexOf("::")) + "$";
+  return `${prefix}${type}::${name}`;
+}
+
+/** Resolves aliases as the engine does, and says which old resource each registration takes over. */
+export class AliasResolver {
+  /** New URN -> the old URN it was found under (the engine's sg.aliases). */
+  private readonly found = new Map<string, string>();
+  private readonly claimed = new Map<string, string>();
+
+  constructor(private readonly olds: ReadonlySet<string>) {}
+
+  private collapse(r: Registration, a: Registration["aliases"][number]): string {
+    if (a.urn) return a.urn;
+    let parent = a.parentUrn ?? r.parent;
+    if (a.parentUrn) parent = this.found.get(parent) ?? parent;
+    if (a.noParent || (parent !== "" && qualifiedType(parent) === ROOT_STACK_TYPE)) parent = "";
+    return createUrn(a.name ?? r.name, a.type ?? r.type, parent);
+  }
+
+  private inherited(childType: string, childName: string, parentName: string, parentAlias: string): string {
+    const name = childName.startsWith(parentName)
+      ? urnName(parentAlias) + childName.slice(parentName.length)
+      : childName;
+    return `urn:pulumi:${STACK}::${PROJECT}::${qualifiedType(parentAlias)}$${childType}::${name}`;
+  }
+
+  aliases(r: Registration): string[] {
+    const out = new Set(r.aliases.map((a) => this.collapse(r, a)));
+    const parentAlias = r.parent ? this.found.get(r.parent) : undefined;
+    if (parentAlias) {
+      out.add(this.inherited(r.type, r.name, urnName(r.parent), parentAlias));
+      for (const a of r.aliases) {
+        const c = this.collapse(r, a);
+        out.add(this.inherited(c.split("::")[2].split("$").pop()!, urnName(c), urnName(r.parent), parentAlias));
+      }
+    }
+    return [...out];
+  }
+
+  /** The old URN this registration takes over, or undefined (a create). Duplicate claims fail, as in the engine. */
+  resolve(r: Registration): string | undefined {
+    const match = [r.urn, ...this.aliases(r)].find((u) => this.olds.has(u));
+    if (!match) return undefined;
+    const before = this.claimed.get(match);
+    if (before) throw new Error(`${r.urn} and ${before} both claim ${match} (the engine's duplicate alias error)`);
+    this.claimed.set(match, r.urn);
+    if (match !== r.urn) this.found.set(r.urn, match);
+    return match;
+  }
+}
+
+const oldsOf = (stack: string): Old[] =>
+  JSON.parse(fs.readFileSync(path.join(ROOT, "test", "fixtures", "urns", `${stack}.json`), "utf8")) as Old[];
+
+function inputsOf(run: Run, r: Registration): Record<string, unknown> {
+  const res = run.resources.find((x) => x.type === r.type && x.name === r.name);
+  // Asset paths are absolute: the fixture writes the checkout's root as <root>.
+  const inputs = JSON.parse(
+    JSON.stringify(plain(res?.inputs ?? {}))
+      .split(`${ROOT}/`)
+      .join("<root>/"),
+  ) as Record<string, unknown>;
+  if (typeof inputs.stdin === "string" && inputs.stdin.length > 4000)
+    inputs.stdin = `sha256:${crypto.createHash("sha256").update(inputs.stdin).digest("hex")}`;
+  return inputs;
+}
+
+describe("existing stacks keep their resources (URNs of the program before BlueGreenApp)", () => {
+  for (const stack of Object.keys(URN_STACKS)) {
+    it(`${stack}: every old resource is found, by URN or alias, with the same inputs; nothing is created`, async () => {
+      const olds = oldsOf(stack);
+      const run = await runProgram(URN_STACKS[stack]);
+      const resolver = new AliasResolver(new Set(olds.map((o) => o.urn)));
+      const created: string[] = [];
+      const changed: string[] = [];
+      const takenOver = new Set<string>();
+      const viaAlias: string[] = [];
+      for (const r of run.registrations) {
+        const old = resolver.resolve(r);
+        // The component that now holds the app is the one new resource; it has no inputs and runs nothing.
+        if (!old) {
+          if (r.type !== "bluegreen:index:BlueGreenApp") created.push(r.urn);
+          continue;
+        }
+        takenOver.add(old);
+        if (old !== r.urn) viaAlias.push(r.name);
+        const before = olds.find((o) => o.urn === old)!.inputs;
+        const now = inputsOf(run, r);
+        for (const k of new Set([...Object.keys(before), ...Object.keys(now)])) {
+          if (JSON.stringify(before[k]) !== JSON.stringify(now[k]) && !CHANGED[`${r.name}.${k}`])
+            changed.push(`${r.name}.${k}`);
+        }
+      }
+      assert.deepStrictEqual(created, [], "resources the old stack does not have");
+      assert.deepStrictEqual(
+        olds.map((o) => o.urn).filter((u) => !takenOver.has(u)),
+        [],
+        "old resources nothing takes over (the engine would delete them)",
+      );
+      assert.deepStrictEqual(changed, [], "inputs that changed");
+      assert.strictEqual(run.registrations.filter((r) => r.type === "bluegreen:index:BlueGreenApp").length, 1);
+      // Under BlueGreenApp every app resource has a new URN; the grandchildren (blue-service) are found
+      // only by the alias the engine derives from their parent's (the harness gives engine URNs).
+      assert.ok(viaAlias.includes("blue") && viaAlias.includes("blue-service") && viaAlias.includes("switch-link"));
+      assert.ok(!viaAlias.includes("host") && !viaAlias.includes("host-ready"), "the Host did not move");
+    });
+  }
+
+  it("the resolver follows the engine: an alias to the root finds the old URN, and children follow their parent", () => {
+    const old = new Set([
+      "urn:pulumi:dev::bluegreen::bluegreen:index:Slot::blue",
+      "urn:pulumi:dev::bluegreen::bluegreen:index:Slot$command:remote:Command::blue-service",
+    ]);
+    const r = new AliasResolver(old);
+    const app = "urn:pulumi:dev::bluegreen::bluegreen:index:BlueGreenApp::shop";
+    const slot = `urn:pulumi:dev::bluegreen::bluegreen:index:BlueGreenApp$bluegreen:index:Slot::shop-blue`;
+    const reg = (urn: string, type: string, name: string, parent: string, aliases: Registration["aliases"] = []) => ({
+      urn,
+      type,
+      name,
+      parent,
+      aliases,
+    });
+    assert.strictEqual(r.resolve(reg(app, "bluegreen:index:BlueGreenApp", "shop", "")), undefined);
+    // A renamed child: its alias names the old name and no parent.
+    const slotReg = reg(slot, "bluegreen:index:Slot", "shop-blue", app, [{ name: "blue", noParent: true }]);
+    assert.strictEqual(r.resolve(slotReg), "urn:pulumi:dev::bluegreen::bluegreen:index:Slot::blue");
+    // Its child has no alias of its own: the engine derives one from the parent's (name prefix swapped).
+    const service = `urn:pulumi:dev::bluegreen::bluegreen:index:BlueGreenApp$bluegreen:index:Slot$command:remote:Command::shop-blue-service`;
+    assert.strictEqual(
+      r.resolve(reg(service, "command:remote:Command", "shop-blue-service", slot)),
+      "urn:pulumi:dev::bluegreen::bluegreen:index:Slot$command:remote:Command::blue-service",
+    );
+    // Two resources may not take over one old resource.
+    const twice = new AliasResolver(old);
+    twice.resolve(slotReg);
+    assert.throws(() => twice.resolve({ ...slotReg, urn: slot + "2" }), /both claim/);
+  });
+});
