@@ -10,6 +10,8 @@ const host = new Host("host", { host: cfg.host, ssh: cfg.ssh, arch: cfg.arch });
 const app = new BlueGreenApp("app", { host, config: cfg, artifacts, naming: "bare" });
 
 export const ip = host.ip;
+// The host's SSH key every step pins: the release CLI's ssh trusts it, and an attached stack (hostKind stack) pins it.
+export const hostKey = host.hostKey;
 export const url = app.url;
 export const active = app.active;
 export const maintenance = app.maintenance;

@@ -3,7 +3,7 @@
 import { Stack } from "@pulumi/pulumi/automation";
 import { configGet, openStack, outputs, stringOutput } from "./pulumi";
 import { say } from "./say";
-import { parseStatusCommand, sshCapture } from "./ssh";
+import { parseStatusCommand, sshCapture, trustStackHostKey } from "./ssh";
 
 /** Config keys the last up exported under the same name: a difference is a staged change. */
 const TRACKED = ["active", "blueVersion", "greenVersion", "maintenance"] as const;
@@ -34,6 +34,7 @@ async function staged(stack: Stack, out: Record<string, unknown>): Promise<Stage
 export async function status(o: StatusOptions): Promise<void> {
   const stack = await openStack(o.stack);
   const out = await outputs(stack);
+  trustStackHostKey(out);
   const active = stringOutput(out, "active", stack.name);
   const changes = await staged(stack, out);
   const tool = parseStatusCommand(stringOutput(out, "statusCommand", stack.name));

@@ -243,7 +243,7 @@ export const KEYS = {
     default: "",
     checkedBy: "ssh",
     description:
-      "The host's public key line (ssh-keyscan output without the host name) to verify; empty: the host key is not checked",
+      "The host's SSH key line (ssh-keyscan output without the host name) that every step pins; empty: the key the program gave a Hetzner server, the one read inside a multipass VM, or else the first one the host shows (recorded in the stack's state)",
   },
   appName: {
     type: "string",

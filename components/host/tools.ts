@@ -129,6 +129,10 @@ export const TOOLS = {
   "host-packages.sh": { run: "tool", env: { PACKAGES: required } },
   "setup-host.sh": { run: "tool", env: {} },
   "wait-ready.sh": { run: "stdin", env: { EXPECTED_ARCH: required } },
+  "local-host-key-scan.sh": {
+    run: "stdin",
+    env: { HOST: required, PORT: required, WAIT_SECONDS: required, PINNED: optional },
+  },
   "local-multipass-launch.sh": {
     run: "stdin",
     env: { NAME: required, CPUS: required, MEMORY: required, DISK: required, IMAGE: required, CLOUD_INIT: required },

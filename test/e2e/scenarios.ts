@@ -13,10 +13,10 @@ import * as os from "os";
 import * as path from "path";
 import { autoPorts } from "../../components/config/config";
 import type { RouterKind } from "../../components/host/layout";
-import { ROOT, runProgram } from "../support/harness";
+import { isSecret, plain, ROOT, runProgram } from "../support/harness";
 import { startWrk, WrkResult } from "../support/sandbox";
 import { run } from "../support/tools";
-import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
+import { localStdoutFrom, resourcesOf, sftpPut, sshRun, StateEntry, up, UpResult } from "./replay";
 import { bootHost, Host, Rig, rigFromEnv } from "./host";
 import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image } from "./vm";
 
@@ -158,7 +158,10 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     /** `pulumi config set ...` then `pulumi up`, replayed. */
     async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
       config = { ...config, ...changes };
-      const result = await up(state, resourcesOf(await runProgram(config, { secretKeys })));
+      const result = await up(
+        state,
+        resourcesOf(await runProgram(config, { secretKeys, localStdout: localStdoutFrom(state) })),
+      );
       state = result.state;
       for (const step of result.steps) {
         for (const secret of secretValues())
@@ -526,6 +529,87 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       },
     );
 
+    scenario(
+      "5e. host keys on a stack from before pinning: every step runs once more under load (0 failed, nothing restarted, no reload); first use records the key; a changed key stops `up` before any step",
+      async () => {
+        // A stack made before this release: no hostKey in any step's connection, no sshHostKey in its config.
+        const unpinned = (c: any): any => {
+          if (isSecret(c)) return { ...c, value: unpinned(c.value) };
+          const { hostKey: _, ...rest } = c as Record<string, unknown>;
+          return rest;
+        };
+        state = state.map((e) =>
+          e.inputs.connection ? { ...e, inputs: { ...e.inputs, connection: unpinned(e.inputs.connection) } } : e,
+        );
+        const remoteSteps = state.filter((e) => e.type.startsWith("command:remote:")).map((e) => e.name);
+        const before = {
+          workers: await onHost(router.workers),
+          blue: await mainPid("blue"),
+          green: await mainPid("green"),
+        };
+        let upgrade: UpResult | undefined;
+        const load = await wholeUnderLoad(async () => {
+          upgrade = await deploy({ sshHostKey: undefined });
+        });
+        const r = upgrade!;
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), [
+          "create host-ssh-hostkey",
+          // The uploads update too (their connection changed), but copy nothing: the files did not change.
+          ...remoteSteps.map((n) => `update ${n}`),
+        ]);
+        assert.match(
+          output(r, "host-ssh-hostkey"),
+          new RegExp(
+            `bluegreen: recorded the SSH host key of ${host.connection.host.replace(/\./g, "\\.")}:${host.connection.port} on first use: ssh-ed25519 SHA256:`,
+          ),
+        );
+        for (const e of state.filter((x) => x.type.startsWith("command:remote:")))
+          assert.strictEqual(plain(e.inputs.connection).hostKey, host.connection.hostKey, e.name);
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.strictEqual(await onHost(router.workers), before.workers, `${kind} was not reloaded`);
+        assert.strictEqual(await mainPid("blue"), before.blue, "the live slot was not restarted");
+        assert.strictEqual(await mainPid("green"), before.green, "the idle slot was not restarted either");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(
+          `host-key upgrade of an existing stack (${r.steps.length} steps run again) under 64 keep-alive conns: ${load.requests} requests, 0 failed, no reload, no restart`,
+        );
+
+        // The host's key changes (a reinstall, or someone in between): the next up stops before any step.
+        const audit = await onHost("wc -l < /var/log/bluegreen/audit.log");
+        const newKey = (
+          await onHost(
+            "mkdir -p /root/keys.kept && cp -a /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub /root/keys.kept/ && " +
+              "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && " +
+              "systemctl restart ssh && cat /etc/ssh/ssh_host_ed25519_key.pub",
+          )
+        )
+          .split(/\s+/)
+          .slice(0, 2)
+          .join(" ");
+        const kept = state;
+        try {
+          await assert.rejects(deploy({ greenVersion: "v1" }), {
+            message: new RegExp(
+              `bluegreen: error: the SSH host key of ${host.connection.host.replace(/\./g, "\\.")}:${host.connection.port} has changed: .* Nothing was run on it\\. .*pulumi config set bluegreen:sshHostKey '${newKey.replace(/[+/]/g, "\\$&")}'`,
+            ),
+          });
+          assert.strictEqual(state, kept, "no step ran, so the state is as it was");
+        } finally {
+          const restored = await sshRun(
+            { ...host.connection, hostKey: newKey, dialErrorLimit: 3 },
+            "cp -a /root/keys.kept/ssh_host_ed25519_key* /etc/ssh/ && systemctl restart ssh",
+          );
+          assert.strictEqual(restored.code, 0, restored.combined);
+        }
+        assert.strictEqual(await onHost("wc -l < /var/log/bluegreen/audit.log"), audit, "nothing was run on the host");
+        // Back to the base config (the key pinned in config): the scan goes; nothing runs on the host.
+        const back = await deploy({ sshHostKey: host.connection.hostKey, greenVersion: "v2" });
+        assert.strictEqual(back.error, undefined, back.error);
+        assert.deepStrictEqual(stepsOf(back), ["delete host-ssh-hostkey"]);
+      },
+    );
+
     scenario("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
       const out = await onHost(
         "s=/usr/local/lib/bluegreen/switch.sh; v='VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5'; " +
@@ -660,10 +744,10 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     /**
      * Runs `npm run release|rollback` with the stand-in `pulumi` (fake-bin/pulumi, which
      * replays against the host) through the Automation API, and ssh trusting only the
-     * host key ssh-keyscan read from the host (never StrictHostKeyChecking=no).
+     * host key the stack pinned (never StrictHostKeyChecking=no, nor a known_hosts of the test's).
      */
     async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-      const { spawn, spawnSync } = await import("child_process");
+      const { spawn } = await import("child_process");
       const fs = await import("fs");
       const os = await import("os");
       const path = await import("path");
@@ -675,17 +759,13 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       );
       const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
       fs.writeFileSync(keyFile, host.connection.privateKey, { mode: 0o600 });
-      const knownHosts = path.join(os.tmpdir(), `bg-e2e-known-hosts-${process.pid}`);
-      const scan = spawnSync("ssh-keyscan", ["-p", String(host.connection.port), host.connection.host], {
-        encoding: "utf8",
-      });
-      fs.writeFileSync(knownHosts, scan.stdout ?? "");
       const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
         env: {
           ...process.env,
           BLUEGREEN_PULUMI: path.join(__dirname, "fake-bin", "pulumi"),
           FAKE_PULUMI_STATE: stackFile,
-          BLUEGREEN_SSH: `ssh -i ${keyFile} -o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+          // No known_hosts of ours: the CLI trusts the host key the stack pinned (its hostKey output).
+          BLUEGREEN_SSH: `ssh -i ${keyFile} -o LogLevel=ERROR`,
         },
       });
       let out = "";

@@ -8,6 +8,7 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { hetznerServerOptions } from "../../components/host/host";
 import { plain, Registration, ROOT, Run, runProgram } from "../support/harness";
 import { URN_STACKS } from "./urn-stacks";
 
@@ -27,6 +28,38 @@ const CHANGED: Readonly<Record<string, string>> = {
     "local-multipass-launch.sh's text (its header now declares its inputs): the update runs it again where pulumi runs, and for a VM that exists it only checks its size and reads its address",
   "host-ready.stdin":
     "wait-ready.sh's text (its header now declares its inputs): the update runs the readiness check again, which waits for SSH and cloud-init, checks the architecture and changes nothing",
+};
+
+/**
+ * Resources a stack gains with the release that pins host keys, and why each is harmless: neither
+ * runs anything on the host.
+ */
+const ADDED: Readonly<Record<string, string>> = {
+  "host-ssh-hostkey":
+    "local-host-key-scan.sh, where pulumi runs: reads the host's SSH key once (ssh-keyscan) and records it; it runs nothing on the host",
+  "host-hostkey-seed": "the seed of a Hetzner server's own host key (RandomBytes, secret), kept in the stack's state",
+};
+
+/**
+ * The one input every host step gains in that release: `connection.hostKey`, the host's key, so that
+ * the command provider refuses any other (pulumi-command v1.2.1 connection.go: ssh.FixedHostKey;
+ * without it, InsecureIgnoreHostKey). Any connection change is an update, so each step runs once
+ * more on the first `up`: test/e2e/scenarios.ts "5e" shows that run under load (0 failed, no live
+ * slot restarted, no router reload).
+ */
+function onlyHostKeyAdded(before: unknown, now: unknown): boolean {
+  if (typeof before !== "object" || typeof now !== "object" || before === null || now === null) return false;
+  const { hostKey, ...rest } = now as Record<string, unknown>;
+  return typeof hostKey === "string" && !("hostKey" in before) && JSON.stringify(rest) === JSON.stringify(before);
+}
+
+/**
+ * Inputs the engine leaves out of the diff (the resource's ignoreChanges): it keeps the old value,
+ * so they neither update nor replace anything.
+ */
+const IGNORED: Readonly<Record<string, string>> = {
+  "host-server.userData":
+    "the server's host key for cloud-init (hetznerServerOptions ignoreChanges): a server made before it keeps running, and its key is recorded on first use",
 };
 
 const STACK = "dev";
@@ -116,11 +149,12 @@ describe("existing stacks keep their resources (URNs of the program before BlueG
       const changed: string[] = [];
       const takenOver = new Set<string>();
       const viaAlias: string[] = [];
+      const pinned: string[] = [];
       for (const r of run.registrations) {
         const old = resolver.resolve(r);
-        // The component that now holds the app is the one new resource; it has no inputs and runs nothing.
+        // The component that now holds the app is a new resource; it has no inputs and runs nothing.
         if (!old) {
-          if (r.type !== "bluegreen:index:BlueGreenApp") created.push(r.urn);
+          if (r.type !== "bluegreen:index:BlueGreenApp" && !ADDED[r.name]) created.push(r.urn);
           continue;
         }
         takenOver.add(old);
@@ -128,10 +162,18 @@ describe("existing stacks keep their resources (URNs of the program before BlueG
         const before = olds.find((o) => o.urn === old)!.inputs;
         const now = inputsOf(run, r);
         for (const k of new Set([...Object.keys(before), ...Object.keys(now)])) {
-          if (JSON.stringify(before[k]) !== JSON.stringify(now[k]) && !CHANGED[`${r.name}.${k}`])
-            changed.push(`${r.name}.${k}`);
+          if (JSON.stringify(before[k]) === JSON.stringify(now[k]) || CHANGED[`${r.name}.${k}`]) continue;
+          if (IGNORED[`${r.name}.${k}`] && hetznerServerOptions(true).ignoreChanges?.includes(k)) continue;
+          if (k === "connection" && onlyHostKeyAdded(before[k], now[k])) pinned.push(r.name);
+          else changed.push(`${r.name}.${k}`);
         }
       }
+      // Every remote step, and only those, now pins the host's key.
+      assert.deepStrictEqual(
+        pinned,
+        run.resources.filter((x) => x.type.startsWith("command:remote:")).map((x) => x.name),
+        "steps whose connection gained hostKey",
+      );
       assert.deepStrictEqual(created, [], "resources the old stack does not have");
       assert.deepStrictEqual(
         olds.map((o) => o.urn).filter((u) => !takenOver.has(u)),

@@ -477,6 +477,37 @@ esac
     );
   });
 
+  it("the host's key the stack pinned (its hostKey output) is the only one ssh trusts, on the port sshCommand names", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedByTheStack";
+    const s = stack(
+      LIVE_BLUE,
+      {
+        ...LIVE_BLUE,
+        statusCommand: "ssh -p 2222 root@203.0.113.10 /usr/local/sbin/bluegreen-status",
+        sshCommand: "ssh -p 2222 root@203.0.113.10",
+        hostKey: key,
+        url: "http://203.0.113.10/",
+      },
+      [],
+    );
+    // This ssh shows the known_hosts file it was given (the CLI removes it when it exits).
+    fs.writeFileSync(
+      path.join(s.dir, "ssh"),
+      '#!/bin/sh\necho "$*" >> "$FAKE_DIR/ssh-log"\nfor a in "$@"; do case "$a" in UserKnownHostsFile=*) cat "${a#*=}" >> "$FAKE_DIR/known";; esac; done\necho "live:        blue"\n',
+      { mode: 0o755 },
+    );
+    const r = s.cli("status");
+    assert.strictEqual(r.status, 0, r.stderr);
+    const argv = fs.readFileSync(path.join(s.dir, "ssh-log"), "utf8").trim();
+    assert.match(
+      argv,
+      /^-o BatchMode=yes -o ConnectTimeout=15 -o UserKnownHostsFile=\S+\/known_hosts -o GlobalKnownHostsFile=\/dev\/null -o StrictHostKeyChecking=yes -p 2222 root@203\.0\.113\.10 \/usr\/local\/sbin\/bluegreen-status$/,
+    );
+    assert.strictEqual(fs.readFileSync(path.join(s.dir, "known"), "utf8"), `[203.0.113.10]:2222 ${key}\n`);
+    const file = /UserKnownHostsFile=(\S+)/.exec(argv)![1];
+    assert.ok(!fs.existsSync(file), "the file goes when the CLI exits");
+  });
+
   it("status: a host that does not answer is reported in ssh's own words, exit 1", () => {
     const closedPortStatus = "ssh -p 1 root@127.0.0.1 /usr/local/sbin/bluegreen-status";
     const s = stack(LIVE_BLUE, { ...LIVE_BLUE, statusCommand: closedPortStatus }, []);
