@@ -97,6 +97,22 @@ export const KEYS = {
     description:
       "hostKind stack: the stack that created the host (NAME, PROJECT/NAME or ORG/PROJECT/NAME); its ip output is read through a StackReference",
   },
+  hosts: {
+    type: "object",
+    area: "host",
+    default: {},
+    checkedBy: "hosts",
+    description:
+      "Several hosts that serve the app together, NAME: WHERE (names of a-z, 0-9 and -, at most 16): hostKind ssh: each host's address; hetzner: each server's location (empty: hetznerLocation); multipass: empty. Every switch moves all of them or none. Empty: one host, from the kind's own keys; the first host listed keeps a one-host stack's resources",
+  },
+  drainedHosts: {
+    type: "array",
+    area: "host",
+    default: [],
+    checkedBy: "hosts",
+    description:
+      "Names of hosts (in hosts) to take out of the load balancer: the router fails the balancer's health check on purpose, and nothing else runs on the host until its public requests have stopped",
+  },
   hetznerServerType: {
     type: "string",
     area: "host",

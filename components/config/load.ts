@@ -5,6 +5,7 @@ import { Color, COLORS } from "../host/layout";
 import { readApp, readHostPackages } from "./app";
 import { ConfigError } from "./errors";
 import { readArch, readHost } from "./host";
+import { readDrained, readHosts } from "./hosts";
 import { ConfigValues } from "./keys";
 import { readAcmePort, readPorts } from "./ports";
 import { Reader } from "./reader";
@@ -36,6 +37,8 @@ export function loadConfig(
   // An unknown kind is one problem; checking the fallback kind's keys would invent more.
   const hostKindKnown = r.problems.length === problemsBeforeHost;
   const host: HostConfig = hostKindKnown ? readHost(r, hostKind) : { kind: "ssh", address: "" };
+  const hosts = hostKindKnown ? readHosts(r, host) : [{ name: "", host }];
+  const drainedHosts = readDrained(r, hosts);
   const ssh = readSsh(r, hostKind, hostKindKnown, host);
   const arch = readArch(r, host);
   const ports = readPorts(r, appName);
@@ -66,7 +69,9 @@ export function loadConfig(
     linkMode,
     router,
     arch,
-    host,
+    host: hosts[0].host,
+    hosts,
+    drainedHosts,
     ssh,
     slots,
     app,

@@ -53,6 +53,12 @@ export type HostConfig =
   /** The host another stack created: its `ip` output, read through a StackReference. */
   | { readonly kind: "stack"; readonly stack: string };
 
+/** One of the hosts an app runs on: its name in bluegreen:hosts ("" for a one-host stack) and the machine. */
+export interface NamedHost {
+  readonly name: string;
+  readonly host: HostConfig;
+}
+
 export interface SshConfig {
   readonly user: string;
   readonly port: number;
@@ -152,7 +158,12 @@ export interface BluegreenConfig {
   /** What routes public traffic to the slots; every app on a host uses the same one. */
   readonly router: RouterKind;
   readonly arch: Arch;
+  /** The first host (the only one, unless bluegreen:hosts names several). */
   readonly host: HostConfig;
+  /** Every host the app runs on, in order: one unnamed, or those bluegreen:hosts names. */
+  readonly hosts: readonly NamedHost[];
+  /** Names of hosts taken out of the load balancer (bluegreen:drainedHosts). */
+  readonly drainedHosts: readonly string[];
   readonly ssh: SshConfig;
   readonly slots: Readonly<Record<Color, SlotConfig>>;
   readonly app: AppConfig;

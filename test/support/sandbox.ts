@@ -228,6 +228,7 @@ export class Sandbox {
       "router-haproxy.sh",
       "switch.sh",
       "watch.sh",
+      "phases.sh",
       "router-config.sh",
       "maintenance.sh",
       "status.sh",

@@ -13,6 +13,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/watch.sh"
+# shellcheck source=/dev/null
+. "$(dirname "$(readlink -f "$0")")/phases.sh"
 : "${STATE:?}"
 # Turning maintenance off may run a deferred watch: its length bounds how long the lock is held,
 # said again once the lock is ours (a switch it waited for may have deferred one meanwhile).
