@@ -719,7 +719,7 @@ export const KEYS = {
     area: "balancer",
     default: "10.0.0.0/16",
     checkedBy: "balancer",
-    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (host N at .(10+N), the balancer at .2). ${SEVERAL_HOSTS}`,
+    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (host N at .(10+N), the balancer at .2). Set it before the first pulumi up with several hosts: a new range replaces the network, and every host leaves the balancer until it has joined the new one. ${SEVERAL_HOSTS}`,
   },
 } as const satisfies Record<string, KeyRow>;
 

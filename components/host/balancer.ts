@@ -65,6 +65,12 @@ export interface HetznerBalancerArgs {
   readonly stickySessions?: { readonly cookieName: string; readonly cookieLifetime?: number };
   /** The private network the balancer joins, at its own fixed address (HetznerNetwork.plan.balancerIp). */
   readonly network: { readonly networkId: pulumi.Input<number>; readonly ip: string };
+  /**
+   * Pulumi `protect` on the balancer (e.g. hetznerProtect's value): its public addresses are the
+   * ones DNS names, and a new location or network zone replaces it (both ForceNew in
+   * terraform-provider-hcloud internal/loadbalancer/resource.go), with new addresses.
+   */
+  readonly protect?: boolean;
 }
 
 /** Why these args cannot make a balancer, or undefined. */
@@ -187,7 +193,7 @@ export class HetznerBalancer extends pulumi.ComponentResource {
         algorithm: { type: args.algorithm ?? DEFAULTS.loadBalancerAlgorithm },
         labels: { app: "bluegreen" },
       },
-      self,
+      { ...self, protect: args.protect ?? false },
     );
     const lbId = lb.id.apply(Number);
     const lbNetwork = new hcloud.LoadBalancerNetwork(

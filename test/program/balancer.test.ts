@@ -303,6 +303,7 @@ describe("several Hetzner hosts behind a load balancer, under mocks", () => {
         enablePublicInterface: true,
       });
       assert.strictEqual(none.options.get("lb-network")?.deleteBeforeReplace, true);
+      assert.strictEqual(none.options.get("lb-lb")?.protect, false);
       assert.deepStrictEqual(none.outputs, { ipv4: "203.0.113.80", ipv6: "2001:db8::80", privateIp: "10.0.1.2" });
     });
 
@@ -411,8 +412,10 @@ describe("several Hetzner hosts behind a load balancer, under mocks", () => {
           type: "lb21",
           location: undefined,
           networkZone: "eu-central",
+          protect: true,
         },
       });
+      assert.strictEqual(b.options.get("lb-lb")?.protect, true);
       assert.deepStrictEqual(inputs(b, "lb-lb"), {
         loadBalancerType: "lb21",
         networkZone: "eu-central",
