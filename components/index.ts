@@ -5,9 +5,14 @@ export type { AppNaming, BlueGreenAppArgs } from "./app/bluegreenApp";
 export { preflight, missingTools } from "./app/preflight";
 export type { ResolvedArtifact } from "./app/artifact";
 export { Host } from "./host/host";
-export type { HostArgs, HostConnection } from "./host/host";
+export type { HostArgs, HostConnection, HostNetwork } from "./host/host";
+// Several Hetzner servers behind one Hetzner load balancer, on one private network.
+export { HetznerNetwork, networkPlan, networkZoneOf } from "./host/network";
+export type { HetznerNetworkArgs, NetworkPlan } from "./host/network";
+export { HetznerBalancer } from "./host/balancer";
+export type { BalancerHealth, BalancerServer, BalancerTls, HetznerBalancerArgs } from "./host/balancer";
 export { ConfigError, configFrom, loadConfig, publicUrl } from "./config";
-export type { BluegreenConfig, ConfigSource, ConfigValues } from "./config";
+export type { BalancerConfig, BluegreenConfig, ConfigSource, ConfigValues } from "./config";
 // The parts BlueGreenApp composes, for a program that composes them differently.
 export { HostSetup } from "./host/setup";
 export { HostPackages } from "./host/packages";

@@ -22,6 +22,7 @@ export const AREAS = {
   ports: "Loopback ports",
   switch: "Router, switch and rollback",
   releases: "Releases",
+  balancer: "Several hosts: load balancer and private network",
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -54,6 +55,9 @@ export interface KeyRow {
 
 const PORT = { type: "integer", area: "ports", default: 0, min: 0, max: 65535, checkedBy: "ports" } as const;
 const SIZE = /^[1-9][0-9]*[KMG]$/;
+
+/** Said by every key that only several hosts use. */
+const SEVERAL_HOSTS = "Several Hetzner hosts only; with one host it is checked and does nothing.";
 
 const OPTIONAL_SECRET =
   'The engine cannot declare an optional secret: with `secret: true` and no default the key is required, and a default is filled in as plaintext, which fails "must be encrypted as it\'s secret" on every stack that does not set it.';
@@ -666,6 +670,72 @@ export const KEYS = {
     checkedBy: "load",
     description:
       "How many of the newest releases stay on the host; a release a slot runs, is configured for or has staged stays too, however old",
+  },
+  loadBalancerType: {
+    type: "string",
+    area: "balancer",
+    default: "lb11",
+    pattern: { re: /^lb[0-9]{2}$/, what: "a Hetzner load balancer type such as lb11, lb21 or lb31" },
+    checkedBy: "balancer",
+    description: `The Hetzner load balancer's type (lb11 is the smallest). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerAlgorithm: {
+    type: "string",
+    area: "balancer",
+    default: "round_robin",
+    values: ["round_robin", "least_connections"],
+    checkedBy: "balancer",
+    description: `How the balancer spreads requests over the hosts (Hetzner has no weights). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerHealthInterval: {
+    type: "integer",
+    area: "balancer",
+    default: 5,
+    min: 3,
+    max: 60,
+    checkedBy: "balancer",
+    description: `Seconds between the balancer's health checks of each host, which ask the host's live slot for healthPath. ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerHealthTimeout: {
+    type: "integer",
+    area: "balancer",
+    default: 3,
+    min: 1,
+    max: 59,
+    checkedBy: "balancer",
+    description: `Seconds one health check may take; less than loadBalancerHealthInterval. ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerHealthRetries: {
+    type: "integer",
+    area: "balancer",
+    default: 3,
+    min: 1,
+    max: 5,
+    checkedBy: "balancer",
+    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerTls: {
+    type: "string",
+    area: "balancer",
+    default: "host",
+    values: ["host", "balancer"],
+    checkedBy: "balancer",
+    description: `With tls on, where HTTPS ends: host (the balancer passes TLS through; each host has the certificate, so tls acme needs acmeChallenge dns-01) or balancer (a Hetzner certificate on the balancer: managed for tls acme, whose domains must be in Hetzner DNS, or uploaded for tls files). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerStickyCookie: {
+    type: "string",
+    area: "balancer",
+    default: "",
+    pattern: { re: /^[A-Za-z0-9_-]{1,64}$/, what: "a cookie name of 1 to 64 letters, digits, _ and -" },
+    checkedBy: "balancer",
+    description: `Sticky sessions: the name of the cookie the balancer sets to send a client back to the same host; empty: none. Needs the balancer to see HTTP (tls off, or loadBalancerTls balancer). ${SEVERAL_HOSTS}`,
+  },
+  networkIpRange: {
+    type: "string",
+    area: "balancer",
+    default: "10.0.0.0/16",
+    checkedBy: "balancer",
+    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (host N at .(10+N), the balancer at .2). Set it before the first pulumi up with several hosts: a new range replaces the network, and every host leaves the balancer until it has joined the new one. ${SEVERAL_HOSTS}`,
   },
 } as const satisfies Record<string, KeyRow>;
 

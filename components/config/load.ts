@@ -3,6 +3,7 @@
 
 import { Color, COLORS } from "../host/layout";
 import { readApp, readHostPackages } from "./app";
+import { readBalancer } from "./balancer";
 import { ConfigError } from "./errors";
 import { readArch, readHost } from "./host";
 import { readDrained, readHosts } from "./hosts";
@@ -54,6 +55,8 @@ export function loadConfig(
   const domains = readDomains(r);
   const tls = readTls(r, domains);
   const acmePort = readAcmePort(r, appName, ports, router, tls);
+  // One host today: the balancer's keys are checked and do nothing.
+  const balancer = readBalancer(r, { hosts: [host], tls });
   const { maintenance, maintenanceRetryAfter } = readMaintenance(r);
   const keepReleases = r.int("keepReleases");
   const rollback = readRollback(r);
@@ -82,6 +85,7 @@ export function loadConfig(
     hostPackages,
     buildCommand,
     bundleMaxMegabytes,
+    balancer,
   };
 }
 

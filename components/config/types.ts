@@ -132,6 +132,33 @@ export type TlsConfig =
       readonly hstsMaxAge: number;
     };
 
+/** What the balancer does with HTTPS: nothing (tls off), pass it through, or end it with a managed or an uploaded certificate. */
+export type BalancerTlsMode = "none" | "passthrough" | "managed" | "uploaded";
+
+/**
+ * Several Hetzner hosts behind one Hetzner load balancer, on one private network
+ * (components/config/balancer.ts reads it; components/host/balancer.ts and network.ts make it).
+ */
+export interface BalancerConfig {
+  /** Whether a balancer is made: several hosts, every one a Hetzner server. */
+  readonly enabled: boolean;
+  /** The load balancer type, e.g. lb11. */
+  readonly type: string;
+  readonly algorithm: "round_robin" | "least_connections";
+  /** The HTTP health check of each host's live slot: seconds between checks, seconds per check, failures (and passes) in a row. */
+  readonly health: { readonly interval: number; readonly timeout: number; readonly retries: number };
+  /** Where HTTPS ends with tls on (loadBalancerTls). */
+  readonly tlsAt: "host" | "balancer";
+  /** What the balancer does with HTTPS, from tls and loadBalancerTls. */
+  readonly tlsMode: BalancerTlsMode;
+  /** The sticky-session cookie's name; undefined: no sticky sessions. */
+  readonly stickyCookie?: string;
+  /** The private network: its range, its one subnet and the balancer's address in it (a host's: networkPlan(ipRange).hostIp). */
+  readonly network: { readonly ipRange: string; readonly subnet: string; readonly balancerIp: string };
+  /** The Hetzner network zone of the hosts' locations; undefined without Hetzner hosts. */
+  readonly networkZone?: string;
+}
+
 /** Watch after a switch: move the link back if the new slot's 5xx count and ratio both reach the limits. */
 export interface RollbackConfig {
   /** How long the switch waits for the router to serve the target on the check listener before it puts the link back. */
@@ -179,4 +206,6 @@ export interface BluegreenConfig {
   readonly buildCommand: string;
   /** A bundle unpacked on the host may hold at most this many MiB. */
   readonly bundleMaxMegabytes: number;
+  /** The load balancer and private network of several Hetzner hosts (enabled false with one host). */
+  readonly balancer: BalancerConfig;
 }

@@ -20,6 +20,25 @@ export interface HostArgs {
   readonly ssh: SshConfig;
   /** CPU architecture the artifacts are built for; checked on the host before anything else runs. */
   readonly arch: Arch;
+  /**
+   * hostKind hetzner only: attach the server to this private network at this fixed address
+   * (several hosts behind a balancer, components/host/network.ts). Unset: no attachment, and
+   * every input of the server stays as it was.
+   */
+  readonly network?: HostNetwork;
+  /**
+   * hostKind hetzner: whether the firewall opens 80 and 443 to the world (default true). false
+   * behind a balancer, which reaches the server over the private network (firewallRules).
+   */
+  readonly publicHttp?: boolean;
+}
+
+/** Where a Hetzner server joins a private network. */
+export interface HostNetwork {
+  /** The network's id (HetznerNetwork.networkId, which waits for its subnet). */
+  readonly networkId: pulumi.Input<number>;
+  /** The server's fixed private address in the subnet (HetznerNetwork.hostIp). */
+  readonly ip: string;
 }
 
 /**
@@ -43,14 +62,45 @@ export interface HostConnection {
   readonly hostKey?: pulumi.Input<string>;
 }
 
-/** Hetzner firewall: SSH (on sshPort) from the allowed CIDRs, HTTP and HTTPS from anywhere, nothing else. */
-export function firewallRules(sshAllowedCidrs: readonly string[], sshPort: number): hcloud.types.input.FirewallRule[] {
+/**
+ * Hetzner firewall: SSH (on sshPort) from the allowed CIDRs, HTTP and HTTPS from anywhere
+ * (publicHttp, the default), nothing else. Behind a load balancer (publicHttp false) only SSH is
+ * open: the balancer reaches the server over the private network, which Cloud Firewalls do not
+ * filter. Hetzner's firewall FAQ, "Can Firewalls secure traffic to my private Hetzner Cloud
+ * Networks?" (docs.hetzner.com/cloud/firewalls/faq): no, they apply to the public interfaces
+ * only ("We might later add the ability to secure private Cloud Networks", as quoted in
+ * vitobotta/hetzner-k3s discussion #779). The Hetzner docs were read only through search
+ * excerpts and a real network was not available here: see docs/hosts.md.
+ */
+export function firewallRules(
+  sshAllowedCidrs: readonly string[],
+  sshPort: number,
+  publicHttp = true,
+): hcloud.types.input.FirewallRule[] {
   const anywhere = ["0.0.0.0/0", "::/0"];
+  const ssh: hcloud.types.input.FirewallRule = {
+    direction: "in",
+    protocol: "tcp",
+    port: String(sshPort),
+    sourceIps: [...sshAllowedCidrs],
+    description: "ssh",
+  };
+  if (!publicHttp) return [ssh];
   return [
-    { direction: "in", protocol: "tcp", port: String(sshPort), sourceIps: [...sshAllowedCidrs], description: "ssh" },
+    ssh,
     { direction: "in", protocol: "tcp", port: "80", sourceIps: anywhere, description: "http" },
     { direction: "in", protocol: "tcp", port: "443", sourceIps: anywhere, description: "https" },
   ];
+}
+
+/**
+ * Resource options of a server's network attachment (exported for tests: mocks do not see
+ * options). A server joins a network once, and server_id, network_id and ip are RequiresReplace
+ * (terraform-provider-hcloud internal/server/resource_network.go): a new address must detach
+ * the old attachment before the new one can attach.
+ */
+export function serverNetworkOptions(parent: pulumi.Resource): pulumi.CustomResourceOptions {
+  return { parent, deleteBeforeReplace: true };
 }
 
 /**
@@ -107,13 +157,23 @@ export function parseMultipassOutput(out: string, name: string): { ip: string; h
 interface Machine {
   readonly ip: pulumi.Output<string>;
   readonly resource?: pulumi.Resource;
+  /** A Hetzner server's attachment to a private network, which `ready` waits for too. */
+  readonly attachment?: hcloud.ServerNetwork;
+  /** A Hetzner server's id, as a balancer target takes it. */
+  readonly serverId?: pulumi.Output<number>;
   /** known: the program has the host's key; scan: read it from the host, as this key if one is pinned (else first use). */
   readonly hostKey: { readonly known: pulumi.Output<string> } | { readonly pinned: pulumi.Output<string> };
 }
 
 type Self = { parent: pulumi.Resource };
 
-function hetznerMachine(name: string, host: HetznerHost, ssh: SshConfig, self: Self): Machine {
+function hetznerMachine(
+  name: string,
+  host: HetznerHost,
+  ssh: SshConfig,
+  self: Self,
+  placement: Pick<HostArgs, "network" | "publicHttp">,
+): Machine {
   const suffix = new random.RandomId(`${name}-suffix`, { byteLength: 3 }, self);
   // Fingerprints are unique per Hetzner project: a key that is already there
   // (uploaded in the console, or by another stack) is named, not uploaded again.
@@ -126,7 +186,10 @@ function hetznerMachine(name: string, host: HetznerHost, ssh: SshConfig, self: S
   const sshKeys: pulumi.Input<string>[] = host.sshKeys.length ? [...host.sshKeys] : [uploadKey(ssh.publicKey!)];
   const firewall = new hcloud.Firewall(
     `${name}-firewall`,
-    { name: pulumi.interpolate`bluegreen-${suffix.hex}`, rules: firewallRules(host.sshAllowedCidrs, ssh.port) },
+    {
+      name: pulumi.interpolate`bluegreen-${suffix.hex}`,
+      rules: firewallRules(host.sshAllowedCidrs, ssh.port, placement.publicHttp ?? true),
+    },
     self,
   );
   // The server's host key, made here from a secret seed and given to cloud-init.
@@ -157,7 +220,21 @@ function hetznerMachine(name: string, host: HetznerHost, ssh: SshConfig, self: S
       .all([server.userData, hostKeyPair.apply((p) => p.publicKey)])
       .apply(([userData, publicKey]) => (userData ? publicKey : "")),
   );
-  return { ip: server.ipv4Address, resource: server, hostKey: { pinned } };
+  // A separate ServerNetwork, not the server's own `networks` input. Neither replaces the server
+  // (terraform-provider-hcloud internal/server/resource.go: `network` is not ForceNew, and
+  // resourceServerUpdate attaches it in place), but `networks` is one more input of the server,
+  // an update of it on every stack that gains a network, and it has needed a workaround for a
+  // diff that never settles (pulumi-hcloud provider/resources.go, terraform-provider-hcloud#650).
+  // This resource leaves the server's inputs as they are.
+  const serverId = server.id.apply(Number);
+  const attachment =
+    placement.network &&
+    new hcloud.ServerNetwork(
+      `${name}-network`,
+      { serverId, networkId: placement.network.networkId, ip: placement.network.ip },
+      serverNetworkOptions(self.parent),
+    );
+  return { ip: server.ipv4Address, resource: server, attachment, serverId, hostKey: { pinned } };
 }
 
 function multipassMachine(name: string, host: MultipassHost, ssh: SshConfig, self: Self): Machine {
@@ -238,6 +315,10 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
   public readonly ready: command.remote.Command;
   public readonly arch: Arch;
   public readonly login: { readonly user: string; readonly port: number };
+  /** The server's fixed private address, when it joined a network (HostArgs.network). */
+  public readonly privateIp?: string;
+  /** A Hetzner server's id (a balancer target's serverId); undefined for other kinds. */
+  public readonly serverId?: pulumi.Output<number>;
 
   constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:Host", name, {}, opts);
@@ -246,10 +327,13 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
     this.arch = args.arch;
     this.login = { user: ssh.user, port: ssh.port };
 
+    if (args.network && host.kind !== "hetzner")
+      throw new Error(`bluegreen: host ${name} is ${host.kind}; only a Hetzner server joins a private network`);
+    this.privateIp = args.network?.ip;
     let m: Machine;
     switch (host.kind) {
       case "hetzner":
-        m = hetznerMachine(name, host, ssh, self);
+        m = hetznerMachine(name, host, ssh, self, args);
         break;
       case "multipass":
         m = multipassMachine(name, host, ssh, self);
@@ -269,6 +353,7 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
       }
     }
     this.ip = m.ip;
+    this.serverId = m.serverId;
     this.sudo = ssh.user !== "root";
     const known = ssh.hostKey
       ? pulumi.output(ssh.hostKey)
@@ -301,7 +386,11 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
         stdin: loadScript("wait-ready.sh"),
         addPreviousOutputInEnv: false,
       },
-      { ...self, dependsOn: m.resource ? [m.resource] : [], customTimeouts: { create: "15m", update: "15m" } },
+      {
+        ...self,
+        dependsOn: [m.resource, m.attachment].filter((r): r is pulumi.Resource => r !== undefined),
+        customTimeouts: { create: "15m", update: "15m" },
+      },
     );
 
     this.registerOutputs({ ip: this.ip, hostKey: this.hostKey });

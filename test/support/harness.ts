@@ -69,7 +69,7 @@ export const MOCK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyOf
 /** The hostKey output of the stack a `hostKind: stack` app attaches to. */
 export const STACK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyTheOtherStackKnows";
 
-function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+export function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case "hcloud:index/server:Server":
       return { ...inputs, ipv4Address: "198.51.100.7", ipv6Address: "2001:db8::7" };
