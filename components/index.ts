@@ -5,6 +5,10 @@ export type { AppNaming, BlueGreenAppArgs } from "./app/bluegreenApp";
 export { preflight, missingTools } from "./app/preflight";
 export type { ResolvedArtifact } from "./app/artifact";
 export { Host } from "./host/host";
+export { balancerFor, hostsFor } from "./host/fleet";
+export { FleetSwitch } from "./app/fleetSwitch";
+export type { FleetHost, FleetSwitchArgs } from "./app/fleetSwitch";
+export { Drain } from "./app/drain";
 export type { HostArgs, HostConnection, HostNetwork } from "./host/host";
 // Several Hetzner servers behind one Hetzner load balancer, on one private network.
 export { HetznerNetwork, networkPlan, networkZoneOf } from "./host/network";

@@ -10,6 +10,7 @@ import { HostPackages } from "../host/packages";
 import { HostSetup } from "../host/setup";
 import { Router } from "../router/router";
 import { ResolvedArtifact } from "./artifact";
+import { Drain } from "./drain";
 import { Maintenance } from "./maintenance";
 import { ReleaseRetention } from "./retention";
 import { Slot } from "./slot";
@@ -65,6 +66,12 @@ export interface OnHost {
   readonly maintenance: Maintenance;
 }
 
+/** One of several hosts: its name, and whether it is out of the load balancer (bluegreen:drainedHosts). */
+export interface FleetMember {
+  readonly name: string;
+  readonly drained: boolean;
+}
+
 /** The app's resources on one host, up to its slots and maintenance mode. */
 export function appOnHost(
   p: Placement,
@@ -72,6 +79,7 @@ export function appOnHost(
   cfg: BluegreenConfig,
   artifacts: Record<Color, ResolvedArtifact>,
   layout: AppLayout,
+  member?: FleetMember,
 ): OnHost {
   const { name, opts } = p.on;
   const on = { connection: host.connection, sudo: host.sudo, layout };
@@ -96,9 +104,21 @@ export function appOnHost(
       acmePort: acmeHttpPort,
       maintenanceRetryAfter: cfg.maintenanceRetryAfter,
       ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
+      // Several hosts: the path the balancer's health check asks (the live slot's readiness, or drained).
+      balancer: member ? { healthPath: cfg.app.healthPath } : undefined,
     },
     opts("router", [setup]),
   );
+  // Several hosts: in or out of the balancer before anything that serves is touched.
+  const drain = member
+    ? [
+        new Drain(
+          name("drain"),
+          { ...on, drained: member.drained, checkPort: cfg.checkPort, health: cfg.balancer.health },
+          opts("drain", [router]),
+        ),
+      ]
+    : [];
   new Tls(name("tls"), { ...on, domains: cfg.domains, tls: cfg.tls, acmeHttpPort }, opts("tls", [router]));
   // Only with hostPackages: an app without them keeps the resources it always had.
   const packages = cfg.hostPackages.length
@@ -119,7 +139,7 @@ export function appOnHost(
           app: cfg.app,
           bundleMaxMegabytes: cfg.bundleMaxMegabytes,
         },
-        opts(color, [router, ...packages]),
+        opts(color, [router, ...packages, ...drain]),
       ),
   );
   // Before the switch: with maintenance turned off in the same `up`, the switch is watched at once;
@@ -127,7 +147,7 @@ export function appOnHost(
   const maintenance = new Maintenance(
     name("maintenance"),
     { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
-    opts("maintenance", [router]),
+    opts("maintenance", [router, ...drain]),
   );
   return { on, slots, maintenance };
 }

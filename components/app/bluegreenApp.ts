@@ -65,24 +65,32 @@ export class BlueGreenApp extends pulumi.ComponentResource {
   public readonly statusCommand: pulumi.Output<string>;
   /** Where this app lives on its host. */
   public readonly layout: AppLayout;
+  /** The switch (TrafficSwitch, or FleetSwitch across several hosts): once it is done, every host serves `active`. */
+  public readonly switched: pulumi.Resource;
 
   constructor(name: string, args: BlueGreenAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:BlueGreenApp", name, {}, opts);
     const { config: cfg, artifacts } = args;
     const hosts: readonly FleetHost[] = args.hosts ?? (args.host ? [{ name: "", host: args.host }] : []);
+    if (hosts.length > 1 && hosts.some((h) => !/^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?$/.test(h.name)))
+      throw new Error(`BlueGreenApp ${name}: several hosts each need a name of a-z, 0-9 and - (at most 16)`);
     if (hosts.length === 0 || (args.host && args.hosts))
       throw new Error(`BlueGreenApp ${name}: give either host or hosts (at least one)`);
     const layout = appLayout(cfg.appName);
     this.layout = layout;
     const bare = args.naming === "bare";
-    const fleet = args.hosts !== undefined;
+    // Several hosts, or one named one: each host's resources are named after it.
+    const fleet = hosts.some((h) => h.name !== "");
     const places = hosts.map((h, i) => placement(this, { app: name, bare, host: fleet ? h.name : "", first: i === 0 }));
-    const apps = hosts.map((h, i) => appOnHost(places[i], h.host, cfg, artifacts, layout));
+    const drained = (h: FleetHost) => cfg.drainedHosts.includes(h.name);
+    const apps = hosts.map((h, i) =>
+      appOnHost(places[i], h.host, cfg, artifacts, layout, fleet ? { name: h.name, drained: drained(h) } : undefined),
+    );
     // Once per app: the switch (on every host at once, with several), then each host's retention.
     const app = places[0].app;
     const after = apps.flatMap((a) => [...a.slots, a.maintenance]);
     if (fleet) {
-      new FleetSwitch(
+      this.switched = new FleetSwitch(
         app.name("switch"),
         {
           layout,
@@ -99,7 +107,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         app.opts("switch", after),
       );
     } else {
-      new TrafficSwitch(
+      this.switched = new TrafficSwitch(
         app.name("switch"),
         {
           ...apps[0].on,

@@ -56,7 +56,7 @@ export function loadConfig(
   const tls = readTls(r, domains);
   const acmePort = readAcmePort(r, appName, ports, router, tls);
   // One host today: the balancer's keys are checked and do nothing.
-  const balancer = readBalancer(r, { hosts: [host], tls });
+  const balancer = readBalancer(r, { hosts: hosts.map((h) => h.host), tls });
   const { maintenance, maintenanceRetryAfter } = readMaintenance(r);
   const keepReleases = r.int("keepReleases");
   const rollback = readRollback(r);

@@ -31,6 +31,12 @@ export interface HostArgs {
    * behind a balancer, which reaches the server over the private network (firewallRules).
    */
   readonly publicHttp?: boolean;
+  /**
+   * hostKind hetzner: SSH keys already in the project to put on the server, instead of uploading
+   * sshPublicKey (Hetzner refuses a second key with the same fingerprint: several servers of one
+   * stack share the first one's upload, Host.sshKeyIds).
+   */
+  readonly sshKeyIds?: readonly pulumi.Input<string>[];
 }
 
 /** Where a Hetzner server joins a private network. */
@@ -161,6 +167,8 @@ interface Machine {
   readonly attachment?: hcloud.ServerNetwork;
   /** A Hetzner server's id, as a balancer target takes it. */
   readonly serverId?: pulumi.Output<number>;
+  /** The SSH keys a Hetzner server was given (its sshKeys input). */
+  readonly sshKeyIds?: readonly pulumi.Input<string>[];
   /** known: the program has the host's key; scan: read it from the host, as this key if one is pinned (else first use). */
   readonly hostKey: { readonly known: pulumi.Output<string> } | { readonly pinned: pulumi.Output<string> };
 }
@@ -172,7 +180,7 @@ function hetznerMachine(
   host: HetznerHost,
   ssh: SshConfig,
   self: Self,
-  placement: Pick<HostArgs, "network" | "publicHttp">,
+  placement: Pick<HostArgs, "network" | "publicHttp" | "sshKeyIds">,
 ): Machine {
   const suffix = new random.RandomId(`${name}-suffix`, { byteLength: 3 }, self);
   // Fingerprints are unique per Hetzner project: a key that is already there
@@ -183,7 +191,11 @@ function hetznerMachine(
       { name: suffix.hex.apply((hex) => hetznerKeyName(hex, publicKey)), publicKey },
       self,
     ).id;
-  const sshKeys: pulumi.Input<string>[] = host.sshKeys.length ? [...host.sshKeys] : [uploadKey(ssh.publicKey!)];
+  const sshKeys: pulumi.Input<string>[] = placement.sshKeyIds
+    ? [...placement.sshKeyIds]
+    : host.sshKeys.length
+      ? [...host.sshKeys]
+      : [uploadKey(ssh.publicKey!)];
   const firewall = new hcloud.Firewall(
     `${name}-firewall`,
     {
@@ -234,7 +246,7 @@ function hetznerMachine(
       { serverId, networkId: placement.network.networkId, ip: placement.network.ip },
       serverNetworkOptions(self.parent),
     );
-  return { ip: server.ipv4Address, resource: server, attachment, serverId, hostKey: { pinned } };
+  return { ip: server.ipv4Address, resource: server, attachment, serverId, sshKeyIds: sshKeys, hostKey: { pinned } };
 }
 
 function multipassMachine(name: string, host: MultipassHost, ssh: SshConfig, self: Self): Machine {
@@ -319,6 +331,8 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
   public readonly privateIp?: string;
   /** A Hetzner server's id (a balancer target's serverId); undefined for other kinds. */
   public readonly serverId?: pulumi.Output<number>;
+  /** The SSH keys a Hetzner server was given: another server of the same stack takes them (HostArgs.sshKeyIds). */
+  public readonly sshKeyIds?: readonly pulumi.Input<string>[];
 
   constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:Host", name, {}, opts);
@@ -354,6 +368,7 @@ export class Host extends pulumi.ComponentResource implements HostConnection {
     }
     this.ip = m.ip;
     this.serverId = m.serverId;
+    this.sshKeyIds = m.sshKeyIds;
     this.sudo = ssh.user !== "root";
     const known = ssh.hostKey
       ? pulumi.output(ssh.hostKey)

@@ -137,6 +137,8 @@ export function appLayout(app: string = DEFAULT_APP) {
     activeColorFile: `${stateDir}/active`,
     /** While this file exists, public requests get the maintenance page. */
     maintenanceFlag: `${stateDir}/maintenance`,
+    /** While this file exists, the load balancer's health check (BALANCER_HEALTH_PATH) gets 503: the host is drained. */
+    drainFlag: `${stateDir}/drain`,
     /**
      * HTTPS: the live certificate (chain and key in one file, read by nginx per handshake,
      * handed to HAProxy over its runtime API) and its records.
@@ -196,6 +198,7 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_LOCK: `${L.stateDir}/lock`,
     BG_RELEASE_LOCK: `${L.stateDir}/release.lock`,
     BG_MAINTENANCE_FLAG: L.maintenanceFlag,
+    BG_DRAIN_FLAG: L.drainFlag,
     BG_WWW_DIR: `${L.stateDir}/www`,
     BG_AUDIT_LOG: L.auditLog,
     BG_ACCESS_LOG: L.accessLog,

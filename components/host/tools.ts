@@ -92,6 +92,16 @@ export const TOOLS = {
     sections: { preSwitch: optional, postSwitch: optional },
   },
   "maintenance.sh": { run: "tool", env: { STATE: required }, stdinText: "the maintenance page (STATE=on)" },
+  "drain.sh": {
+    run: "tool",
+    env: {
+      STATE: required,
+      CHECK_PORT: required,
+      EJECT_SECONDS: required,
+      QUIET_SECONDS: required,
+      WAIT_SECONDS: required,
+    },
+  },
   "status.sh": {
     run: "operator",
     env: { HEALTH_PATH: optional, LINES: optional },

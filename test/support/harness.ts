@@ -241,7 +241,7 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
         const r = await outputValue(value);
         outputs[name] = r.value;
         if (r.secret) secretOutputs.push(name);
-      } else outputs[name] = value;
+      } else if (value !== undefined) outputs[name] = value; // the engine registers no undefined output
     }
     await waitForRPCs();
     await Promise.all(pendingAssets);

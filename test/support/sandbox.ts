@@ -131,6 +131,8 @@ export interface SandboxOptions {
   readonly app?: string;
   /** Another app on the same host: this sandbox shares its root and its running router. */
   readonly host?: Sandbox;
+  /** One of several hosts: the router answers a load balancer's health path (BALANCER_HEALTH_PATH). */
+  readonly balancer?: { readonly healthPath: string };
 }
 
 /** The options of a sandbox on five consecutive loopback ports from `port`: public, preview, check, blue, green. */
@@ -229,6 +231,7 @@ export class Sandbox {
       "switch.sh",
       "watch.sh",
       "phases.sh",
+      "drain.sh",
       "router-config.sh",
       "maintenance.sh",
       "status.sh",
@@ -288,6 +291,7 @@ export class Sandbox {
         checkPort: this.opts.checkPort,
         maintenanceRetryAfter: 120,
         ports,
+        balancer: this.opts.balancer,
       }),
       this.root,
       this.opts.httpPort,
@@ -375,6 +379,7 @@ export class Sandbox {
                     checkPort: o.checkPort,
                     maintenanceRetryAfter: 120,
                     ports,
+                    balancer: o.balancer,
                   }),
                 ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, this.httpsPort, this.L)]),
               ),

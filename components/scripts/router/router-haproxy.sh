@@ -57,14 +57,15 @@ router_sync() {
   ) 5>"$BG_STATE_DIR/router-sync.lock"
 }
 haproxy_sync() {
-  local live idle maint=off https=off cmds="" k v deadline
+  local live idle maint=off https=off drain=off cmds="" k v deadline
   live=$(live_color)
   [ -n "$live" ] || live=blue
   idle=$(other_color "$live")
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
   [ ! -f "$BG_HTTPS_FLAG" ] || https=on
+  [ ! -f "$BG_DRAIN_FLAG" ] || drain=on
   # Checked step by step: a reload would load a map file that did not get written.
-  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new" &&
+  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\ndrain %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" "$drain" >"$BG_HAPROXY_MAP.new" &&
     chmod 0644 "$BG_HAPROXY_MAP.new" && mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
     rm -f "$BG_HAPROXY_MAP.new"
     die "could not write $BG_HAPROXY_MAP, so HAProxy was not told ($(space_note "$BG_STATE_DIR"))"
