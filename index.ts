@@ -16,8 +16,9 @@ const first = fleet.hosts[0].host;
 export const ip = first.ip;
 // The host's SSH key every step pins: the release CLI's ssh trusts it, and an attached stack (hostKind stack) pins it.
 export const hostKey = first.hostKey;
+// Several hosts: each one's address and SSH key (npm run status asks every one).
 export const hosts = fleet.hosts[0].name
-  ? pulumi.output(Object.fromEntries(fleet.hosts.map((h) => [h.name, h.host.ip])))
+  ? pulumi.output(Object.fromEntries(fleet.hosts.map((h) => [h.name, { ip: h.host.ip, hostKey: h.host.hostKey }])))
   : undefined;
 export const balancerIp = balancer?.ipv4;
 export const url = app.url;

@@ -29,10 +29,23 @@ export function trustStackHostKey(outputs: Record<string, unknown>): void {
   const { hostKey, sshCommand } = outputs;
   const m = typeof sshCommand === "string" ? /^ssh(?: -p (\d+))? (?:\S+@)?(\S+)$/.exec(sshCommand.trim()) : null;
   if (typeof hostKey !== "string" || !hostKey || !m) return;
+  // Several hosts: every one's key, at the same port.
+  const keys: [string, string][] = [
+    [m[2], hostKey],
+    ...Object.values(stackHosts(outputs)).map((h) => [h.ip, h.hostKey] as [string, string]),
+  ];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-ssh-"));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, "known_hosts");
-  fs.writeFileSync(file, `${m[1] ? `[${m[2]}]:${m[1]}` : m[2]} ${hostKey}\n`, { mode: 0o600 });
+  const line = ([host, key]: [string, string]) => `${m[1] ? `[${host}]:${m[1]}` : host} ${key}\n`;
+  fs.writeFileSync(
+    file,
+    keys
+      .filter(([, k]) => k)
+      .map(line)
+      .join(""),
+    { mode: 0o600 },
+  );
   pinned = [
     "-o",
     `UserKnownHostsFile=${file}`,
@@ -41,6 +54,16 @@ export function trustStackHostKey(outputs: Record<string, unknown>): void {
     "-o",
     "StrictHostKeyChecking=yes",
   ];
+}
+
+/** The stack's hosts output (several hosts): name -> address and SSH key; {} for one host. */
+export function stackHosts(outputs: Record<string, unknown>): Record<string, { ip: string; hostKey: string }> {
+  const h = outputs.hosts;
+  if (typeof h !== "object" || h === null) return {};
+  const out: Record<string, { ip: string; hostKey: string }> = {};
+  for (const [name, v] of Object.entries(h as Record<string, { ip?: unknown; hostKey?: unknown }>))
+    if (typeof v?.ip === "string") out[name] = { ip: v.ip, hostKey: typeof v.hostKey === "string" ? v.hostKey : "" };
+  return out;
 }
 
 /** The parts of the statusCommand output: `ssh [-p N] user@host [sudo -n ]/usr/local/sbin/<ns>-status`. */

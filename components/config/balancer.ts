@@ -62,7 +62,8 @@ export function readBalancer(r: Reader, ctx: BalancerContext): BalancerConfig {
   };
   if (config.enabled) checkBalanced(r, config, ctx, locations);
   else if (ctx.hosts.length > 1) {
-    for (const k of BALANCER_KEYS.filter((k) => r.setToNonDefault(k)))
+    // The health check's keys describe any balancer (drain.sh waits by them); the rest make Hetzner's.
+    for (const k of BALANCER_KEYS.filter((k) => !k.startsWith("loadBalancerHealth") && r.setToNonDefault(k)))
       r.problem(
         `${key(k)} is set, but a Hetzner load balancer fronts Hetzner servers only and not every host is one; it would be ignored`,
       );

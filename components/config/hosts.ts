@@ -81,6 +81,14 @@ function namedHost(r: Reader, host: HostConfig, name: string, where: string, fir
   }
 }
 
+/** What several hosts rule out: a postSwitch failure that would move one host back alone. */
+export function checkSeveral(r: Reader, hosts: readonly NamedHost[], postSwitchFailure: string): void {
+  if (hosts[0].name === "" || postSwitchFailure !== "rollback") return;
+  r.problem(
+    `${key("postSwitchFailure")} "rollback" is not possible with several hosts: a postSwitch hook runs on each host after every host confirmed, and one host moving back alone would serve another colour than the rest. Use warn (the default): pulumi config set postSwitchFailure warn`,
+  );
+}
+
 /** bluegreen:drainedHosts: names from hosts, never all of them. */
 export function readDrained(r: Reader, hosts: readonly NamedHost[]): string[] {
   const list = r.list(

@@ -694,7 +694,7 @@ export const KEYS = {
     min: 3,
     max: 60,
     checkedBy: "balancer",
-    description: `Seconds between the balancer's health checks of each host, which ask the host's live slot for healthPath. ${SEVERAL_HOSTS}`,
+    description: `Seconds between the balancer's health checks of each host, which ask ${"/.bluegreen/health"} (the host's live slot's healthPath, or 503 while drained). With hostKind ssh, your own balancer's: drainedHosts waits by it. ${SEVERAL_HOSTS}`,
   },
   loadBalancerHealthTimeout: {
     type: "integer",
@@ -703,7 +703,7 @@ export const KEYS = {
     min: 1,
     max: 59,
     checkedBy: "balancer",
-    description: `Seconds one health check may take; less than loadBalancerHealthInterval. ${SEVERAL_HOSTS}`,
+    description: `Seconds one health check may take; less than loadBalancerHealthInterval. With hostKind ssh, your own balancer's. ${SEVERAL_HOSTS}`,
   },
   loadBalancerHealthRetries: {
     type: "integer",
@@ -712,7 +712,7 @@ export const KEYS = {
     min: 1,
     max: 5,
     checkedBy: "balancer",
-    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. ${SEVERAL_HOSTS}`,
+    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. With hostKind ssh, your own balancer's. ${SEVERAL_HOSTS}`,
   },
   loadBalancerTls: {
     type: "string",

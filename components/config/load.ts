@@ -6,7 +6,7 @@ import { readApp, readHostPackages } from "./app";
 import { readBalancer } from "./balancer";
 import { ConfigError } from "./errors";
 import { readArch, readHost } from "./host";
-import { readDrained, readHosts } from "./hosts";
+import { checkSeveral, readDrained, readHosts } from "./hosts";
 import { ConfigValues } from "./keys";
 import { readAcmePort, readPorts } from "./ports";
 import { Reader } from "./reader";
@@ -49,6 +49,7 @@ export function loadConfig(
   }
   const artifacts = { blue: slots.blue.artifact, green: slots.green.artifact };
   const app = readApp(r, linkMode, artifacts);
+  checkSeveral(r, hosts, app.hooks.postSwitchFailure);
   const hostPackages = readHostPackages(r);
   const buildCommand = readBuildCommand(r, artifacts);
   const bundleMaxMegabytes = r.int("bundleMaxMegabytes");

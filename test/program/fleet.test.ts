@@ -55,7 +55,11 @@ describe("several hosts (bluegreen:hosts)", () => {
       "switch-hosts",
     ]);
     assert.strictEqual(plain(find(three, "web2-router-config").inputs).connection.host, "203.0.113.12");
-    assert.deepStrictEqual(three.outputs.hosts, { web1: "203.0.113.11", web2: "203.0.113.12", web3: "203.0.113.13" });
+    assert.deepStrictEqual(three.outputs.hosts, {
+      web1: { ip: "203.0.113.11", hostKey: MOCK_HOST_KEY },
+      web2: { ip: "203.0.113.12", hostKey: MOCK_HOST_KEY },
+      web3: { ip: "203.0.113.13", hostKey: MOCK_HOST_KEY },
+    });
   });
 
   it("switch-hosts: the colour in its command, every host's switch.sh in HOSTS, the key a secret in its environment", () => {
@@ -151,6 +155,10 @@ describe("several hosts (bluegreen:hosts)", () => {
     await rejects(
       { drainedHosts: ["web9"] },
       'bluegreen:drainedHosts entry "web9" is not a host in bluegreen:hosts (web1, web2, web3)',
+    );
+    await rejects(
+      { postSwitch: "true", postSwitchFailure: "rollback" },
+      'bluegreen:postSwitchFailure "rollback" is not possible with several hosts: a postSwitch hook runs on each host after every host confirmed, and one host moving back alone would serve another colour than the rest. Use warn (the default): pulumi config set postSwitchFailure warn',
     );
     await rejects(
       { drainedHosts: ["web1", "web2", "web3"] },

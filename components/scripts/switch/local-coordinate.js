@@ -103,7 +103,8 @@ function open(/** @type {HostSpec} */ spec, /** @type {{opts: string[], sshEnv: 
       else s.lines.push(line);
     }
   });
-  child.stderr.on("data", (/** @type {Buffer} */ d) => (s.stderr += d.toString()));
+  // ssh ends its own messages with CRLF.
+  child.stderr.on("data", (/** @type {Buffer} */ d) => (s.stderr += d.toString().replace(/\r\n/g, "\n")));
   child.stdin.on("error", () => undefined); // a host that went away: its exit says why
   if (env.SECTIONS) child.stdin.write(`${env.SECTIONS.endsWith("\n") ? env.SECTIONS : `${env.SECTIONS}\n`}@end-sections\n`);
   return s;
