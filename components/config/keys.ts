@@ -22,6 +22,9 @@ export const AREAS = {
   ports: "Loopback ports",
   switch: "Router, switch and rollback",
   releases: "Releases",
+  backups: "Backups and restore",
+  notify: "Notifications",
+  metrics: "Metrics",
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -53,6 +56,22 @@ export interface KeyRow {
 }
 
 const PORT = { type: "integer", area: "ports", default: 0, min: 0, max: 65535, checkedBy: "ports" } as const;
+
+/** What notifications tell (bluegreen:notifyEvents), in the order docs list them. */
+export const NOTIFY_EVENTS = [
+  "switch",
+  "rollback",
+  "staged-failed",
+  "hook-failed",
+  "backup-failed",
+  "backup-missed",
+  "restore",
+  "tls-failed",
+  "tls-expiring",
+  "disk-low",
+  "drift",
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const SIZE = /^[1-9][0-9]*[KMG]$/;
 
 const OPTIONAL_SECRET =
@@ -650,6 +669,152 @@ export const KEYS = {
     checkedBy: "load",
     description:
       "How many of the newest releases stay on the host; a release a slot runs, is configured for or has staged stays too, however old",
+  },
+  backupDatabases: {
+    type: "array",
+    area: "backups",
+    default: [],
+    checkedBy: "data",
+    description:
+      "SQLite database files under the app's data directory to back up, e.g. app.db (pulumi config set --path 'backupDatabases[0]' app.db): copied hourly while the app writes (VACUUM INTO), each copy checked with PRAGMA integrity_check, and snapshotted right before every preSwitch hook. Empty: no backups",
+  },
+  backupKeepHourly: {
+    type: "integer",
+    area: "backups",
+    default: 24,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many of the newest hourly backups to keep, on the host and off it",
+  },
+  backupKeepDaily: {
+    type: "integer",
+    area: "backups",
+    default: 7,
+    min: 0,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many days keep their first backup of the day (UTC), on the host and off it",
+  },
+  backupKeepSnapshots: {
+    type: "integer",
+    area: "backups",
+    default: 10,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description:
+      "How many of the newest pre-migration snapshots (taken before each preSwitch) and pre-restore copies to keep",
+  },
+  backupRemote: {
+    type: "object",
+    area: "backups",
+    default: {},
+    secret: { kind: "always", why: "the remote's credentials: a 0600 rclone config on the host, sent on stdin" },
+    checkedBy: "data",
+    description:
+      "Off-host copies with rclone: the remote's settings as rclone names them, set with --secret: type s3 (any S3-compatible store: provider, endpoint, access_key_id, secret_access_key, region) or sftp (host, user, port, key_pem or pass), e.g. pulumi config set --secret --path 'backupRemote.type' s3. Empty: copies stay on the host",
+  },
+  backupRemotePath: {
+    type: "string",
+    area: "backups",
+    default: "",
+    pattern: {
+      re: /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+      what: "a bucket or directory path such as my-bucket/backups",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the bucket and folder (s3) or directory (sftp) the encrypted copies go to; each app writes under its own name there",
+  },
+  backupPassphrase: {
+    type: "string",
+    area: "backups",
+    secret: {
+      kind: "always",
+      why: "it encrypts the off-host copies (rclone crypt); a 0600 file on the host, sent on stdin",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the passphrase copies are encrypted with (rclone crypt: contents and names) before they leave the host, set with --secret. Keep it outside the stack too: without it no copy can be read",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyWebhook: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An https:// URL that gets each event as a JSON POST (event, app, host, message, time, fields), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifySlack: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Slack (or Slack-compatible: Mattermost, Rocket.Chat) incoming webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyDiscord: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Discord webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyNtfy: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the topic URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An ntfy topic URL (https://ntfy.sh/TOPIC, or your server's; https://user:password@host/TOPIC for a protected one), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyEmail: {
+    type: "array",
+    area: "notify",
+    default: [],
+    checkedBy: "notify",
+    description:
+      "Addresses that get each event by mail through the host's sendmail (postfix, msmtp-mta, ...; notifications say so when the host has none)",
+  },
+  notifyEvents: {
+    type: "array",
+    area: "notify",
+    default: [...NOTIFY_EVENTS],
+    checkedBy: "notify",
+    description:
+      "Which events are sent: switch, rollback (automatic), staged-failed (a staged change failed on the old slot), hook-failed, backup-failed, backup-missed, restore, tls-failed (a renewal), tls-expiring (under 14 days), disk-low, drift (the host disagrees with what bluegreen recorded)",
+  },
+  notifyDiskFreePercent: {
+    type: "integer",
+    area: "notify",
+    default: 10,
+    min: 1,
+    max: 50,
+    checkedBy: "notify",
+    description: "disk-low is sent when the data directory's or the state's filesystem has less than this share free",
+  },
+  metrics: {
+    type: "boolean",
+    area: "metrics",
+    default: false,
+    checkedBy: "metrics",
+    description:
+      "Prometheus metrics of the app (live colour, versions, switches, rollbacks, requests and 5xx per slot, backups, certificate expiry, staged changes) on a loopback port, and in node_exporter's textfile directory when the host has one",
+  },
+  metricsPort: {
+    type: "integer",
+    area: "metrics",
+    default: 0,
+    min: 0,
+    max: 65535,
+    checkedBy: "metrics",
+    description:
+      "With metrics: the 127.0.0.1 port that serves /metrics; 0: automatic (9464 for the app bluegreen, else the app's sixth automatic port)",
   },
 } as const satisfies Record<string, KeyRow>;
 

@@ -19,22 +19,7 @@ LINES=${LINES:-10}
 live=$(live_color)
 
 # ---- --json: the same report as one JSON object (npm run status -- --json) ----------------
-# json_str TEXT: TEXT as a JSON string; backslash, quote and every control character escaped
-# (hosts have no jq). json_or_null TEXT: the same, or null for an empty TEXT.
-json_str() {
-  local s=$1 out="" c
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  while [[ $s =~ ^([^[:cntrl:]]*)([[:cntrl:]])(.*)$ ]]; do
-    printf -v c '\\u%04x' "'${BASH_REMATCH[2]}"
-    out+=${BASH_REMATCH[1]}$c
-    s=${BASH_REMATCH[3]}
-  done
-  printf '"%s"' "$out$s"
-}
+# json_str (lib/events.sh): TEXT as a JSON string. json_or_null TEXT: the same, or null for an empty TEXT.
 json_or_null() { if [ -n "$1" ]; then json_str "$1"; else printf null; fi; }
 json_bool() { if "$@"; then printf true; else printf false; fi; }
 json_slot() {
