@@ -7,6 +7,7 @@ import { HostSetup } from "../host/setup";
 import { Router } from "../router/router";
 import { ResolvedArtifact } from "./artifact";
 import { Maintenance } from "./maintenance";
+import { opsResources } from "./ops";
 import { ReleaseRetention } from "./retention";
 import { Slot } from "./slot";
 import { Tls } from "./tls";
@@ -132,6 +133,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
       { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
       under([router]),
     );
+    // Backups, notifications and metrics: only those configured (components/app/ops.ts).
+    const ops = opsResources(child, under, on, cfg.ops, [setup]);
     new TrafficSwitch(
       child("switch"),
       {
@@ -143,7 +146,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         hooks: cfg.app.hooks,
         secretNames: cfg.app.secretNames,
       },
-      under([...slots, maintenance]),
+      under([...slots, maintenance, ...ops]),
     );
     new ReleaseRetention(
       child("releases"),
