@@ -100,6 +100,7 @@ for u in service:service timer:timer; do
 done
 [ "$changed" = no ] || with_deadline 120 "systemctl daemon-reload" systemctl daemon-reload
 systemctl enable -q --now "$unit.timer"
+install -d -m 0755 "${BG_BACKUP_COMMAND%/*}"
 ln -sfn "$BG_TOOLS_DIR/backup.sh" "$BG_BACKUP_COMMAND"
 ln -sfn "$BG_TOOLS_DIR/restore.sh" "$BG_RESTORE_COMMAND"
 audit backup-config "state=on databases=$(field "$BG_BACKUP_CONF" databases | tr ' ' ',')" ok

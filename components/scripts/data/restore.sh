@@ -39,7 +39,7 @@ else
     die "no such backup on this host: '$want' (bluegreen-backup list shows them; --remote fetches one from the remote)"
   dir=$BG_BACKUP_DIR/$want
 fi
-if ! backup_verify "$dir"; then
+if ! backup_verify "$dir" "$want"; then
   die_audited restore "id=$want source=$from" refused "$BACKUP_ERROR. Nothing was changed: the slots and the data are as they were."
 fi
 dbs=$(field "$dir/manifest" databases)
@@ -120,6 +120,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 maintenance on
+stopping=$(now_ms)
 for c in blue green; do
   if systemctl is-active -q "$BG_NS@$c"; then running+=("$c"); fi
 done
@@ -146,5 +147,5 @@ start_slots || undo "a slot did not come back ready on the restored data"
 maintenance off
 trap cleanup EXIT
 audit restore "id=$want source=$from pre_restore=$pre databases=${dbs// /,} ms=$(($(now_ms) - checked))" ok
-echo "restored $want ($dbs) from $from: checked in $((checked - started)) ms; slots down $(($(now_ms) - stopped)) ms (files in place $((restored - stopped)) ms after they stopped); ${running[*]:-no slot} running again$([ "$maint_was" = yes ] && echo "; maintenance stays on, as it was" || echo "; maintenance off")."
+echo "restored $want ($dbs) from $from: checked in $((checked - started)) ms; slots stopped in $((stopped - stopping)) ms (their drain), down $(($(now_ms) - stopped)) ms (files in place $((restored - stopped)) ms after they stopped); ${running[*]:-no slot} running again$([ "$maint_was" = yes ] && echo "; maintenance stays on, as it was" || echo "; maintenance off")."
 echo "the data as it was before is kept as backup $pre: $BG_RESTORE_COMMAND $pre undoes this restore"

@@ -151,26 +151,30 @@ backup_prune_local() {
   rm -rf "$BG_BACKUP_DIR"/.new-* 2>/dev/null || true
 }
 
-# backup_verify DIR: checks a backup before it is put back: it belongs to this app, its files
-# have the checksums its manifest recorded, and each passes PRAGMA integrity_check. Sets
-# BACKUP_ERROR and fails otherwise.
+# backup_verify DIR ID: checks backup ID (in DIR) before it is put back: it belongs to this app,
+# its manifest names it, its files have the checksums the manifest recorded, and each passes
+# PRAGMA integrity_check. Sets BACKUP_ERROR and fails otherwise.
 backup_verify() {
-  local dir=$1 app sums db answer
-  [ -f "$dir/manifest" ] || { BACKUP_ERROR="$dir has no manifest: it is not a bluegreen backup"; return 1; }
+  local dir=$1 id=$2 app sums db answer
+  [ -f "$dir/manifest" ] || { BACKUP_ERROR="$id has no manifest: it is not a bluegreen backup"; return 1; }
   app=$(field "$dir/manifest" app)
   if [ "$app" != "$BG_APP" ]; then
-    BACKUP_ERROR="backup $(field "$dir/manifest" id) belongs to the app '${app:-unknown}', not to '$BG_APP'; restoring another app's data here is refused"
+    BACKUP_ERROR="backup $id belongs to the app '${app:-unknown}', not to '$BG_APP'; restoring another app's data here is refused"
+    return 1
+  fi
+  if [ "$(field "$dir/manifest" id)" != "$id" ]; then
+    BACKUP_ERROR="backup $id has the manifest of another backup ($(field "$dir/manifest" id)); it is refused"
     return 1
   fi
   if ! sums=$(cd "$dir" && sha256sum --quiet --strict -c sha256sums 2>&1); then
-    BACKUP_ERROR="backup $(field "$dir/manifest" id) does not match its checksums: ${sums//$'\n'/; }"
+    BACKUP_ERROR="backup $id does not match its checksums: ${sums//$'\n'/; }"
     return 1
   fi
   for db in $(field "$dir/manifest" databases); do
     [ "$(field "$dir/manifest" "missing.$db")" != yes ] || continue
     answer=$(backup_integrity "$dir/db/$db")
     if [ "$answer" != ok ]; then
-      BACKUP_ERROR="backup $(field "$dir/manifest" id): $db fails PRAGMA integrity_check: $answer"
+      BACKUP_ERROR="backup $id: $db fails PRAGMA integrity_check: $answer"
       return 1
     fi
   done
