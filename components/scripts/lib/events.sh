@@ -11,11 +11,14 @@ bg_event_seq=0
 
 # notify_event EVENT RESULT MESSAGE [FIELDS]: queues one event when notifications are on and
 # EVENT is one of bluegreen:notifyEvents. One small file, written then renamed; never fails and
-# never waits (a full disk loses the event; the audit log has it, when it has room).
+# never waits (a full disk loses the event; the audit log has it, when it has room). Builtins
+# only but the rename: it runs inside a switch.
 notify_event() {
   [ -f "$BG_NOTIFY_CONF" ] || return 0
-  local wanted id t tmp
-  wanted=" $(field "$BG_NOTIFY_CONF" events) "
+  local line wanted="" id t tmp
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ $line != events=* ]] || wanted=" ${line#events=} "
+  done <"$BG_NOTIFY_CONF"
   [[ $wanted == *" $1 "* ]] || return 0
   t=${EPOCHREALTIME/[.,]/}
   bg_event_seq=$((bg_event_seq + 1))
@@ -36,35 +39,54 @@ notify_event() {
 # failed on the old slot, a failed hook, a failed backup, a restore, a failed certificate renewal.
 # A switch's duration comes in BG_SWITCH_MS (switch.sh sets it before its audit line).
 events_from_audit() {
-  local action=$1 fields=$2 result=$3 to from
-  # Neither notifications nor metrics on this host: nothing to do, and no fork.
+  local action=$1 fields=$2 result=$3 to from was="" took=""
+  # Neither notifications nor metrics on this host: nothing to do.
   [ -f "$BG_NOTIFY_CONF" ] || [ -d "$BG_METRICS_DIR" ] || return 0
-  to=$(audit_field "$fields" to) from=$(audit_field "$fields" from)
+  audit_field "$fields" to && to=$AF
+  audit_field "$fields" from && from=$AF
   case "$action:$result" in
     switch:ok)
       switch_timing
-      notify_event switch "$result" "$BG_APP: $to is live$([ -z "$from" ] || [ "$from" = none ] || echo " (was $from)"), version $(audit_field "$fields" version)$([ -z "${BG_SWITCH_MS:-}" ] || echo ", switched in ${BG_SWITCH_MS} ms")" "$fields"
+      [ -z "$from" ] || [ "$from" = none ] || was=" (was $from)"
+      [ -z "${BG_SWITCH_MS:-}" ] || took=", switched in ${BG_SWITCH_MS} ms"
+      audit_field "$fields" version
+      notify_event switch "$result" "$BG_APP: $to is live$was, version $AF$took" "$fields"
       ;;
     switch:*) notify_event switch "$result" "$BG_APP: the switch to $to was $result; traffic stays on ${from:-the slot it was on}" "$fields" ;;
     rollback:*) notify_event rollback "$result" "$BG_APP: automatic rollback from $from to $to: $result" "$fields" ;;
-    deploy:failed) [[ " $fields " != *" staged=applied "* ]] || notify_event staged-failed "$result" "$BG_APP: slot $(audit_field "$fields" slot) (now idle) did not come up with the settings staged for it; a rollback to it is refused until it is ready" "$fields" ;;
-    hook:failed) notify_event hook-failed "$result" "$BG_APP: $(audit_field "$fields" name) failed on slot $(audit_field "$fields" slot) (exit $(audit_field "$fields" exit))" "$fields" ;;
-    backup:failed | backup-offsite:failed) notify_event backup-failed "$result" "$BG_APP: $action $(audit_field "$fields" id) failed: $(audit_field "$fields" why)" "$fields" ;;
-    restore:*) notify_event restore "$result" "$BG_APP: restore of backup $(audit_field "$fields" id): $result" "$fields" ;;
+    deploy:failed)
+      [[ " $fields " == *" staged=applied "* ]] || return 0
+      audit_field "$fields" slot
+      notify_event staged-failed "$result" "$BG_APP: slot $AF (now idle) did not come up with the settings staged for it; a rollback to it is refused until it is ready" "$fields"
+      ;;
+    hook:failed)
+      local name slot
+      audit_field "$fields" name && name=$AF
+      audit_field "$fields" slot && slot=$AF
+      audit_field "$fields" exit
+      notify_event hook-failed "$result" "$BG_APP: $name failed on slot $slot (exit $AF)" "$fields"
+      ;;
+    backup:failed | backup-offsite:failed)
+      local id
+      audit_field "$fields" id && id=$AF
+      audit_field "$fields" why
+      notify_event backup-failed "$result" "$BG_APP: $action $id failed: $AF" "$fields"
+      ;;
+    restore:*)
+      audit_field "$fields" id
+      notify_event restore "$result" "$BG_APP: restore of backup $AF: $result" "$fields"
+      ;;
     tls-*:failed) notify_event tls-failed "$result" "$BG_APP: certificate $action failed; the certificate served before stays in place" "$fields" ;;
   esac
   return 0
 }
 
-# audit_field FIELDS KEY: the value of KEY=... in an audit line's fields.
+# audit_field FIELDS KEY: sets AF to the value of KEY=... in an audit line's fields ("" when absent).
+AF=""
 audit_field() {
-  local w
-  for w in $1; do
-    if [[ $w == "$2="* ]]; then
-      printf '%s\n' "${w#"$2="}"
-      return 0
-    fi
-  done
+  AF=""
+  [[ " $1 " =~ \ $2=([^ ]*)\  ]] && AF=${BASH_REMATCH[1]}
+  return 0
 }
 
 # switch_timing: adds the switch's duration (BG_SWITCH_MS) to the metrics' record of switch durations.
