@@ -21,13 +21,15 @@ install -d -m 0755 "$BG_METRICS_DIR"
 exec {metricsfd}>"$BG_METRICS_DIR/lock"
 flock -w 20 "$metricsfd" || die "another read of the metrics has held $BG_METRICS_DIR/lock for over 20 s"
 counters="$BG_METRICS_DIR/counters"
+lines=$(mktemp)
+trap 'rm -f "$lines"' EXIT
 declare -A C=()
 if [ -f "$counters" ]; then
   while IFS='=' read -r k v; do [ -z "$k" ] || C[$k]=$v; done <"$counters"
 fi
 
 # new_lines FILE KEY: the lines FILE got since the last read (KEY: where that read stopped, by
-# inode and offset). A rotated file (new inode) is read from its start, after the end of the
+# inode and offset, kept in C: call it with its output redirected, never in $(...) or <(...)). A rotated file (new inode) is read from its start, after the end of the
 # old one (FILE.1) when that is the file read last time.
 new_lines() {
   local f=$1 k=$2 ino size off old
@@ -60,6 +62,7 @@ haproxy_counts_all() {
 }
 
 # From the audit log: switches by result, their durations, rollbacks, backup failures, notifications.
+new_lines "$BG_AUDIT_LOG" audit >"$lines"
 while read -r _ action rest; do
   result=${rest##*result=} result=${result%% *}
   case "$action" in
@@ -68,12 +71,13 @@ while read -r _ action rest; do
     backup | backup-offsite) [ "$result" != failed ] || C[backup.failures]=$((${C[backup.failures]:-0} + 1)) ;;
     notify) C[notify.$result]=$((${C[notify.$result]:-0} + 1)) ;;
   esac
-done < <(new_lines "$BG_AUDIT_LOG" audit | grep -E '^[0-9-]+T[0-9:]+Z (switch|rollback|backup|backup-offsite|notify) ' || true)
+done < <(grep -E '^[0-9-]+T[0-9:]+Z (switch|rollback|backup|backup-offsite|notify) ' "$lines" || true)
 if [ -s "$BG_METRICS_DIR/switch-ms" ]; then
+  new_lines "$BG_METRICS_DIR/switch-ms" switchms >"$lines"
   while read -r ms; do
     [[ $ms =~ ^[0-9]+$ ]] || continue
     C[switch.ms.sum]=$((${C[switch.ms.sum]:-0} + ms)) C[switch.ms.count]=$((${C[switch.ms.count]:-0} + 1))
-  done < <(new_lines "$BG_METRICS_DIR/switch-ms" switchms)
+  done <"$lines"
 fi
 
 # From the router: requests and 5xx per slot.
@@ -81,23 +85,24 @@ if [ "$BG_ROUTER" = nginx ]; then
   # Lines start "$msec $status $upstream_status"; ua="$upstream_addr" names the slot (its socket
   # or its loopback port). A response nginx made itself (the maintenance page) reached no slot.
   blue_at=$(cat "$(slot_dir blue)/listen" 2>/dev/null || true) green_at=$(cat "$(slot_dir green)/listen" 2>/dev/null || true)
+  new_lines "$BG_ACCESS_LOG" access >"$lines"
   while read -r color req err; do
     C[$color.requests]=$((${C[$color.requests]:-0} + req)) C[$color.5xx]=$((${C[$color.5xx]:-0} + err))
-  done < <(new_lines "$BG_ACCESS_LOG" access | awk -v b="$BG_RUN_DIR/blue/" -v g="$BG_RUN_DIR/green/" -v bt="${blue_at#unix:}" -v gt="${green_at#unix:}" '
+  done < <(awk -v b="$BG_RUN_DIR/blue/" -v g="$BG_RUN_DIR/green/" -v bt="${blue_at#unix:}" -v gt="${green_at#unix:}" '
     $3 == "-" { next }
     { c = ""; if (match($0, / ua="[^"]*"/)) { u = substr($0, RSTART + 5, RLENGTH - 6); n = split(u, us, ", "); u = us[n]; sub(/^unix:/, "", u)
         if (index(u, b) == 1 || u == bt) c = "blue"; else if (index(u, g) == 1 || u == gt) c = "green" }
       if (c == "") next; r[c]++; if ($2 >= 500) e[c]++ }
-    END { for (c in r) print c, r[c], e[c] + 0 }')
+    END { for (c in r) print c, r[c], e[c] + 0 }' "$lines")
 else
   # Each worker counts on its own and a reload's new worker from 0: the counters add what each
   # worker counted, and keep the last counts of a worker that has gone.
   declare -A seen=()
   for color in blue green; do
-    if lines=$(haproxy_counts_all "$color"); then
+    if counts=$(haproxy_counts_all "$color"); then
       while read -r pid req err; do
         seen[$color.$pid]="$req $err"
-      done <<<"$lines"
+      done <<<"$counts"
     fi
   done
   for k in "${!C[@]}"; do
