@@ -10,14 +10,13 @@
 // - a bad migration, a rollback, then a restore of the snapshot taken before the migration:
 //   the old version serves the old data.
 import * as assert from "assert";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { renderBackupConf, renderBackupUnits } from "../../components/app/backups";
 import { renderBundle } from "../../components/host/shell";
-import { installTools, NodeSlots, noAppUser } from "../support/nodeSlots";
-import { Sandbox, SWITCH_TEST_VALUES, ToolResult } from "../support/sandbox";
+import { NodeSlots, nodeSandbox, toolAsync as spawnTool } from "../support/nodeSlots";
+import { Sandbox, SWITCH_TEST_VALUES } from "../support/sandbox";
 import { run } from "../support/tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,27 +40,6 @@ function get(
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (e) => resolve({ status: 0, body: e.message, color: "" }));
-  });
-}
-
-/** An installed tool, run without blocking the event loop (so that load and tool really overlap). */
-function toolAsync(
-  slots: NodeSlots,
-  name: string,
-  args: string[] = [],
-  vars: Record<string, string> = {},
-): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(slots.host.at(`${slots.host.L.toolsDir}/${name}`), args, {
-      env: { PATH: slots.path, ...vars },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
   });
 }
 
@@ -93,23 +71,7 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
   };
 
   before(async () => {
-    host = new Sandbox({
-      mode: "socket",
-      httpPort: BASE,
-      previewPort: BASE + 1,
-      checkPort: BASE + 2,
-      ports: { blue: BASE + 3, green: BASE + 4 },
-    });
-    const cfg = host.configureAndStart();
-    assert.strictEqual(cfg.status, 0, cfg.stderr);
-    installTools(host, ["backup-config.sh", "backup.sh", "restore.sh"]);
-    noAppUser(host);
-    slots = new NodeSlots(host);
-    slots.migrate();
-    await slots.start("blue", "v1");
-    await slots.start("green", "v1");
-    const sw = host.switchTo("blue");
-    assert.strictEqual(sw.status, 0, sw.stderr);
+    ({ host, slots } = await nodeSandbox(BASE, ["backup-config.sh", "backup.sh", "restore.sh"]));
     // The backups step as the program sends it (components/app/backups.ts).
     const conf = { databases: ["app.db"], keepHourly: 24, keepDaily: 7, keepSnapshots: 10 };
     const step = slots.tool(
@@ -148,7 +110,7 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
     for (let i = 0; i < 6; i++) {
       await sleep(1000);
       const started = Date.now();
-      const r = await toolAsync(slots, "backup.sh", ["now"]);
+      const r = await spawnTool(slots, "backup.sh", { args: ["now"] });
       const ended = Date.now();
       assert.strictEqual(r.status, 0, r.stderr);
       backups.push({ id: /^backup (\S+):/.exec(r.stdout)![1], started, ended });
@@ -210,7 +172,7 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
       }
     })();
     const started = Date.now();
-    const r = await toolAsync(slots, "restore.sh", [target.id]);
+    const r = await spawnTool(slots, "restore.sh", { args: [target.id] });
     const took = Date.now() - started;
     await sleep(300);
     polling = false;
@@ -282,7 +244,7 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
       ],
     ];
     for (const [id, message] of cases) {
-      const r = await toolAsync(slots, "restore.sh", [id]);
+      const r = await spawnTool(slots, "restore.sh", { args: [id] });
       assert.strictEqual(r.status, 1, r.stdout);
       assert.match(r.stderr, message);
       assert.match(audit(), new RegExp(`Z restore id=${id} source=local result=refused by=\\w+\\n`));
@@ -362,7 +324,7 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
     assert.strictEqual(back.status, 0, back.stderr);
     assert.match((await get(agent, BASE, "/visits")).body, /^visits 2\b/, "v1 serves, on the broken data");
     // Restore the snapshot taken right before the migration.
-    const r = await toolAsync(slots, "restore.sh", [snap]);
+    const r = await spawnTool(slots, "restore.sh", { args: [snap] });
     assert.strictEqual(r.status, 0, r.stderr);
     const after = await get(agent, BASE, "/visits");
     assert.strictEqual(after.color, "blue");

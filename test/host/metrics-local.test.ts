@@ -15,6 +15,7 @@ import { renderBackupConf, renderBackupUnits } from "../../components/app/backup
 import { renderMetricsUnits } from "../../components/app/metrics";
 import { Color, RouterKind } from "../../components/host/layout";
 import { renderBundle } from "../../components/host/shell";
+import { selfSignedBundle } from "../support/certs";
 import { ROOT } from "../support/harness";
 import { installTools, NodeSlots, noAppUser } from "../support/nodeSlots";
 import { Sandbox } from "../support/sandbox";
@@ -62,7 +63,16 @@ for (const router of ["nginx", "haproxy"] as RouterKind[]) {
     /** n public requests; each counted by the colour that answered. */
     function requests(n: number): void {
       for (let i = 0; i < n; i++) {
-        const r = run("curl", ["-s", "-o", "/dev/null", "-D", "-", "-H", "Host: metrics.test", `http://127.0.0.1:${BASE}/`]);
+        const r = run("curl", [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-D",
+          "-",
+          "-H",
+          "Host: metrics.test",
+          `http://127.0.0.1:${BASE}/`,
+        ]);
         const color = /x-bluegreen-color: *(\w+)/i.exec(r.stdout)?.[1] as Color;
         assert.ok(color, r.stdout);
         sent[color]++;
@@ -234,35 +244,11 @@ for (const router of ["nginx", "haproxy"] as RouterKind[]) {
       const id = /^backup (\S+):/.exec(b.stdout)![1];
       const manifest = fs.readFileSync(host.at(`${host.L.backupDir}/${id}/manifest`), "utf8");
       // The certificate, installed as the tls step installs one.
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-cert-"));
-      run("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=metrics.test",
-        "-addext",
-        "subjectAltName=DNS:metrics.test",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ]);
       const tls = host.tool(
         "tls-config.sh",
         { MODE: "files", DOMAINS: "metrics.test" },
-        renderBundle({
-          certificate: fs.readFileSync(`${dir}/cert.pem`, "utf8"),
-          key: fs.readFileSync(`${dir}/key.pem`, "utf8"),
-        }),
+        selfSignedBundle("metrics.test"),
       );
-      fs.rmSync(dir, { recursive: true });
       assert.strictEqual(tls.status, 0, tls.stderr);
       const m = promcheck(metrics());
       assert.strictEqual(

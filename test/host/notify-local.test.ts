@@ -25,7 +25,6 @@ const RECEIVER = BASE + 8;
 const HANG = BASE + 7;
 const CLOSED = BASE + 6;
 const TOKEN = "Tq7-secret-path-token";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Received {
   readonly kind: string;

@@ -11,12 +11,11 @@
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
 import { renderBackupConf, renderBackupUnits, renderRemoteSettings } from "../../components/app/backups";
 import { renderNotifyConf } from "../../components/app/notifications";
 import { renderBundle } from "../../components/host/shell";
-import { installTools, NodeSlots, noAppUser } from "../support/nodeSlots";
-import { Sandbox, ToolResult } from "../support/sandbox";
+import { NodeSlots, nodeSandbox, toolAsync as spawnTool } from "../support/nodeSlots";
+import { Sandbox } from "../support/sandbox";
 import { requireTool, run } from "../support/tools";
 
 const BASE = 19540;
@@ -24,21 +23,6 @@ const SFTP_PORT = BASE + 9;
 const PASSWORD = "sftp-Pa55-never-shown";
 const PASSPHRASE = "crypt-passphrase-never-shown";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function toolAsync(slots: NodeSlots, name: string, args: string[], vars: Record<string, string> = {}, stdin = "") {
-  return new Promise<ToolResult>((resolve, reject) => {
-    const child = spawn(slots.host.at(`${slots.host.L.toolsDir}/${name}`), args, {
-      env: { PATH: slots.path, ...vars },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
 
 /** Every process's command line, sampled every 10 ms until `done` settles. */
 async function sampleArgv<T>(done: Promise<T>): Promise<{ result: T; samples: number; lines: Set<string> }> {
@@ -119,22 +103,7 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
     requireTool("rclone", "apt-get install -y rclone");
     store = fs.mkdtempSync("/tmp/bg-sftp-");
     await startSftp();
-    host = new Sandbox({
-      mode: "socket",
-      httpPort: BASE,
-      previewPort: BASE + 1,
-      checkPort: BASE + 2,
-      ports: { blue: BASE + 3, green: BASE + 4 },
-    });
-    const cfg = host.configureAndStart();
-    assert.strictEqual(cfg.status, 0, cfg.stderr);
-    installTools(host, ["backup-config.sh", "backup.sh", "restore.sh"]);
-    noAppUser(host);
-    slots = new NodeSlots(host);
-    slots.migrate();
-    await slots.start("blue", "v1");
-    await slots.start("green", "v1");
-    assert.strictEqual(host.switchTo("blue").status, 0);
+    ({ host, slots } = await nodeSandbox(BASE, ["backup-config.sh", "backup.sh", "restore.sh"]));
   });
   after(() => {
     stopSftp();
@@ -164,7 +133,7 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
 
   it("a backup run sends an encrypted copy; no credential is in any command line (sampled), output, audit line or other file", async () => {
     for (let i = 0; i < 20; i++) assert.strictEqual(host.curlSlot("blue", "/visits").status, 0);
-    const { result: r, samples, lines } = await sampleArgv(toolAsync(slots, "backup.sh", ["run"]));
+    const { result: r, samples, lines } = await sampleArgv(spawnTool(slots, "backup.sh", { args: ["run"] }));
     assert.strictEqual(r.status, 0, r.stderr);
     assert.match(
       r.stdout,
@@ -199,7 +168,7 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
     const backed = count() - 1;
     for (let i = 0; i < 10; i++) host.curlSlot("blue", "/visits");
     fs.rmSync(host.at(host.L.backupDir), { recursive: true });
-    const r = await toolAsync(slots, "restore.sh", ["--remote", "latest"]);
+    const r = await spawnTool(slots, "restore.sh", { args: ["--remote", "latest"] });
     assert.strictEqual(r.status, 0, r.stderr);
     assert.match(r.stdout, /^restored \S+-hourly \(app\.db\) from remote: /);
     assert.strictEqual(count(), backed + 1);
@@ -219,7 +188,10 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
     );
     stopSftp();
     await sleep(300);
-    const r = await toolAsync(slots, "backup.sh", ["run"], { BG_BACKUP_TRIES: "3", BG_BACKUP_BACKOFF: "1" });
+    const r = await spawnTool(slots, "backup.sh", {
+      args: ["run"],
+      vars: { BG_BACKUP_TRIES: "3", BG_BACKUP_BACKOFF: "1" },
+    });
     assert.strictEqual(r.status, 1, r.stdout);
     const id = /^backup (\S+):/.exec(r.stdout)![1];
     assert.match(
@@ -247,7 +219,10 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
     const event = new RegExp(
       `^event=backup-failed\\nresult=failed\\nat=\\S+\\nmessage=bluegreen: backup-offsite ${id} failed: rclone_copy_to_the_remote_failed_3_times`,
     );
-    assert.ok(queued.some((q) => event.test(q)), queued.join("\n"));
+    assert.ok(
+      queued.some((q) => event.test(q)),
+      queued.join("\n"),
+    );
     assert.ok(!queued.join("").includes(PASSWORD) && !r.stderr.includes(PASSWORD));
     await startSftp();
     const again = slots.tool("backup.sh", {}, ["upload"]);

@@ -7,13 +7,11 @@
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { Color } from "../../components/host/layout";
 import * as http from "http";
 import { renderBackupConf } from "../../components/app/backups";
 import { renderNotifyConf } from "../../components/app/notifications";
-import { renderBundle } from "../../components/host/shell";
+import { selfSignedBundle } from "../support/certs";
 import { installTools, noAppUser } from "../support/nodeSlots";
 import { Sandbox, SWITCH_TEST_VALUES, ToolResult } from "../support/sandbox";
 import { run } from "../support/tools";
@@ -181,33 +179,7 @@ for (const router of ["nginx", "haproxy"] as const) {
 
     /** A renewal of the shop's certificate as tls-config.sh installs one: a new self-signed certificate for its name. */
     function renew(): Promise<ToolResult> {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-cert-"));
-      const gen = run("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=shop.test",
-        "-addext",
-        "subjectAltName=DNS:shop.test",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ]);
-      assert.strictEqual(gen.status, 0, gen.stderr);
-      const bundle = renderBundle({
-        certificate: fs.readFileSync(`${dir}/cert.pem`, "utf8"),
-        key: fs.readFileSync(`${dir}/key.pem`, "utf8"),
-      });
-      fs.rmSync(dir, { recursive: true, force: true });
-      return toolAsync(b, "tls-config.sh", { MODE: "files", DOMAINS: "shop.test" }, bundle);
+      return toolAsync(b, "tls-config.sh", { MODE: "files", DOMAINS: "shop.test" }, selfSignedBundle("shop.test"));
     }
 
     /** The operations a switch of app A races against, each as it runs on a host. */

@@ -3,6 +3,7 @@
 // is-failed; daemon-reload, enable and the rest are logged and succeed), so restore.sh and the
 // config steps run unchanged. Each slot is `node server.js` with the env its unit would give it,
 // against the sandbox's data directory.
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Color } from "../../components/host/layout";
@@ -193,4 +194,55 @@ export function installTools(host: Sandbox, names: readonly string[]): void {
 /** Makes the sandbox's app user one that does not exist, so copies run as the test's own user. */
 export function noAppUser(host: Sandbox): void {
   fs.appendFileSync(host.at(`${host.L.toolsDir}/layout.sh`), "BG_APP_USER=bg-sandbox-no-such-user\n");
+}
+
+/**
+ * An installed host tool of a sandbox's app, run without blocking the event loop (so that a
+ * load, a receiver or another tool in this process really overlaps it). PATH: the stand-ins first.
+ */
+export function toolAsync(
+  slots: NodeSlots,
+  name: string,
+  o: { args?: string[]; vars?: Record<string, string>; stdin?: string } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(slots.host.at(`${slots.host.L.toolsDir}/${name}`), o.args ?? [], {
+      env: { PATH: slots.path, ...o.vars },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(o.stdin ?? "");
+  });
+}
+
+/**
+ * A sandbox on five ports from `base` with the Node demo migrated and running in both slots,
+ * blue live, `tools` installed, and copies made as the test's own user (no app user here).
+ */
+export async function nodeSandbox(
+  base: number,
+  tools: readonly string[],
+): Promise<{ host: Sandbox; slots: NodeSlots }> {
+  const host = new Sandbox({
+    mode: "socket",
+    httpPort: base,
+    previewPort: base + 1,
+    checkPort: base + 2,
+    ports: { blue: base + 3, green: base + 4 },
+  });
+  const cfg = host.configureAndStart();
+  if (cfg.status !== 0) throw new Error(cfg.stderr);
+  installTools(host, tools);
+  noAppUser(host);
+  const slots = new NodeSlots(host);
+  slots.migrate();
+  await slots.start("blue", "v1");
+  await slots.start("green", "v1");
+  const sw = host.switchTo("blue");
+  if (sw.status !== 0) throw new Error(sw.stderr);
+  return { host, slots };
 }
