@@ -155,6 +155,28 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
       (audit().match(/ backup id=\S+ kind=manual bytes=\d+ result=ok /g) ?? []).length,
       backups.length,
     );
+    // bluegreen-status shows them.
+    const text = host.tool("status.sh", {}).stdout;
+    assert.match(
+      text,
+      new RegExp(
+        `\\nbackups: +${backups.length} kept, newest ${backups[backups.length - 1].id}; last run ok; off-host none \\(\\S+-backup list\\)\\n`,
+      ),
+    );
+    const json = JSON.parse(host.tool("status.sh", {}, undefined, ["--json"]).stdout) as {
+      backups: Record<string, unknown>;
+    };
+    assert.deepStrictEqual(
+      { ...json.backups, lastOk: typeof json.backups.lastOk },
+      {
+        kept: backups.length,
+        newest: backups[backups.length - 1].id,
+        lastResult: "ok",
+        lastOk: "string",
+        lastError: null,
+        offsite: null,
+      },
+    );
   });
 
   it("restore: maintenance on, both writers stopped, the backup's data back, the slots started again; the public never sees a 502", async () => {

@@ -128,7 +128,11 @@ describe("off-host copies: rclone crypt to a real SFTP server on 127.0.0.1 (loca
     assert.ok(!text.includes(PASSWORD) && !text.includes(PASSPHRASE), "rclone.conf holds them obscured only");
     // rclone reveals what it obscured: the values are the ones given.
     const pass = /\npass = (\S+)/.exec(text)![1];
-    assert.strictEqual(run("rclone", ["reveal", pass]).stdout.trim(), PASSWORD);
+    assert.strictEqual(
+      run("rclone", ["reveal", "--", pass]).stdout.trim(),
+      PASSWORD,
+      "(an obscured value may start with -)",
+    );
   });
 
   it("a backup run sends an encrypted copy; no credential is in any command line (sampled), output, audit line or other file", async () => {
