@@ -277,6 +277,23 @@ describe("backups and restore of the Node demo's SQLite under write load (local 
       fs.rmSync(backupDir(id), { recursive: true });
   });
 
+  it("the host commands say what they do with --help, and refuse what they do not know", () => {
+    const help = slots.tool("restore.sh", {}, ["--help"]);
+    assert.strictEqual(help.status, 0);
+    assert.match(help.stdout, /^usage: restore\.sh \[--remote\] ID\|latest\nPuts backup ID /);
+    const none = slots.tool("restore.sh", {}, ["20200101T000000Z-nope"]);
+    assert.strictEqual(none.status, 1);
+    assert.match(
+      none.stderr,
+      /^bluegreen: error: no such backup on this host: '20200101T000000Z-nope' \(bluegreen-backup list shows them/,
+    );
+    assert.match(
+      slots.tool("backup.sh", {}, ["--help"]).stdout,
+      /^usage: backup\.sh \[run\|now\|upload\|list \[--remote\]\]\n  list /,
+    );
+    assert.strictEqual(slots.tool("backup.sh", {}, ["frobnicate"]).status, 1);
+  });
+
   it("the retention keeps the newest hourly ones, the first of each of the newest days, and the newest snapshots", () => {
     const ids = [
       "20261201T010000Z-hourly",

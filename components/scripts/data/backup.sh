@@ -16,7 +16,16 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 action=${1:-list}
-case "$action" in run | now | upload | list) ;; *) die "usage: $(basename "$0") [run|now|upload|list [--remote]]" ;; esac
+usage="usage: $(basename "$0") [run|now|upload|list [--remote]]
+  list     $BG_APP's backups on this host, newest first (--remote: those on the off-host remote)
+  now      a backup now (kept with the snapshots), then the off-host copies
+  run      what the hourly timer runs: an hourly backup, then the off-host copies
+  upload   only the off-host copies of the backups not sent yet"
+case "$action" in
+  run | now | upload | list) ;;
+  -h | --help) echo "$usage" && exit 0 ;;
+  *) die "$usage" ;;
+esac
 backups_on || die "backups are not configured for $BG_APP (bluegreen:backupDatabases is empty)"
 status_file="$BG_STATE_DIR/backup.status"
 

@@ -14,10 +14,16 @@
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
+usage="usage: $(basename "$0") [--remote] ID|latest
+Puts backup ID (bluegreen-backup list shows them; latest: the newest) of $BG_APP's databases back:
+checked first (this app's, its checksums, PRAGMA integrity_check), then maintenance on, both
+slots stopped, the data as it is now kept as a pre-restore backup, the files put back and checked,
+the slots started and gated on readiness, maintenance off. --remote fetches it from the off-host remote."
+case "${1:-}" in -h | --help) echo "$usage" && exit 0 ;; esac
 from=local
 if [ "${1:-}" = --remote ]; then from=remote && shift; fi
 want=${1:-}
-[ -n "$want" ] || die "usage: $(basename "$0") [--remote] ID|latest (bluegreen-backup list shows the IDs)"
+[ -n "$want" ] || die "$usage"
 started=$(now_ms)
 fetched=""
 cleanup() { [ -z "$fetched" ] || rm -rf "$fetched"; }
