@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { renderBackupConf, renderBackupUnits } from "../../components/app/backups";
 import { renderMetricsUnits } from "../../components/app/metrics";
-import { Color, RouterKind } from "../../components/host/layout";
+import { Color, RouterKind, TEXTFILE_DIR } from "../../components/host/layout";
 import { renderBundle } from "../../components/host/shell";
 import { selfSignedBundle } from "../support/certs";
 import { ROOT } from "../support/harness";
@@ -285,6 +285,20 @@ for (const router of ["nginx", "haproxy"] as RouterKind[]) {
       assert.strictEqual(Number(/Content-Length: (\d+)/.exec(head)![1]), Buffer.byteLength(body));
       assert.deepStrictEqual(Object.keys(promcheck(body)).sort(), Object.keys(promcheck(metrics())).sort());
       assert.match(run("curl", ["-s", "-D", "-", `http://127.0.0.1:${PORT}/other`]).stdout, /^HTTP\/1\.0 404 /);
+      // node_exporter's textfile directory, when the host has one: the same families, in <ns>.prom.
+      fs.mkdirSync(host.at(TEXTFILE_DIR), { recursive: true });
+      const t = slots.tool("metrics.sh", {}, ["textfile"]);
+      assert.strictEqual(t.status, 0, t.stderr);
+      const file = host.at(`${TEXTFILE_DIR}/${host.L.ns}.prom`);
+      assert.deepStrictEqual(
+        Object.keys(promcheck(fs.readFileSync(file, "utf8"))).sort(),
+        Object.keys(promcheck(body)).sort(),
+      );
+      assert.deepStrictEqual(
+        fs.readdirSync(host.at(TEXTFILE_DIR)),
+        [`${host.L.ns}.prom`],
+        "written whole, then renamed",
+      );
     });
   });
 }
