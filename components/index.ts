@@ -26,5 +26,8 @@ export { Slot } from "./app/slot";
 export { Maintenance } from "./app/maintenance";
 export { TrafficSwitch } from "./app/trafficSwitch";
 export { ReleaseRetention } from "./app/retention";
+export { Backups } from "./app/backups";
+export { Notifications } from "./app/notifications";
+export { Metrics } from "./app/metrics";
 export { appLayout, COLORS } from "./host/layout";
 export type { AppLayout, Color, RouterKind } from "./host/layout";

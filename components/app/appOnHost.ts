@@ -12,6 +12,7 @@ import { Router } from "../router/router";
 import { ResolvedArtifact } from "./artifact";
 import { Drain } from "./drain";
 import { Maintenance } from "./maintenance";
+import { opsResources } from "./ops";
 import { ReleaseRetention } from "./retention";
 import { Slot } from "./slot";
 import { Tls } from "./tls";
@@ -64,6 +65,8 @@ export interface OnHost {
   };
   readonly slots: Slot[];
   readonly maintenance: Maintenance;
+  /** Backups, notifications and metrics: those configured (components/app/ops.ts). */
+  readonly ops: pulumi.Resource[];
 }
 
 /** One of several hosts: its name, and whether it is out of the load balancer (bluegreen:drainedHosts). */
@@ -149,7 +152,9 @@ export function appOnHost(
     { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
     opts("maintenance", [router, ...drain]),
   );
-  return { on, slots, maintenance };
+  // Backups, notifications and metrics: only those configured.
+  const ops = opsResources(name, opts, on, cfg.ops, [setup]);
+  return { on, slots, maintenance, ops };
 }
 
 /** Release retention on one host, after its slots. */

@@ -88,7 +88,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     );
     // Once per app: the switch (on every host at once, with several), then each host's retention.
     const app = places[0].app;
-    const after = apps.flatMap((a) => [...a.slots, a.maintenance]);
+    // The switch waits for each host's slots, maintenance mode and ops steps (its snapshot reads backup.conf).
+    const after = apps.flatMap((a) => [...a.slots, a.maintenance, ...a.ops]);
     if (fleet) {
       this.switched = new FleetSwitch(
         app.name("switch"),

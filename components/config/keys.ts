@@ -23,6 +23,9 @@ export const AREAS = {
   switch: "Router, switch and rollback",
   releases: "Releases",
   balancer: "Several hosts: load balancer and private network",
+  backups: "Backups and restore",
+  notify: "Notifications",
+  metrics: "Metrics",
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -54,10 +57,27 @@ export interface KeyRow {
 }
 
 const PORT = { type: "integer", area: "ports", default: 0, min: 0, max: 65535, checkedBy: "ports" } as const;
+
+/** What notifications tell (bluegreen:notifyEvents), in the order docs list them. */
+export const NOTIFY_EVENTS = [
+  "switch",
+  "rollback",
+  "staged-failed",
+  "hook-failed",
+  "backup-failed",
+  "backup-missed",
+  "restore",
+  "tls-failed",
+  "tls-expiring",
+  "disk-low",
+  "drift",
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const SIZE = /^[1-9][0-9]*[KMG]$/;
 
 /** Said by every key that only several hosts use. */
 const SEVERAL_HOSTS = "Several Hetzner hosts only; with one host it is checked and does nothing.";
+const ANY_BALANCER = "Several hosts only (any balancer); with one host it is checked and does nothing.";
 
 const OPTIONAL_SECRET =
   'The engine cannot declare an optional secret: with `secret: true` and no default the key is required, and a default is filled in as plaintext, which fails "must be encrypted as it\'s secret" on every stack that does not set it.';
@@ -694,7 +714,7 @@ export const KEYS = {
     min: 3,
     max: 60,
     checkedBy: "balancer",
-    description: `Seconds between the balancer's health checks of each host, which ask ${"/.bluegreen/health"} (the host's live slot's healthPath, or 503 while drained). With hostKind ssh, your own balancer's: drainedHosts waits by it. ${SEVERAL_HOSTS}`,
+    description: `Seconds between the balancer's health checks of each host, which ask ${"/.bluegreen/health"} (the host's live slot's healthPath, or 503 while drained). With hostKind ssh, your own balancer's: drainedHosts waits by it. ${ANY_BALANCER}`,
   },
   loadBalancerHealthTimeout: {
     type: "integer",
@@ -703,7 +723,7 @@ export const KEYS = {
     min: 1,
     max: 59,
     checkedBy: "balancer",
-    description: `Seconds one health check may take; less than loadBalancerHealthInterval. With hostKind ssh, your own balancer's. ${SEVERAL_HOSTS}`,
+    description: `Seconds one health check may take; less than loadBalancerHealthInterval. With hostKind ssh, your own balancer's. ${ANY_BALANCER}`,
   },
   loadBalancerHealthRetries: {
     type: "integer",
@@ -712,7 +732,7 @@ export const KEYS = {
     min: 1,
     max: 5,
     checkedBy: "balancer",
-    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. With hostKind ssh, your own balancer's. ${SEVERAL_HOSTS}`,
+    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. With hostKind ssh, your own balancer's. ${ANY_BALANCER}`,
   },
   loadBalancerTls: {
     type: "string",
@@ -735,7 +755,153 @@ export const KEYS = {
     area: "balancer",
     default: "10.0.0.0/16",
     checkedBy: "balancer",
-    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (host N at .(10+N), the balancer at .2). Set it before the first pulumi up with several hosts: a new range replaces the network, and every host leaves the balancer until it has joined the new one. ${SEVERAL_HOSTS}`,
+    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (each host at an address from its name, the balancer at .2). Set it before the first pulumi up with several hosts: a new range replaces the network, and every host leaves the balancer until it has joined the new one. ${SEVERAL_HOSTS}`,
+  },
+  backupDatabases: {
+    type: "array",
+    area: "backups",
+    default: [],
+    checkedBy: "data",
+    description:
+      "SQLite database files under the app's data directory to back up, e.g. app.db (pulumi config set --path 'backupDatabases[0]' app.db): copied hourly while the app writes (VACUUM INTO), each copy checked with PRAGMA integrity_check, and snapshotted right before every preSwitch hook. Empty: no backups",
+  },
+  backupKeepHourly: {
+    type: "integer",
+    area: "backups",
+    default: 24,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many of the newest hourly backups to keep, on the host and off it",
+  },
+  backupKeepDaily: {
+    type: "integer",
+    area: "backups",
+    default: 7,
+    min: 0,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many days keep their first backup of the day (UTC), on the host and off it",
+  },
+  backupKeepSnapshots: {
+    type: "integer",
+    area: "backups",
+    default: 10,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description:
+      "How many of the newest pre-migration snapshots (taken before each preSwitch) and pre-restore copies to keep",
+  },
+  backupRemote: {
+    type: "object",
+    area: "backups",
+    default: {},
+    secret: { kind: "always", why: "the remote's credentials: a 0600 rclone config on the host, sent on stdin" },
+    checkedBy: "data",
+    description:
+      "Off-host copies with rclone: the remote's settings as rclone names them, set with --secret: type s3 (any S3-compatible store: provider, endpoint, access_key_id, secret_access_key, region) or sftp (host, user, port, key_pem or pass), e.g. pulumi config set --secret --path 'backupRemote.type' s3. Empty: copies stay on the host",
+  },
+  backupRemotePath: {
+    type: "string",
+    area: "backups",
+    default: "",
+    pattern: {
+      re: /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+      what: "a bucket or directory path such as my-bucket/backups",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the bucket and folder (s3) or directory (sftp) the encrypted copies go to; each app writes under its own name there",
+  },
+  backupPassphrase: {
+    type: "string",
+    area: "backups",
+    secret: {
+      kind: "always",
+      why: "it encrypts the off-host copies (rclone crypt); a 0600 file on the host, sent on stdin",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the passphrase copies are encrypted with (rclone crypt: contents and names) before they leave the host, set with --secret. Keep it outside the stack too: without it no copy can be read",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyWebhook: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An https:// URL that gets each event as a JSON POST (event, app, host, message, time, fields), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifySlack: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Slack (or Slack-compatible: Mattermost, Rocket.Chat) incoming webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyDiscord: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Discord webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyNtfy: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the topic URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An ntfy topic URL (https://ntfy.sh/TOPIC, or your server's; https://user:password@host/TOPIC for a protected one), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyEmail: {
+    type: "array",
+    area: "notify",
+    default: [],
+    checkedBy: "notify",
+    description:
+      "Addresses that get each event by mail through the host's sendmail (postfix, msmtp-mta, ...; notifications say so when the host has none)",
+  },
+  notifyEvents: {
+    type: "array",
+    area: "notify",
+    default: [...NOTIFY_EVENTS],
+    checkedBy: "notify",
+    description:
+      "Which events are sent: switch, rollback (automatic), staged-failed (a staged change failed on the old slot), hook-failed, backup-failed, backup-missed, restore, tls-failed (a renewal), tls-expiring (under 14 days), disk-low, drift (the host disagrees with what bluegreen recorded)",
+  },
+  notifyDiskFreePercent: {
+    type: "integer",
+    area: "notify",
+    default: 10,
+    min: 1,
+    max: 50,
+    checkedBy: "notify",
+    description: "disk-low is sent when the data directory's or the state's filesystem has less than this share free",
+  },
+  metrics: {
+    type: "boolean",
+    area: "metrics",
+    default: false,
+    checkedBy: "metrics",
+    description:
+      "Prometheus metrics of the app (live colour, versions, switches, rollbacks, requests and 5xx per slot, backups, certificate expiry, staged changes) on a loopback port, and in node_exporter's textfile directory when the host has one",
+  },
+  metricsPort: {
+    type: "integer",
+    area: "metrics",
+    default: 0,
+    min: 0,
+    max: 65535,
+    checkedBy: "metrics",
+    description:
+      "With metrics: the 127.0.0.1 port that serves /metrics; 0: automatic (9464 for the app bluegreen, else the app's sixth automatic port)",
   },
 } as const satisfies Record<string, KeyRow>;
 

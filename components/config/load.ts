@@ -15,6 +15,9 @@ import { ConfigSource, objectSource, pulumiSource } from "./source";
 import { readSsh } from "./ssh";
 import { readMaintenance, readRollback } from "./switch";
 import { readDomains, readTls } from "./tls";
+import { readBackups } from "./data";
+import { readMetrics } from "./metrics";
+import { readNotify } from "./notify";
 import { BluegreenConfig, HostConfig, SlotConfig } from "./types";
 import { unknownKeys } from "./unknownKeys";
 
@@ -61,6 +64,12 @@ export function loadConfig(
   const { maintenance, maintenanceRetryAfter } = readMaintenance(r);
   const keepReleases = r.int("keepReleases");
   const rollback = readRollback(r);
+  const usesAcmePort = router === "haproxy" && tls.mode === "acme" && tls.challenge === "http-01";
+  const ops = {
+    backups: readBackups(r),
+    notify: readNotify(r),
+    metrics: readMetrics(r, appName, ports, usesAcmePort ? acmePort : undefined),
+  };
   if (r.problems.length) throw new ConfigError(r.problems);
   return {
     active,
@@ -87,6 +96,7 @@ export function loadConfig(
     buildCommand,
     bundleMaxMegabytes,
     balancer,
+    ops,
   };
 }
 

@@ -208,4 +208,51 @@ export interface BluegreenConfig {
   readonly bundleMaxMegabytes: number;
   /** The load balancer and private network of several Hetzner hosts (enabled false with one host). */
   readonly balancer: BalancerConfig;
+  /** Backups, notifications and metrics; each absent unless configured. */
+  readonly ops: OpsConfig;
+}
+
+/** bluegreen:backupRemote: where rclone sends the encrypted off-host copies. */
+export interface BackupRemoteConfig {
+  /** rclone's backend: s3 (any S3-compatible store) or sftp. */
+  readonly type: "s3" | "sftp";
+  /** The backend's settings as rclone names them (credentials included): secret. */
+  readonly settings: pulumi.Output<Record<string, string>>;
+  /** The bucket and folder, or directory, on the remote. */
+  readonly path: string;
+  /** rclone crypt's passphrase: secret. */
+  readonly passphrase: pulumi.Output<string>;
+}
+
+/** Scheduled SQLite backups of the app's data directory, snapshots before preSwitch, and restore. */
+export interface BackupsConfig {
+  /** Database files, relative to the data directory. */
+  readonly databases: readonly string[];
+  readonly keepHourly: number;
+  readonly keepDaily: number;
+  readonly keepSnapshots: number;
+  readonly remote?: BackupRemoteConfig;
+}
+
+/** Where events go, and which. */
+export interface NotifyConfig {
+  /** The webhook targets configured (their URLs are in `urls`, secret). */
+  readonly kinds: readonly ("webhook" | "slack" | "discord" | "ntfy")[];
+  /** Each target's URL: secret; undefined when only mail is configured. */
+  readonly urls?: pulumi.Output<Record<string, string>>;
+  readonly email: readonly string[];
+  readonly events: readonly string[];
+  readonly diskFreePercent: number;
+}
+
+/** Prometheus metrics on a loopback port (and node_exporter's textfile directory, if any). */
+export interface MetricsConfig {
+  readonly port: number;
+}
+
+/** The data-and-signals settings: each is undefined when it is not configured (no resources then). */
+export interface OpsConfig {
+  readonly backups?: BackupsConfig;
+  readonly notify?: NotifyConfig;
+  readonly metrics?: MetricsConfig;
 }

@@ -55,7 +55,16 @@ export const ROUTER_CONTRACT: readonly RouterOperation[] = [
       "0 once the router serves the state; non-zero or dies when it cannot be told (HAProxy: the map cannot be " +
       "written, the master CLI gives no whole answer for 15 s, a worker refuses the map). set_live calls it last, " +
       "so a switch that cannot tell the router is put back.",
-    callers: ["state.sh", "slots.sh", "router-config.sh", "maintenance.sh", "switch.sh", "tls-config.sh", "drain.sh"],
+    callers: [
+      "state.sh",
+      "slots.sh",
+      "router-config.sh",
+      "maintenance.sh",
+      "switch.sh",
+      "tls-config.sh",
+      "drain.sh",
+      "restore.sh",
+    ],
   },
   {
     name: "router_test",

@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { autoPorts } from "../../components/config/config";
+import { autoMetricsPort } from "../../components/config/metrics";
 import type { RouterKind } from "../../components/host/layout";
 import { isSecret, plain, ROOT, runProgram } from "../support/harness";
 import { startWrk, WrkResult } from "../support/sandbox";
@@ -264,7 +265,7 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         assert.strictEqual(await onHost("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
         assert.strictEqual(
           await onHost("cat /var/lib/bluegreen/haproxy.map"),
-          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off",
+          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off\ndrain off",
         );
       }
       const unix = await onHost("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
@@ -1266,10 +1267,13 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     const NODE_BUILD = 'bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"';
     let notesState: StateEntry[] = [];
     let notesConfig: Record<string, unknown> = {};
+    /** Keys of the notes stack set with --secret (scenario 27b's webhook). */
+    let notesSecrets: string[] = [];
     async function deployNotes(changes: Record<string, unknown>): Promise<UpResult> {
       notesConfig = { ...notesConfig, ...changes };
       for (const [k, v] of Object.entries(notesConfig)) if (v === undefined) delete notesConfig[k];
-      const result = await up(notesState, resourcesOf(await runProgram(notesConfig, { stack: "notes" })));
+      const program = await runProgram(notesConfig, { stack: "notes", secretKeys: notesSecrets });
+      const result = await up(notesState, resourcesOf(program));
       notesState = result.state;
       const secrets = Object.values((notesConfig.appSecrets ?? {}) as Record<string, string>);
       for (const step of result.steps)
@@ -1449,6 +1453,93 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         assert.strictEqual(await notesGet("/"), "blue v1");
         const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
         assert.strictEqual(back.error, undefined, back.error);
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "27b. data and signals with real systemd: the backup timer's service, a bad migration, a rollback and a restore of the snapshot; notifications by the .path unit; metrics from the socket; then all removed",
+      async () => {
+        // A webhook receiver on the host's loopback (node is there: the notes app's hostPackages).
+        const receiver = await onHost(
+          `nohup node -e "require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d)); q.on('end', () => { require('fs').appendFileSync('/root/hooks.log', b); s.end('ok'); }); }).listen(9199, '127.0.0.1')" >/dev/null 2>&1 & echo $!`,
+        );
+        notesSecrets = ["bluegreen:notifyWebhook"];
+        const on = await deployNotes({
+          backupDatabases: ["app.db"],
+          metrics: "true",
+          notifyWebhook: "http://127.0.0.1:9199/hook",
+        });
+        assert.strictEqual(on.error, undefined, on.error);
+        assert.deepStrictEqual(stepsOf(on), ["create backups-config", "create notify-config", "create metrics-config"]);
+        assert.strictEqual(
+          await onHost(
+            "systemctl is-active bluegreen-notes-backup.timer bluegreen-notes-notify.path bluegreen-notes-check.timer bluegreen-notes-metrics.socket",
+          ),
+          "active\nactive\nactive\nactive",
+        );
+        // The timer's own service, run now by systemd.
+        await onHost("systemctl start bluegreen-notes-backup.service");
+        assert.match(
+          await onHost("tail -n 3 /var/log/bluegreen-notes/audit.log"),
+          / backup id=\S+-hourly kind=hourly bytes=\d+ result=ok by=root/,
+        );
+        // A migration that breaks the data (every visit forgotten), behind a switch.
+        const good = Number(/^visits (\d+)/.exec(await notesGet("/visits"))![1]);
+        const v6 = nodeBundle("v6", "printf 'UPDATE visits SET count = 0;\\n' > 0003_zero.sql");
+        assert.strictEqual((await deployNotes({ greenVersion: "v6", greenArtifact: v6 })).error, undefined);
+        const sw = await deployNotes({ active: "green" });
+        assert.strictEqual(sw.error, undefined, sw.error);
+        const snap = /snapshot: (\S+-snapshot) taken before preSwitch/.exec(output(sw, "switch-link"))?.[1];
+        assert.ok(snap, output(sw, "switch-link"));
+        assert.match(await notesGet("/visits"), /^visits 1 last_color green$/);
+        // Rollback: v1 again, on the broken data; then the snapshot back.
+        assert.strictEqual((await deployNotes({ active: "blue" })).error, undefined);
+        assert.match(await notesGet("/visits"), /^visits 2 last_color blue$/);
+        const started = Date.now();
+        const restored = await onHost(`/usr/local/sbin/bluegreen-notes-restore ${snap}`);
+        note(
+          `restore of the notes app's snapshot with real systemd: ${Date.now() - started} ms over SSH (${restored.split("\n")[0]})`,
+        );
+        assert.match(restored, new RegExp(`^restored ${snap} \\(app\\.db\\) from local: `));
+        assert.strictEqual(await notesGet("/visits"), `visits ${good + 1} last_color blue`);
+        assert.strictEqual(
+          await onHost("systemctl is-active bluegreen-notes@blue bluegreen-notes@green"),
+          "active\nactive",
+        );
+        // The .path unit started the drain for each queued event; the receiver got them.
+        let hooks = "";
+        for (let i = 0; i < 60 && !/"event": "restore"/.test(hooks); i++) {
+          await new Promise((r) => setTimeout(r, 500));
+          hooks = await onHost("cat /root/hooks.log 2>/dev/null || true");
+        }
+        assert.match(hooks, /"event": "switch", "result": "ok", "app": "notes"/);
+        assert.match(hooks, /"event": "restore", "result": "ok", "app": "notes"/);
+        assert.match(
+          await onHost("cat /var/log/bluegreen-notes/audit.log"),
+          / notify event=restore target=webhook try=1 id=\S+ result=ok /,
+        );
+        // The metrics socket: one metrics.sh per connection, run by systemd.
+        const metrics = await onHost(`curl -sS --max-time 20 http://127.0.0.1:${autoMetricsPort("notes")}/metrics`);
+        assert.match(metrics, /^bluegreen_live\{app="notes",color="blue"\} 1$/m);
+        assert.match(metrics, /^bluegreen_backups\{app="notes"\} [3-9]$/m);
+        // Removed from config: their delete steps stop the units; the backups stay.
+        const off = await deployNotes({ backupDatabases: undefined, metrics: undefined, notifyWebhook: undefined });
+        assert.strictEqual(off.error, undefined, off.error);
+        assert.deepStrictEqual(stepsOf(off).sort(), [
+          "delete backups-config",
+          "delete metrics-config",
+          "delete notify-config",
+        ]);
+        assert.strictEqual(
+          await onHost(
+            "systemctl is-active bluegreen-notes-backup.timer bluegreen-notes-notify.path bluegreen-notes-metrics.socket || true",
+          ),
+          "inactive\ninactive\ninactive",
+        );
+        assert.match(await onHost("ls /var/lib/bluegreen-notes/backups | wc -l"), /^[3-9]$/);
+        notesSecrets = [];
+        await onHost(`kill ${receiver}`);
       },
       NGINX_ONLY,
     );

@@ -492,7 +492,7 @@ describe("program under mocks", function () {
         {
           message:
             "invalid bluegreen stack config:\n  - bluegreen:healthPath is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
-            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
+            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, backupRemote, backupPassphrase, notifyWebhook, notifySlack, notifyDiscord, notifyNtfy, appEnv, blueArtifact, greenArtifact)",
         },
       );
     });

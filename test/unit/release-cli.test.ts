@@ -235,6 +235,7 @@ describe("command line arguments (util.parseArgs)", function () {
     rollback: "usage: npm run rollback [-- --stack NAME]",
     status: "usage: npm run status [-- --json] [--stack NAME]",
     logs: "usage: npm run logs [-- blue|green|live|idle] [-f|--follow] [-n LINES] [--stack NAME]",
+    restore: "usage: npm run restore -- <id>|latest [--remote] [--stack NAME] | --list [--remote]",
   };
 
   it("every command's --help (and -h) prints its usage and options on stdout, exit 0, before pulumi runs", () => {
@@ -289,6 +290,9 @@ describe("command line arguments (util.parseArgs)", function () {
       [["status", "extra"], "unexpected argument 'extra'"],
       [["logs", "purple"], "'purple' is not a slot: use blue, green, live or idle"],
       [["logs", "-n", "ten"], "-n takes a number of lines, not 'ten'"],
+      [["restore"], "which backup? an id from --list, or latest"],
+      [["restore", "../x"], "'../x' is not a backup id (like 20261207T120000Z-snapshot) or latest"],
+      [["restore", "latest", "--list"], "--list takes no backup id"],
     ] as const) {
       const r = cli(...args);
       assert.strictEqual(r.status, 2, args.join(" "));
@@ -434,6 +438,8 @@ describe("status and logs", function () {
 echo "$*" >> "$FAKE_DIR/ssh-log"
 case "$*" in
   *journalctl*) echo "Dec 04 05:00:00 host app[1]: a journal line" ;;
+  *-restore\\ *) echo "restored (stand-in)" ;;
+  *-backup\\ list*) echo "20261207T120000Z-snapshot  snapshot" ;;
   *-status\\ live) cat "$FAKE_DIR/host-live" ;;
   *-status\\ --json) echo '{"live": "blue", "slots": {"blue": {"version": "v1"}}}' ;;
   *-status) printf 'live:        blue (recorded blue)\\nmaintenance: off\\n' ;;
@@ -526,6 +532,23 @@ esac
     assert.deepStrictEqual(s.sshLog(), [
       `${BATCH} root@203.0.113.10 journalctl --no-pager -u bluegreen@blue -u bluegreen@green -n 50 -f`,
     ]);
+  });
+
+  it("restore: the host's own command over SSH, with the app's namespace, sudo and --remote; --list lists", () => {
+    const s = hostStack("ssh -p 2222 deploy@203.0.113.10 sudo -n /usr/local/sbin/bluegreen-shop-status");
+    const r = s.cli("restore", "20261207T120000Z-snapshot");
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout, "restored (stand-in)\n");
+    assert.strictEqual(s.cli("restore", "latest", "--remote").status, 0);
+    const list = s.cli("restore", "--list", "--remote");
+    assert.strictEqual(list.stdout, "20261207T120000Z-snapshot  snapshot\n");
+    const at = `${BATCH} -p 2222 deploy@203.0.113.10 sudo -n`;
+    assert.deepStrictEqual(s.sshLog(), [
+      `${at} /usr/local/sbin/bluegreen-shop-restore 20261207T120000Z-snapshot`,
+      `${at} /usr/local/sbin/bluegreen-shop-restore --remote latest`,
+      `${at} /usr/local/sbin/bluegreen-shop-backup list --remote`,
+    ]);
+    assert.ok(!s.calls().some((c) => c.startsWith("config set") || c.startsWith("up")));
   });
 
   it("logs live / idle: the host says which is live; an app's namespace, port and sudo come from statusCommand", () => {

@@ -10,6 +10,8 @@ audit() {
   { [ -d "${BG_AUDIT_LOG%/*}" ] || install -d -m 0755 "${BG_AUDIT_LOG%/*}"; } || return 1
   TZ=UTC printf -v when '%(%Y-%m-%dT%H:%M:%SZ)T' -1
   printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG" || return 1
+  # The lines people want to hear of are queued for notifications (events.sh); never fails.
+  events_from_audit "$1" "$2" "$3"
 }
 # die_audited ACTION FIELDS RESULT MESSAGE: the message says so when the audit line could not be written.
 die_audited() {

@@ -140,6 +140,14 @@ if [ -n "$pre_switch" ] && [ -z "$intent_to" ]; then
   if [ "$(field "$BG_STATE_DIR/previous" color)" = "$TARGET" ] && [ "$(field "$BG_STATE_DIR/previous" version)" = "$version" ]; then
     echo "preSwitch: skipped: $TARGET ($version) was live before the last switch, so this is a rollback to a release that already ran against this data"
   else
+    # A snapshot of the databases first (bluegreen:backupDatabases; data/restore.sh puts it back).
+    if ! backup_snapshot "before preSwitch of $TARGET ($version)"; then
+      die_audited switch "$fields" refused "the snapshot before preSwitch failed, so neither the migration nor the switch ran: traffic stays on ${from:-the current slot}. $BACKUP_ERROR"
+    fi
+    if [ -n "$BACKUP_ID" ]; then
+      fields="$fields snapshot=$BACKUP_ID"
+      echo "snapshot: $BACKUP_ID taken before preSwitch (restore: $BG_RESTORE_COMMAND $BACKUP_ID)"
+    fi
     echo "preSwitch: running as slot $TARGET ($version) before traffic moves"
     if ! run_hook preSwitch "$TARGET" "$pre_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
       die_audited switch "$fields" refused "preSwitch failed on $TARGET, so the switch did not happen: traffic stays on ${from:-the current slot}. Its output:
@@ -267,6 +275,8 @@ rm -f "$BG_SWITCH_INTENT"
 # A watch deferred for a slot that is live no more goes with this switch.
 [ "$watching" = deferred ] || rm -f "$BG_WATCH_PENDING"
 confirmed=yes
+# shellcheck disable=SC2034 # read by audit (lib/events.sh): the switch's duration, for notifications and metrics
+BG_SWITCH_MS=$((done_ms - started))
 audit switch "$fields$audit_watch" ok
 phase_say confirmed
 # What was live before: a switch back to it is a rollback (preSwitch above).
