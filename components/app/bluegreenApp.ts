@@ -5,7 +5,7 @@ import { appLayout, AppLayout, Color } from "../host/layout";
 import { appOnHost, placement, retention } from "./appOnHost";
 import { ResolvedArtifact } from "./artifact";
 import { FleetHost, FleetSwitch } from "./fleetSwitch";
-import { TrafficSwitch } from "./trafficSwitch";
+import { SwitchPolicy, TrafficSwitch } from "./trafficSwitch";
 
 /**
  * How an app's resources are named.
@@ -90,6 +90,14 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     const app = places[0].app;
     // The switch waits for each host's slots, maintenance mode and ops steps (its snapshot reads backup.conf).
     const after = apps.flatMap((a) => [...a.slots, a.maintenance, ...a.ops]);
+    const policy: SwitchPolicy = {
+      active: cfg.active,
+      healthPath: cfg.app.healthPath,
+      checkPort: cfg.checkPort,
+      rollback: cfg.rollback,
+      hooks: cfg.app.hooks,
+      secretNames: cfg.app.secretNames,
+    };
     if (fleet) {
       this.switched = new FleetSwitch(
         app.name("switch"),
@@ -98,12 +106,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
           hosts,
           privateKey: cfg.ssh.privateKey,
           privateKeyPassword: cfg.ssh.privateKeyPassword,
-          active: cfg.active,
-          healthPath: cfg.app.healthPath,
-          checkPort: cfg.checkPort,
-          rollback: cfg.rollback,
-          hooks: cfg.app.hooks,
-          secretNames: cfg.app.secretNames,
+          ...policy,
         },
         app.opts("switch", after),
       );
@@ -112,12 +115,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         app.name("switch"),
         {
           ...apps[0].on,
-          active: cfg.active,
-          healthPath: cfg.app.healthPath,
-          checkPort: cfg.checkPort,
-          rollback: cfg.rollback,
-          hooks: cfg.app.hooks,
-          secretNames: cfg.app.secretNames,
+          ...policy,
         },
         app.opts("switch", after),
       );

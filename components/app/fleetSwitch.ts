@@ -4,9 +4,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { HooksConfig, RollbackConfig } from "../config/config";
 import { HostConnection } from "../host/host";
-import { AppLayout, Color } from "../host/layout";
+import { AppLayout } from "../host/layout";
 import { SCRIPTS_DIR } from "../host/shell";
 import { tool, toolStdin } from "../host/tools";
+import { SwitchPolicy } from "./trafficSwitch";
 
 /** One host of the switch: its name (in bluegreen:hosts) and how to reach it. */
 export interface FleetHost {
@@ -14,19 +15,12 @@ export interface FleetHost {
   readonly host: HostConnection;
 }
 
-export interface FleetSwitchArgs {
+export interface FleetSwitchArgs extends SwitchPolicy {
   readonly layout: AppLayout;
   readonly hosts: readonly FleetHost[];
   /** The key the coordinator's ssh logs in with; without one, the ssh agent of the `pulumi up`. */
   readonly privateKey?: pulumi.Input<string>;
   readonly privateKeyPassword?: pulumi.Input<string>;
-  /** The slot that should receive live traffic on every host. */
-  readonly active: Color;
-  readonly healthPath: string;
-  readonly checkPort: number;
-  readonly rollback: RollbackConfig;
-  readonly hooks: HooksConfig;
-  readonly secretNames: readonly string[];
 }
 
 /** The coordinator's text (components/scripts/switch/local-coordinate.js), sent to `node -`. */

@@ -4,11 +4,8 @@ import { HooksConfig, RollbackConfig } from "../config/config";
 import { AppLayout, Color } from "../host/layout";
 import { tool, toolStdin } from "../host/tools";
 
-export interface TrafficSwitchArgs {
-  /** Where this app lives on the host (components/host/layout.ts). */
-  readonly layout: AppLayout;
-  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
-  readonly sudo: boolean;
+/** What a switch does, on one host or on several: the same keys for TrafficSwitch and FleetSwitch. */
+export interface SwitchPolicy {
   /** The slot that should receive live traffic. */
   readonly active: Color;
   /** The slots' readiness path: checked on the target before, and through nginx after, the switch. */
@@ -21,6 +18,13 @@ export interface TrafficSwitchArgs {
   readonly hooks: HooksConfig;
   /** Names of the app's secret env values: hook output is scrubbed of them. */
   readonly secretNames: readonly string[];
+}
+
+export interface TrafficSwitchArgs extends SwitchPolicy {
+  /** Where this app lives on the host (components/host/layout.ts). */
+  readonly layout: AppLayout;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly sudo: boolean;
 }
 
 /**
