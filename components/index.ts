@@ -25,6 +25,7 @@ export { Tls } from "./app/tls";
 export { Slot } from "./app/slot";
 export { Maintenance } from "./app/maintenance";
 export { TrafficSwitch } from "./app/trafficSwitch";
+export type { SwitchPolicy, TrafficSwitchArgs } from "./app/trafficSwitch";
 export { ReleaseRetention } from "./app/retention";
 export { Backups } from "./app/backups";
 export { Notifications } from "./app/notifications";
