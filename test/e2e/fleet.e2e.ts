@@ -24,6 +24,17 @@ const LB_PORT = 18990;
 const HEALTH = { interval: 3, timeout: 1, retries: 2 };
 // The issue's figure: 20 switches of every host under load through the balancer.
 const SWITCHES = 20;
+/** The pids of this test's own descendants whose command line is `args` (not another run's). */
+function ours(args: string): number[] {
+  const ps = spawnSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" }).stdout.trim().split("\n");
+  const rows = ps.map((l) => /^\s*(\d+)\s+(\d+)\s(.*)$/.exec(l)!).map((m) => ({ pid: +m[1], ppid: +m[2], args: m[3] }));
+  const parent = new Map(rows.map((r) => [r.pid, r.ppid]));
+  const mine = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return rows.filter((r) => r.args === args && mine(r.pid)).map((r) => r.pid);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 describe("e2e: one app on three hosts behind a stand-in balancer (nspawn containers, replayed program)", function () {
@@ -243,7 +254,9 @@ describe("e2e: one app on three hosts behind a stand-in balancer (nspawn contain
       NAMES.map(() => "green v2"),
       "every host moved",
     );
-    spawnSync("pkill", ["-KILL", "-f", "^node -$"]);
+    const coordinators = ours("node -");
+    assert.strictEqual(coordinators.length, 1, "one coordinator runs");
+    process.kill(coordinators[0], "SIGKILL");
     const r = await killed;
     assert.deepStrictEqual(stepsOf(r), ["update switch-hosts (failed)"]);
     for (let i = 0; i < 100 && (await intents()).some((x) => x !== "none"); i++)
