@@ -1,5 +1,8 @@
 import * as assert from "assert";
+import { spawn } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { toolsInstallerText } from "../../components/host/setup";
@@ -86,5 +89,66 @@ describe("shell scripts", () => {
     const at = (name: string) => text.indexOf(`"$dir/.${name}.new" "$dir/${name}"`);
     for (const name of libScriptNames().slice(1)) assert.ok(at(name) > 0 && at(name) < at("lib.sh"), name);
     assert.ok(text.endsWith('"$dir/setup-host.sh"\n'));
+  });
+});
+
+describe("host-script helpers (bash, real coreutils)", () => {
+  /** bash with http.sh sourced, run without blocking this process (its own servers must answer). */
+  const httpBash = (code: string) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn("bash", ["-c", `set -euo pipefail; . ${script("http.sh")}; ${code}`]);
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      c.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+
+  it("http_get: the status and headers (any case), the request header it was given; bash alone", async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(503, { "X-Bluegreen-Color": "green", "x-bluegreen-slot": "green" });
+      res.end("not ready\n");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const r = await httpBash(
+        `http_get ${port} /health/ready 3 "X-Bluegreen-Slot: green"; http_header c X-BLUEGREEN-COLOR; ` +
+          'http_header s x-bluegreen-slot; http_header n X-None; echo "$HTTP_STATUS $c $s [$n]"; echo done >&2',
+      );
+      assert.strictEqual(r.stdout, "503 green green []\n");
+      // Its stderr still works after it: nothing it did redirected the script's own.
+      assert.strictEqual(r.stderr, "done\n");
+      assert.strictEqual(seen.length, 1);
+      assert.strictEqual(seen[0]["x-bluegreen-slot"], "green");
+      assert.strictEqual(seen[0].connection, "close");
+    } finally {
+      server.close();
+    }
+  });
+
+  it("http_get: a listener that accepts nothing holds it for its timeout, no longer (bash's connect has no timeout of its own)", async () => {
+    const server = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      // While bash runs (spawnSync) this process accepts nothing: bash's first two connections
+      // fill the queue (backlog 1), and the kernel drops the SYN of http_get's. Without the
+      // guard that connect would wait about 2 minutes: `timeout 10` ends the test sooner.
+      const r = run("timeout", [
+        "10",
+        "bash",
+        "-c",
+        `. ${script("http.sh")}; exec 3<>/dev/tcp/127.0.0.1/${port} 4<>/dev/tcp/127.0.0.1/${port}; s=\${EPOCHREALTIME/./}; ` +
+          `if http_get ${port} / 2; then echo answered; else echo "no answer after $(((\${EPOCHREALTIME/./} - s) / 100000))"; fi; ` +
+          "http_get 1 / 2 || echo refused; sleep 2.5; echo alive",
+      ]);
+      assert.strictEqual(r.status, 0, `bash was stopped by timeout: ${r.stdout}${r.stderr}`);
+      assert.strictEqual(r.stdout, "no answer after 20\nrefused\nalive\n", r.stderr);
+    } finally {
+      server.close();
+    }
   });
 });
