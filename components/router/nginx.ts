@@ -140,6 +140,7 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         `    return 200 "${SITE_HASH_PLACEHOLDER}";`,
         "}",
       ],
+      true,
     ),
     ...loopbackServer(
       L,
@@ -231,13 +232,21 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
  * idle one), from the live link, and how that slot listens, from its tcp flag.
  * Both are stat(2) calls per request; server-level `if` with `set` is safe.
  */
-function slotSelection(L: AppLayout, which: "live" | "idle"): string[] {
+function slotSelection(L: AppLayout, which: "live" | "idle", byName = false): string[] {
   const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
   return [
     `    set $bluegreen_slot ${dflt};`,
     `    if (-f ${L.liveLink}/green) {`,
     `        set $bluegreen_slot ${other};`,
     "    }",
+    ...(byName
+      ? [
+          "    # The switch's readiness gate asks for one slot by name, live or not.",
+          "    if ($http_x_bluegreen_slot ~ ^(blue|green)$) {",
+          "        set $bluegreen_slot $1;",
+          "    }",
+        ]
+      : []),
     "    set $bluegreen_mode socket;",
     `    if (-f ${L.slotTcpFlag("$bluegreen_slot")}) {`,
     "        set $bluegreen_mode tcp;",
@@ -245,7 +254,14 @@ function slotSelection(L: AppLayout, which: "live" | "idle"): string[] {
   ];
 }
 
-/** A server block on 127.0.0.1 that proxies everything to the live or the idle slot. */
+/**
+ * A server block on 127.0.0.1 that proxies everything to the live or the idle slot. With
+ * `byName` (the check listener) a request may name the slot instead (X-Bluegreen-Slot: blue
+ * or green), and every answer says which slot nginx sent it to (X-Bluegreen-Slot, never the
+ * app's): the switch's gate asks the target through the very upstream the public reaches
+ * after the move, and its verify knows where nginx routed even for an app that sends no
+ * X-Bluegreen-Color.
+ */
 function loopbackServer(
   L: AppLayout,
   comment: string,
@@ -253,18 +269,22 @@ function loopbackServer(
   accessLog: string,
   which: "live" | "idle",
   extra: readonly string[] = [],
+  byName = false,
 ): string[] {
   return [
     comment,
     "server {",
     `    listen 127.0.0.1:${port};`,
     `    ${accessLog}`,
-    ...slotSelection(L, which),
+    ...slotSelection(L, which, byName),
     "",
     ...extra.map((l) => `    ${l}`),
     "    location / {",
     `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
     ...proxyDirectives("        "),
+    ...(byName
+      ? ["        proxy_hide_header X-Bluegreen-Slot;", "        add_header X-Bluegreen-Slot $bluegreen_slot always;"]
+      : []),
     "    }",
     "}",
     "",

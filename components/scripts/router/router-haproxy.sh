@@ -64,7 +64,9 @@ haproxy_sync() {
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
   [ ! -f "$BG_HTTPS_FLAG" ] || https=on
   # Checked step by step: a reload would load a map file that did not get written.
-  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" >"$BG_HAPROXY_MAP.new" &&
+  # blue and green: each slot's backend, for the check listener's X-Bluegreen-Slot (the switch's gate).
+  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\nblue %s\ngreen %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" \
+    "$maint" "$https" "$(slot_backend blue)" "$(slot_backend green)" >"$BG_HAPROXY_MAP.new" &&
     chmod 0644 "$BG_HAPROXY_MAP.new" && mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
     rm -f "$BG_HAPROXY_MAP.new"
     die "could not write $BG_HAPROXY_MAP, so HAProxy was not told ($(space_note "$BG_STATE_DIR"))"
