@@ -93,6 +93,36 @@ describe("shell scripts", () => {
 });
 
 describe("host-script helpers (bash, real coreutils)", () => {
+  const inDir = (code: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-helpers-"));
+    try {
+      fs.mkdirSync(path.join(dir, "a"));
+      fs.mkdirSync(path.join(dir, "b"));
+      return run("bash", ["-c", `set -euo pipefail; . ${script("state.sh")}; cd ${dir}; ${code}`]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("atomic_link replaces a link with one rename: a reader racing 600 replacements never finds it missing", () => {
+    // GNU ln -sfn (coreutils >= 8.27) makes the new link under a temporary name and renames it over the old.
+    const r = inDir(`
+      atomic_link a L
+      ( n=0 seen=0; while [ ! -e stop ]; do seen=$((seen + 1)); [ -L L ] || n=$((n + 1)); done; echo "$n $seen" >reader ) &
+      for i in $(seq 300); do atomic_link b L; atomic_link a L; done
+      : >stop; wait; cat reader; readlink L`);
+    assert.strictEqual(r.status, 0, r.stderr);
+    const [misses, seen] = r.stdout.split("\n")[0].split(" ").map(Number);
+    assert.strictEqual(misses, 0, r.stdout);
+    assert.ok(seen > 1000, `the reader ran alongside: ${seen} reads`);
+    assert.strictEqual(r.stdout.split("\n")[1], "a");
+  });
+
+  it("atomic_link refuses a directory that is not a link (ln would put the link inside it)", () => {
+    const r = inDir("mkdir L; if atomic_link a L; then echo linked; else echo refused; fi; ls L | wc -l");
+    assert.strictEqual(r.stdout, "refused\n0\n", r.stderr);
+  });
+
   /** bash with http.sh sourced, run without blocking this process (its own servers must answer). */
   const httpBash = (code: string) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
