@@ -12,7 +12,7 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/watch.sh"
+. "$BG_LIB_DIR/watch.sh"
 : "${STATE:?}"
 # Turning maintenance off may run a deferred watch: its length bounds how long the lock is held,
 # said again once the lock is ours (a switch it waited for may have deferred one meanwhile).

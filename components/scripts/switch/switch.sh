@@ -37,7 +37,7 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/watch.sh"
+. "$BG_LIB_DIR/watch.sh"
 : "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}" "${VERIFY_TIMEOUT:?}" "${WATCH_SECONDS:?}" "${ERROR_PERCENT:?}" "${MIN_ERRORS:?}"
 SECRET_NAMES=${SECRET_NAMES:-}
 check_color "$TARGET"
