@@ -347,7 +347,7 @@ for (const router of ["nginx", "haproxy"] as const) {
     });
 
     describe("the gate and the verify ask the router's check listener, in bash alone", () => {
-      const port = (router === "nginx" ? 19030 : 19070) as number;
+      const port = (router === "nginx" ? 19110 : 19120) as number;
       let host: Sandbox;
       /** The check listener's answer to a fresh curl, with an X-Bluegreen-Slot request header if given. */
       const ask = (slot?: string) => {
