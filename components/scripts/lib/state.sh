@@ -8,10 +8,17 @@ check_color() {
 other_color() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 
 # now_ms: milliseconds since the epoch; now_s: seconds (bash 5's EPOCHREALTIME, else date).
+# now_ms_to VAR: sets VAR to now_ms's value, without the subshell of VAR=$(now_ms).
+now_ms_to() {
+  local _now=${EPOCHREALTIME:-}
+  _now=${_now/[.,]/}
+  if [[ $_now =~ ^[0-9]{16,}$ ]]; then _now=${_now:0:-3}; else _now=$(date +%s%3N); fi
+  printf -v "$1" '%s' "$_now"
+}
 now_ms() {
-  local t=${EPOCHREALTIME:-}
-  t=${t/[.,]/}
-  if [[ $t =~ ^[0-9]{16,}$ ]]; then echo "${t:0:-3}"; else date +%s%3N; fi
+  local ms
+  now_ms_to ms
+  echo "$ms"
 }
 now_s() { printf '%(%s)T\n' -1; }
 
