@@ -34,8 +34,10 @@
 #   preSwitch            optional              the preSwitch hook's text
 #   postSwitch           optional              the postSwitch hook's text
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 # shellcheck source=/dev/null
 . "$BG_LIB_DIR/watch.sh"
 : "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}" "${VERIFY_TIMEOUT:?}" "${WATCH_SECONDS:?}" "${ERROR_PERCENT:?}" "${MIN_ERRORS:?}"
