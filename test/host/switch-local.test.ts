@@ -387,6 +387,28 @@ for (const router of ["nginx", "haproxy"] as const) {
         }
       });
 
+      it("the public listener keeps a caller's X-Request-Id and mints one unique per request otherwise, on new and kept-alive connections", async () => {
+        const http = await import("http");
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+        const get = (headers: Record<string, string> = {}) =>
+          new Promise<string>((resolve, reject) => {
+            http
+              .get({ host: "127.0.0.1", port, path: "/", agent, headers }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(String(res.headers["x-request-id"] ?? "")));
+              })
+              .on("error", reject);
+          });
+        assert.strictEqual(await get({ "X-Request-Id": "caller-123" }), "caller-123");
+        const ids = await Promise.all(Array.from({ length: 200 }, () => get()));
+        agent.destroy();
+        assert.ok(
+          ids.every((id) => id.length >= 8),
+          ids.slice(0, 3).join(" "),
+        );
+        assert.strictEqual(new Set(ids).size, 200, "every minted id differs");
+      });
+
       it("a switch runs no curl: the gate and the verify are bash's own requests (a curl on PATH that fails is never run)", () => {
         const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nocurl-"));
         try {
