@@ -1,15 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BluegreenConfig, publicUrl } from "../config";
 import { HostConnection } from "../host/host";
-import { appLayout, AppLayout, Color, COLORS } from "../host/layout";
-import { HostPackages } from "../host/packages";
-import { HostSetup } from "../host/setup";
-import { Router } from "../router/router";
+import { appLayout, AppLayout, Color } from "../host/layout";
+import { appOnHost, placement, retention } from "./appOnHost";
 import { ResolvedArtifact } from "./artifact";
-import { Maintenance } from "./maintenance";
-import { ReleaseRetention } from "./retention";
-import { Slot } from "./slot";
-import { Tls } from "./tls";
+import { FleetHost, FleetSwitch } from "./fleetSwitch";
 import { TrafficSwitch } from "./trafficSwitch";
 
 /**
@@ -24,10 +19,15 @@ export type AppNaming = "prefixed" | "bare";
 export interface BlueGreenAppArgs {
   /**
    * The machine the app runs on: a `Host`, or any `HostConnection`. Several apps can share one host
-   * (give each its own `appName`). A later release adds `hosts` (several behind a load balancer) beside
-   * this field, so a program that passes `host` keeps working.
+   * (give each its own `appName`). Give `hosts` instead to run the app on several machines at once.
    */
-  readonly host: HostConnection;
+  readonly host?: HostConnection;
+  /**
+   * Several machines that serve the app together (behind a load balancer), each with a name (a-z,
+   * 0-9, -). Every switch moves all of them or none (FleetSwitch). The first one listed takes over
+   * the resources a one-host app had, so going from `host` to `hosts` keeps them.
+   */
+  readonly hosts?: readonly FleetHost[];
   /**
    * The app's settings, validated: `loadConfig()` reads a stack's config, `configFrom({...})` checks the
    * same keys given in code (docs/configuration.md lists them). Host keys in it are ignored here: the
@@ -65,92 +65,66 @@ export class BlueGreenApp extends pulumi.ComponentResource {
   public readonly statusCommand: pulumi.Output<string>;
   /** Where this app lives on its host. */
   public readonly layout: AppLayout;
+  /** The switch (TrafficSwitch, or FleetSwitch across several hosts): once it is done, every host serves `active`. */
+  public readonly switched: pulumi.Resource;
 
   constructor(name: string, args: BlueGreenAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("bluegreen:index:BlueGreenApp", name, {}, opts);
-    const { host, config: cfg } = args;
-    const bare = args.naming === "bare";
-    const child = (n: string) => (bare ? n : `${name}-${n}`);
-    const under = (dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]>): pulumi.ComponentResourceOptions => ({
-      parent: this,
-      dependsOn,
-      ...(bare ? { aliases: [{ parent: pulumi.rootStackResource }] } : {}),
-    });
-
+    const { config: cfg, artifacts } = args;
+    const hosts: readonly FleetHost[] = args.hosts ?? (args.host ? [{ name: "", host: args.host }] : []);
+    if (hosts.length > 1 && hosts.some((h) => !/^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?$/.test(h.name)))
+      throw new Error(`BlueGreenApp ${name}: several hosts each need a name of a-z, 0-9 and - (at most 16)`);
+    if (hosts.length === 0 || (args.host && args.hosts))
+      throw new Error(`BlueGreenApp ${name}: give either host or hosts (at least one)`);
     const layout = appLayout(cfg.appName);
     this.layout = layout;
-    const on = { connection: host.connection, sudo: host.sudo, layout };
-    const artifacts = args.artifacts;
+    const bare = args.naming === "bare";
+    // Several hosts, or one named one: each host's resources are named after it.
+    const fleet = hosts.some((h) => h.name !== "");
+    const places = hosts.map((h, i) => placement(this, { app: name, bare, host: fleet ? h.name : "", first: i === 0 }));
+    const drained = (h: FleetHost) => cfg.drainedHosts.includes(h.name);
+    const apps = hosts.map((h, i) =>
+      appOnHost(places[i], h.host, cfg, artifacts, layout, fleet ? { name: h.name, drained: drained(h) } : undefined),
+    );
+    // Once per app: the switch (on every host at once, with several), then each host's retention.
+    const app = places[0].app;
+    // The switch waits for each host's slots, maintenance mode and ops steps (its snapshot reads backup.conf).
+    const after = apps.flatMap((a) => [...a.slots, a.maintenance, ...a.ops]);
+    if (fleet) {
+      this.switched = new FleetSwitch(
+        app.name("switch"),
+        {
+          layout,
+          hosts,
+          privateKey: cfg.ssh.privateKey,
+          privateKeyPassword: cfg.ssh.privateKeyPassword,
+          active: cfg.active,
+          healthPath: cfg.app.healthPath,
+          checkPort: cfg.checkPort,
+          rollback: cfg.rollback,
+          hooks: cfg.app.hooks,
+          secretNames: cfg.app.secretNames,
+        },
+        app.opts("switch", after),
+      );
+    } else {
+      this.switched = new TrafficSwitch(
+        app.name("switch"),
+        {
+          ...apps[0].on,
+          active: cfg.active,
+          healthPath: cfg.app.healthPath,
+          checkPort: cfg.checkPort,
+          rollback: cfg.rollback,
+          hooks: cfg.app.hooks,
+          secretNames: cfg.app.secretNames,
+        },
+        app.opts("switch", after),
+      );
+    }
+    apps.forEach((a, i) => retention(places[i], a, cfg));
 
-    const setup = new HostSetup(child("setup"), { ...on, router: cfg.router }, under(host.ready ? [host.ready] : []));
-    // HTTP-01 through HAProxy: lego answers on a loopback port behind the app's route (nginx serves its webroot).
-    const acmeHttpPort =
-      cfg.router === "haproxy" && cfg.tls.mode === "acme" && cfg.tls.challenge === "http-01" ? cfg.acmePort : undefined;
-    const router = new Router(
-      child("router"),
-      {
-        ...on,
-        router: cfg.router,
-        owner: setup.owner,
-        domains: cfg.domains,
-        tls: cfg.tls.mode === "off" ? undefined : { hstsMaxAge: cfg.tls.hstsMaxAge },
-        previewPort: cfg.previewPort,
-        checkPort: cfg.checkPort,
-        acmePort: acmeHttpPort,
-        maintenanceRetryAfter: cfg.maintenanceRetryAfter,
-        ports: { blue: cfg.slots.blue.port, green: cfg.slots.green.port },
-      },
-      under([setup]),
-    );
-    new Tls(child("tls"), { ...on, domains: cfg.domains, tls: cfg.tls, acmeHttpPort }, under([router]));
-    // Only with hostPackages: an app without them keeps the resources it always had.
-    const packages = cfg.hostPackages.length
-      ? [new HostPackages(child("packages"), { ...on, packages: cfg.hostPackages }, under([setup]))]
-      : [];
-    const slots = COLORS.map(
-      (color) =>
-        new Slot(
-          child(color),
-          {
-            ...on,
-            hostAddress: host.ip,
-            color,
-            version: cfg.slots[color].version,
-            artifact: artifacts[color],
-            mode: cfg.linkMode,
-            port: cfg.slots[color].port,
-            app: cfg.app,
-            bundleMaxMegabytes: cfg.bundleMaxMegabytes,
-          },
-          under([router, ...packages]),
-        ),
-    );
-    // Before the switch: with maintenance turned off in the same `up`, the switch is watched at once;
-    // with it turned on, the switch defers its watch until maintenance goes off.
-    const maintenance = new Maintenance(
-      child("maintenance"),
-      { ...on, enabled: cfg.maintenance, retryAfterSeconds: cfg.maintenanceRetryAfter },
-      under([router]),
-    );
-    new TrafficSwitch(
-      child("switch"),
-      {
-        ...on,
-        active: cfg.active,
-        healthPath: cfg.app.healthPath,
-        checkPort: cfg.checkPort,
-        rollback: cfg.rollback,
-        hooks: cfg.app.hooks,
-        secretNames: cfg.app.secretNames,
-      },
-      under([...slots, maintenance]),
-    );
-    new ReleaseRetention(
-      child("releases"),
-      { ...on, keep: cfg.keepReleases, versions: slots.map((s) => s.version) },
-      under(slots),
-    );
-
+    const host = hosts[0].host;
     const { user, port } = host.login;
     const login = pulumi.interpolate`${user}@${host.ip}`;
     const portFlag = port === 22 ? "" : ` -p ${port}`;

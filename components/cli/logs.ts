@@ -1,7 +1,7 @@
 // npm run logs: the slots' journal on the host, journalctl -u <ns>@<colour> over SSH.
 import { openStack, outputs, stringOutput } from "./pulumi";
 import { Stop } from "./say";
-import { HostTool, parseStatusCommand, sshCapture, sshInteractive } from "./ssh";
+import { HostTool, parseStatusCommand, sshCapture, sshInteractive, trustStackHostKey } from "./ssh";
 
 export interface LogsOptions {
   readonly stack?: string;
@@ -23,7 +23,9 @@ function hostLive(tool: HostTool): "blue" | "green" {
 
 export async function logs(o: LogsOptions): Promise<void> {
   const stack = await openStack(o.stack);
-  const tool = parseStatusCommand(stringOutput(await outputs(stack), "statusCommand", stack.name));
+  const out = await outputs(stack);
+  trustStackHostKey(out);
+  const tool = parseStatusCommand(stringOutput(out, "statusCommand", stack.name));
   let colors: string[] = ["blue", "green"];
   if (o.which === "blue" || o.which === "green") colors = [o.which];
   else if (o.which) {

@@ -4,6 +4,7 @@
 import { parseArgs, ParseArgsConfig } from "util";
 import { logs, LogsOptions } from "./logs";
 import { release, rollback } from "./release";
+import { BACKUP_ID_RE, restore } from "./restore";
 import { Stop, Usage } from "./say";
 import { status } from "./status";
 
@@ -88,13 +89,39 @@ the one named; live and idle are asked of the host (bluegreen-status live).
       return logs({ stack: str(v.stack), which: which as LogsOptions["which"], follow: !!v.follow, lines });
     },
   },
+  restore: {
+    usage: "npm run restore -- <id>|latest [--remote] [--stack NAME] | --list [--remote]",
+    about: `Puts a backup or snapshot of the app's databases (bluegreen:backupDatabases) back, with
+the host's own command (bluegreen-restore over SSH). The backup is checked first: it must
+belong to this app, match its checksums and pass PRAGMA integrity_check, or nothing changes.
+Then maintenance goes on (the public gets the maintenance page), both slots stop, the data as
+it is now is kept as a backup of its own (restoring that one undoes the restore), the files
+are put back and checked, the slots start again and pass their readiness gate, and
+maintenance goes off (unless it was on). A snapshot is taken before every preSwitch hook; its
+id is in that switch's audit line and output.
+
+  <id>|latest   a backup id from --list (e.g. 20261207T120000Z-snapshot), or the newest one
+  --remote      fetch it from the off-host remote (bluegreen:backupRemote); with --list: list those
+  --list        the backups (id, kind, size, sent off the host, why)
+  --stack NAME  the stack (default: the selected one)
+  -h, --help    this text`,
+    options: { ...STACK, remote: { type: "boolean" }, list: { type: "boolean" } },
+    run: ([id, ...extra], v) => {
+      if (extra.length) usage(`unexpected argument '${extra[0]}'`);
+      if (v.list && id !== undefined) usage("--list takes no backup id");
+      if (!v.list && id === undefined) usage("which backup? an id from --list, or latest");
+      if (id !== undefined && !BACKUP_ID_RE.test(id))
+        usage(`'${id}' is not a backup id (like 20261207T120000Z-snapshot) or latest`);
+      return restore({ stack: str(v.stack), id, remote: !!v.remote, list: !!v.list });
+    },
+  },
 };
 
 const usage = (message: string): never => {
   throw new Usage(message);
 };
 
-const TOP = `usage: ts-node components/cli/release.ts <command> [options]  (npm run release|rollback|status|logs)
+const TOP = `usage: ts-node components/cli/release.ts <command> [options]  (npm run release|rollback|status|logs|restore)
 
 commands:
 ${Object.values(COMMANDS)

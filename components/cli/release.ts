@@ -12,7 +12,7 @@ import { spawnSync } from "child_process";
 import { Stack } from "@pulumi/pulumi/automation";
 import { configGet, configSet, openStack, outputs, stringOutput, up, UpRun } from "./pulumi";
 import { say, secs, Stop } from "./say";
-import { openTunnel, parseStatusCommand, sshCapture } from "./ssh";
+import { openTunnel, parseStatusCommand, sshCapture, trustStackHostKey } from "./ssh";
 import { describeUp } from "./timing";
 
 export type Color = "blue" | "green";
@@ -37,6 +37,7 @@ interface Live {
 async function liveColor(o: Options): Promise<Live> {
   const stack = await openStack(o.stack);
   const out = await outputs(stack);
+  trustStackHostKey(out);
   const deployed = stringOutput(out, "active", stack.name);
   const configured = await configGet(stack, "active");
   if (deployed !== "blue" && deployed !== "green")
@@ -129,7 +130,9 @@ const shellWord = (v: string) => (/^[A-Za-z0-9_/.:@%+=,-]+$/.test(v) ? v : `'${v
  * the host, not the engine's record, says where traffic is.
  */
 async function hostLiveColor(stack: Stack): Promise<Color | undefined> {
-  const status = (await outputs(stack)).statusCommand;
+  const out = await outputs(stack);
+  trustStackHostKey(out);
+  const status = out.statusCommand;
   if (typeof status !== "string") return undefined;
   const t = parseStatusCommand(status);
   const r = sshCapture(t, [t.statusPath, "live"]);

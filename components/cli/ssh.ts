@@ -1,17 +1,69 @@
 // SSH to the host the way the stack's outputs say (sshCommand, statusCommand,
-// previewTunnelCommand), never prompting (BatchMode=yes: a host key not yet in
-// known_hosts or a key that needs a passphrase fails at once, in ssh's own words).
+// previewTunnelCommand), never prompting (BatchMode=yes: a key that needs a passphrase
+// fails at once, in ssh's own words). The host's key is the one the stack pinned (its
+// hostKey output): ssh trusts exactly that key, whatever ~/.ssh/known_hosts holds.
 // BLUEGREEN_SSH replaces the `ssh` program, with any options of its own
-// (the tests' key and known_hosts file), e.g. "ssh -i key -o UserKnownHostsFile=f".
+// (the tests' key), e.g. "ssh -i key"; ssh takes the first value of an option, so its own come first.
 import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { freePort, waitForPort } from "./ports";
 import { Stop } from "./say";
 
 const BATCH = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"];
+/** The known_hosts options of the stack's pinned key (trustStackHostKey), once read. */
+let pinned: string[] = [];
 
 function sshProgram(): [string, string[]] {
   const [cmd, ...args] = (process.env.BLUEGREEN_SSH ?? "ssh").split(" ").filter(Boolean);
-  return [cmd, [...args, ...BATCH]];
+  return [cmd, [...args, ...BATCH, ...pinned]];
+}
+
+/**
+ * Makes every ssh of this run trust exactly the host key the stack pinned (its `hostKey` output),
+ * for the host and port its sshCommand names: a known_hosts file of one line, removed at exit.
+ * A stack without the output (made before keys were pinned) leaves ssh to ~/.ssh/known_hosts.
+ */
+export function trustStackHostKey(outputs: Record<string, unknown>): void {
+  const { hostKey, sshCommand } = outputs;
+  const m = typeof sshCommand === "string" ? /^ssh(?: -p (\d+))? (?:\S+@)?(\S+)$/.exec(sshCommand.trim()) : null;
+  if (typeof hostKey !== "string" || !hostKey || !m) return;
+  // Several hosts: every one's key, at the same port.
+  const keys: [string, string][] = [
+    [m[2], hostKey],
+    ...Object.values(stackHosts(outputs)).map((h) => [h.ip, h.hostKey] as [string, string]),
+  ];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-ssh-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "known_hosts");
+  const line = ([host, key]: [string, string]) => `${m[1] ? `[${host}]:${m[1]}` : host} ${key}\n`;
+  fs.writeFileSync(
+    file,
+    keys
+      .filter(([, k]) => k)
+      .map(line)
+      .join(""),
+    { mode: 0o600 },
+  );
+  pinned = [
+    "-o",
+    `UserKnownHostsFile=${file}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "StrictHostKeyChecking=yes",
+  ];
+}
+
+/** The stack's hosts output (several hosts): name -> address and SSH key; {} for one host. */
+export function stackHosts(outputs: Record<string, unknown>): Record<string, { ip: string; hostKey: string }> {
+  const h = outputs.hosts;
+  if (typeof h !== "object" || h === null) return {};
+  const out: Record<string, { ip: string; hostKey: string }> = {};
+  for (const [name, v] of Object.entries(h as Record<string, { ip?: unknown; hostKey?: unknown }>))
+    if (typeof v?.ip === "string") out[name] = { ip: v.ip, hostKey: typeof v.hostKey === "string" ? v.hostKey : "" };
+  return out;
 }
 
 /** The parts of the statusCommand output: `ssh [-p N] user@host [sudo -n ]/usr/local/sbin/<ns>-status`. */

@@ -3,7 +3,8 @@
 import { Stack } from "@pulumi/pulumi/automation";
 import { configGet, openStack, outputs, stringOutput } from "./pulumi";
 import { say } from "./say";
-import { parseStatusCommand, sshCapture } from "./ssh";
+import { disagreeing, fleetLines, hostReports } from "./fleetStatus";
+import { parseStatusCommand, sshCapture, stackHosts, trustStackHostKey } from "./ssh";
 
 /** Config keys the last up exported under the same name: a difference is a staged change. */
 const TRACKED = ["active", "blueVersion", "greenVersion", "maintenance"] as const;
@@ -34,9 +35,11 @@ async function staged(stack: Stack, out: Record<string, unknown>): Promise<Stage
 export async function status(o: StatusOptions): Promise<void> {
   const stack = await openStack(o.stack);
   const out = await outputs(stack);
+  trustStackHostKey(out);
   const active = stringOutput(out, "active", stack.name);
   const changes = await staged(stack, out);
   const tool = parseStatusCommand(stringOutput(out, "statusCommand", stack.name));
+  if (Object.keys(stackHosts(out)).length) return fleetStatus(stack.name, out, tool, active, changes, o.json);
   const host = sshCapture(tool, [tool.statusPath, ...(o.json ? ["--json"] : [])]);
   const hostError =
     host.error?.message ?? (host.status === 0 ? undefined : host.stderr.trim() || `ssh exited with ${host.status}`);
@@ -67,4 +70,36 @@ export async function status(o: StatusOptions): Promise<void> {
     if (hostError) say(`the host did not answer: ${hostError}`);
   }
   if (hostError) process.exitCode = 1;
+}
+
+/** Several hosts: every host's live colour and versions, and whether they agree. */
+function fleetStatus(
+  stack: string,
+  out: Record<string, unknown>,
+  tool: ReturnType<typeof parseStatusCommand>,
+  active: string,
+  changes: Staged[],
+  json: boolean,
+): void {
+  const reports = hostReports(tool, out);
+  const bad = disagreeing(reports, active, out);
+  if (json) {
+    const deployed = {
+      active,
+      blueVersion: out.blueVersion,
+      greenVersion: out.greenVersion,
+      maintenance: out.maintenance,
+    };
+    console.log(
+      JSON.stringify({ stack, url: out.url, deployed, staged: changes, hosts: reports, disagree: bad }, null, 2),
+    );
+  } else {
+    say(
+      `stack ${stack}: live ${active} (${String(out[`${active}Version`])}) on ${reports.length} hosts; ${String(out.url)}`,
+    );
+    for (const c of changes)
+      say(`staged: ${c.key}=${c.config} (the last pulumi up has ${c.deployed ?? "none"}); pulumi up applies it`);
+    for (const l of fleetLines(reports, bad, active, stack)) say(l);
+  }
+  if (bad.length) process.exitCode = 1;
 }

@@ -13,6 +13,18 @@ const HETZNER_NOT_IN_US_RE = /^(cx|cax)[0-9]/;
 const HOSTNAME_RE =
   /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** A host name or an IP address. */
+export const isHostAddress = (v: string) => HOSTNAME_RE.test(v) || isIp(v);
+
+/** The problem with a server type in a location that does not offer it (`where` names the location's key). */
+export function hetznerTypeProblem(serverType: string, location: string, where: string): string | undefined {
+  if (!HETZNER_US_LOCATIONS.includes(location) || !HETZNER_NOT_IN_US_RE.test(serverType)) return undefined;
+  return (
+    `${key("hetznerServerType")} ${q(serverType)} is not offered in ${where} ${q(location)}: ` +
+    `in ${HETZNER_US_LOCATIONS.join(" and ")} choose a cpx or ccx server type, or keep ${q(serverType)} and set hetznerLocation to fsn1, nbg1 or hel1`
+  );
+}
+
 /** The host of a known kind, with that kind's keys checked. */
 export function readHost(r: Reader, kind: HostKind): HostConfig {
   switch (kind) {
@@ -38,9 +50,11 @@ export function readHost(r: Reader, kind: HostKind): HostConfig {
     }
     case "ssh": {
       const address = r.raw("sshHost");
+      // With several hosts, each one's address is in bluegreen:hosts (hosts.ts).
+      if (address === undefined && r.raw("hosts") !== undefined) return { kind, address: "" };
       if (address === undefined) {
         r.problem(`${key("sshHost")} is required when ${key("hostKind")} is "ssh"`);
-      } else if (!HOSTNAME_RE.test(address) && !isIp(address)) {
+      } else if (!isHostAddress(address)) {
         r.problem(`${key("sshHost")} must be a host name or IP address (got ${q(address)})`);
       }
       return { kind, address: address ?? "" };
@@ -56,12 +70,8 @@ function readHetzner(r: Reader): HostConfig {
   }
   const serverType = r.checked("hetznerServerType");
   const location = r.oneOf("hetznerLocation");
-  if (HETZNER_US_LOCATIONS.includes(location) && HETZNER_NOT_IN_US_RE.test(serverType)) {
-    r.problem(
-      `${key("hetznerServerType")} ${q(serverType)} is not offered in ${key("hetznerLocation")} ${q(location)}: ` +
-        `in ${HETZNER_US_LOCATIONS.join(" and ")} choose a cpx or ccx server type, or keep ${q(serverType)} and set hetznerLocation to fsn1, nbg1 or hel1`,
-    );
-  }
+  const problem = hetznerTypeProblem(serverType, location, key("hetznerLocation"));
+  if (problem) r.problem(problem);
   return {
     kind: "hetzner",
     serverType,

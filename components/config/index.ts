@@ -11,5 +11,7 @@ export { autoPorts } from "./ports";
 export { defaultArch, HETZNER_LOCATIONS, HETZNER_US_LOCATIONS } from "./host";
 export { BUNDLE_RE } from "./releases";
 export { ACME_DIRECTORIES, publicUrl } from "./tls";
+export { BALANCER_KEYS, balancerTlsMode, readBalancer } from "./balancer";
+export type { BalancerContext } from "./balancer";
 export { unknownKeyProblem } from "./unknownKeys";
 export * from "./load";

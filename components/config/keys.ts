@@ -22,6 +22,10 @@ export const AREAS = {
   ports: "Loopback ports",
   switch: "Router, switch and rollback",
   releases: "Releases",
+  balancer: "Several hosts: load balancer and private network",
+  backups: "Backups and restore",
+  notify: "Notifications",
+  metrics: "Metrics",
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -53,7 +57,27 @@ export interface KeyRow {
 }
 
 const PORT = { type: "integer", area: "ports", default: 0, min: 0, max: 65535, checkedBy: "ports" } as const;
+
+/** What notifications tell (bluegreen:notifyEvents), in the order docs list them. */
+export const NOTIFY_EVENTS = [
+  "switch",
+  "rollback",
+  "staged-failed",
+  "hook-failed",
+  "backup-failed",
+  "backup-missed",
+  "restore",
+  "tls-failed",
+  "tls-expiring",
+  "disk-low",
+  "drift",
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const SIZE = /^[1-9][0-9]*[KMG]$/;
+
+/** Said by every key that only several hosts use. */
+const SEVERAL_HOSTS = "Several Hetzner hosts only; with one host it is checked and does nothing.";
+const ANY_BALANCER = "Several hosts only (any balancer); with one host it is checked and does nothing.";
 
 const OPTIONAL_SECRET =
   'The engine cannot declare an optional secret: with `secret: true` and no default the key is required, and a default is filled in as plaintext, which fails "must be encrypted as it\'s secret" on every stack that does not set it.';
@@ -96,6 +120,22 @@ export const KEYS = {
     checkedBy: "host",
     description:
       "hostKind stack: the stack that created the host (NAME, PROJECT/NAME or ORG/PROJECT/NAME); its ip output is read through a StackReference",
+  },
+  hosts: {
+    type: "object",
+    area: "host",
+    default: {},
+    checkedBy: "hosts",
+    description:
+      "Several hosts that serve the app together, NAME: WHERE (names of a-z, 0-9 and -, at most 16): hostKind ssh: each host's address; hetzner: each server's location (empty: hetznerLocation); multipass: empty. Every switch moves all of them or none. Empty: one host, from the kind's own keys; the first host listed keeps a one-host stack's resources",
+  },
+  drainedHosts: {
+    type: "array",
+    area: "host",
+    default: [],
+    checkedBy: "hosts",
+    description:
+      "Names of hosts (in hosts) to take out of the load balancer: the router fails the balancer's health check on purpose, and nothing else runs on the host until its public requests have stopped",
   },
   hetznerServerType: {
     type: "string",
@@ -243,7 +283,7 @@ export const KEYS = {
     default: "",
     checkedBy: "ssh",
     description:
-      "The host's public key line (ssh-keyscan output without the host name) to verify; empty: the host key is not checked",
+      "The host's SSH key line (ssh-keyscan output without the host name) that every step pins; empty: the key the program gave a Hetzner server, the one read inside a multipass VM, or else the first one the host shows (recorded in the stack's state)",
   },
   appName: {
     type: "string",
@@ -650,6 +690,218 @@ export const KEYS = {
     checkedBy: "load",
     description:
       "How many of the newest releases stay on the host; a release a slot runs, is configured for or has staged stays too, however old",
+  },
+  loadBalancerType: {
+    type: "string",
+    area: "balancer",
+    default: "lb11",
+    pattern: { re: /^lb[0-9]{2}$/, what: "a Hetzner load balancer type such as lb11, lb21 or lb31" },
+    checkedBy: "balancer",
+    description: `The Hetzner load balancer's type (lb11 is the smallest). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerAlgorithm: {
+    type: "string",
+    area: "balancer",
+    default: "round_robin",
+    values: ["round_robin", "least_connections"],
+    checkedBy: "balancer",
+    description: `How the balancer spreads requests over the hosts (Hetzner has no weights). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerHealthInterval: {
+    type: "integer",
+    area: "balancer",
+    default: 5,
+    min: 3,
+    max: 60,
+    checkedBy: "balancer",
+    description: `Seconds between the balancer's health checks of each host, which ask ${"/.bluegreen/health"} (the host's live slot's healthPath, or 503 while drained). With hostKind ssh, your own balancer's: drainedHosts waits by it. ${ANY_BALANCER}`,
+  },
+  loadBalancerHealthTimeout: {
+    type: "integer",
+    area: "balancer",
+    default: 3,
+    min: 1,
+    max: 59,
+    checkedBy: "balancer",
+    description: `Seconds one health check may take; less than loadBalancerHealthInterval. With hostKind ssh, your own balancer's. ${ANY_BALANCER}`,
+  },
+  loadBalancerHealthRetries: {
+    type: "integer",
+    area: "balancer",
+    default: 3,
+    min: 1,
+    max: 5,
+    checkedBy: "balancer",
+    description: `Failed checks in a row before the balancer stops sending a host requests, and passed checks before it sends them again. With hostKind ssh, your own balancer's. ${ANY_BALANCER}`,
+  },
+  loadBalancerTls: {
+    type: "string",
+    area: "balancer",
+    default: "host",
+    values: ["host", "balancer"],
+    checkedBy: "balancer",
+    description: `With tls on, where HTTPS ends: host (the balancer passes TLS through; each host has the certificate, so tls acme needs acmeChallenge dns-01) or balancer (a Hetzner certificate on the balancer: managed for tls acme, whose domains must be in Hetzner DNS, or uploaded for tls files). ${SEVERAL_HOSTS}`,
+  },
+  loadBalancerStickyCookie: {
+    type: "string",
+    area: "balancer",
+    default: "",
+    pattern: { re: /^[A-Za-z0-9_-]{1,64}$/, what: "a cookie name of 1 to 64 letters, digits, _ and -" },
+    checkedBy: "balancer",
+    description: `Sticky sessions: the name of the cookie the balancer sets to send a client back to the same host; empty: none. Needs the balancer to see HTTP (tls off, or loadBalancerTls balancer). ${SEVERAL_HOSTS}`,
+  },
+  networkIpRange: {
+    type: "string",
+    area: "balancer",
+    default: "10.0.0.0/16",
+    checkedBy: "balancer",
+    description: `The private network of the hosts and the balancer: a /8 to /23 range in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; its second /24 is the subnet (each host at an address from its name, the balancer at .2). Set it before the first pulumi up with several hosts: a new range replaces the network, and every host leaves the balancer until it has joined the new one. ${SEVERAL_HOSTS}`,
+  },
+  backupDatabases: {
+    type: "array",
+    area: "backups",
+    default: [],
+    checkedBy: "data",
+    description:
+      "SQLite database files under the app's data directory to back up, e.g. app.db (pulumi config set --path 'backupDatabases[0]' app.db): copied hourly while the app writes (VACUUM INTO), each copy checked with PRAGMA integrity_check, and snapshotted right before every preSwitch hook. Empty: no backups",
+  },
+  backupKeepHourly: {
+    type: "integer",
+    area: "backups",
+    default: 24,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many of the newest hourly backups to keep, on the host and off it",
+  },
+  backupKeepDaily: {
+    type: "integer",
+    area: "backups",
+    default: 7,
+    min: 0,
+    max: 1000,
+    checkedBy: "data",
+    description: "How many days keep their first backup of the day (UTC), on the host and off it",
+  },
+  backupKeepSnapshots: {
+    type: "integer",
+    area: "backups",
+    default: 10,
+    min: 1,
+    max: 1000,
+    checkedBy: "data",
+    description:
+      "How many of the newest pre-migration snapshots (taken before each preSwitch) and pre-restore copies to keep",
+  },
+  backupRemote: {
+    type: "object",
+    area: "backups",
+    default: {},
+    secret: { kind: "always", why: "the remote's credentials: a 0600 rclone config on the host, sent on stdin" },
+    checkedBy: "data",
+    description:
+      "Off-host copies with rclone: the remote's settings as rclone names them, set with --secret: type s3 (any S3-compatible store: provider, endpoint, access_key_id, secret_access_key, region) or sftp (host, user, port, key_pem or pass), e.g. pulumi config set --secret --path 'backupRemote.type' s3. Empty: copies stay on the host",
+  },
+  backupRemotePath: {
+    type: "string",
+    area: "backups",
+    default: "",
+    pattern: {
+      re: /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+      what: "a bucket or directory path such as my-bucket/backups",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the bucket and folder (s3) or directory (sftp) the encrypted copies go to; each app writes under its own name there",
+  },
+  backupPassphrase: {
+    type: "string",
+    area: "backups",
+    secret: {
+      kind: "always",
+      why: "it encrypts the off-host copies (rclone crypt); a 0600 file on the host, sent on stdin",
+    },
+    checkedBy: "data",
+    description:
+      "With backupRemote: the passphrase copies are encrypted with (rclone crypt: contents and names) before they leave the host, set with --secret. Keep it outside the stack too: without it no copy can be read",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyWebhook: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An https:// URL that gets each event as a JSON POST (event, app, host, message, time, fields), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifySlack: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Slack (or Slack-compatible: Mattermost, Rocket.Chat) incoming webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyDiscord: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description: "A Discord webhook URL, set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyNtfy: {
+    type: "string",
+    area: "notify",
+    secret: { kind: "always", why: "the topic URL is the credential: a 0600 curl config on the host, sent on stdin" },
+    checkedBy: "notify",
+    description:
+      "An ntfy topic URL (https://ntfy.sh/TOPIC, or your server's; https://user:password@host/TOPIC for a protected one), set with --secret",
+    undeclared: OPTIONAL_SECRET,
+  },
+  notifyEmail: {
+    type: "array",
+    area: "notify",
+    default: [],
+    checkedBy: "notify",
+    description:
+      "Addresses that get each event by mail through the host's sendmail (postfix, msmtp-mta, ...; notifications say so when the host has none)",
+  },
+  notifyEvents: {
+    type: "array",
+    area: "notify",
+    default: [...NOTIFY_EVENTS],
+    checkedBy: "notify",
+    description:
+      "Which events are sent: switch, rollback (automatic), staged-failed (a staged change failed on the old slot), hook-failed, backup-failed, backup-missed, restore, tls-failed (a renewal), tls-expiring (under 14 days), disk-low, drift (the host disagrees with what bluegreen recorded)",
+  },
+  notifyDiskFreePercent: {
+    type: "integer",
+    area: "notify",
+    default: 10,
+    min: 1,
+    max: 50,
+    checkedBy: "notify",
+    description: "disk-low is sent when the data directory's or the state's filesystem has less than this share free",
+  },
+  metrics: {
+    type: "boolean",
+    area: "metrics",
+    default: false,
+    checkedBy: "metrics",
+    description:
+      "Prometheus metrics of the app (live colour, versions, switches, rollbacks, requests and 5xx per slot, backups, certificate expiry, staged changes) on a loopback port, and in node_exporter's textfile directory when the host has one",
+  },
+  metricsPort: {
+    type: "integer",
+    area: "metrics",
+    default: 0,
+    min: 0,
+    max: 65535,
+    checkedBy: "metrics",
+    description:
+      "With metrics: the 127.0.0.1 port that serves /metrics; 0: automatic (9464 for the app bluegreen, else the app's sixth automatic port)",
   },
 } as const satisfies Record<string, KeyRow>;
 

@@ -3,8 +3,10 @@
 
 import { Color, COLORS } from "../host/layout";
 import { readApp, readHostPackages } from "./app";
+import { readBalancer } from "./balancer";
 import { ConfigError } from "./errors";
 import { readArch, readHost } from "./host";
+import { checkSeveral, readDrained, readHosts } from "./hosts";
 import { ConfigValues } from "./keys";
 import { readAcmePort, readPorts } from "./ports";
 import { Reader } from "./reader";
@@ -13,6 +15,9 @@ import { ConfigSource, objectSource, pulumiSource } from "./source";
 import { readSsh } from "./ssh";
 import { readMaintenance, readRollback } from "./switch";
 import { readDomains, readTls } from "./tls";
+import { readBackups } from "./data";
+import { readMetrics } from "./metrics";
+import { readNotify } from "./notify";
 import { BluegreenConfig, HostConfig, SlotConfig } from "./types";
 import { unknownKeys } from "./unknownKeys";
 
@@ -36,6 +41,8 @@ export function loadConfig(
   // An unknown kind is one problem; checking the fallback kind's keys would invent more.
   const hostKindKnown = r.problems.length === problemsBeforeHost;
   const host: HostConfig = hostKindKnown ? readHost(r, hostKind) : { kind: "ssh", address: "" };
+  const hosts = hostKindKnown ? readHosts(r, host) : [{ name: "", host }];
+  const drainedHosts = readDrained(r, hosts);
   const ssh = readSsh(r, hostKind, hostKindKnown, host);
   const arch = readArch(r, host);
   const ports = readPorts(r, appName);
@@ -45,15 +52,24 @@ export function loadConfig(
   }
   const artifacts = { blue: slots.blue.artifact, green: slots.green.artifact };
   const app = readApp(r, linkMode, artifacts);
+  checkSeveral(r, hosts, app.hooks.postSwitchFailure);
   const hostPackages = readHostPackages(r);
   const buildCommand = readBuildCommand(r, artifacts);
   const bundleMaxMegabytes = r.int("bundleMaxMegabytes");
   const domains = readDomains(r);
   const tls = readTls(r, domains);
   const acmePort = readAcmePort(r, appName, ports, router, tls);
+  // One host today: the balancer's keys are checked and do nothing.
+  const balancer = readBalancer(r, { hosts: hosts.map((h) => h.host), tls });
   const { maintenance, maintenanceRetryAfter } = readMaintenance(r);
   const keepReleases = r.int("keepReleases");
   const rollback = readRollback(r);
+  const usesAcmePort = router === "haproxy" && tls.mode === "acme" && tls.challenge === "http-01";
+  const ops = {
+    backups: readBackups(r),
+    notify: readNotify(r),
+    metrics: readMetrics(r, appName, ports, usesAcmePort ? acmePort : undefined),
+  };
   if (r.problems.length) throw new ConfigError(r.problems);
   return {
     active,
@@ -66,7 +82,9 @@ export function loadConfig(
     linkMode,
     router,
     arch,
-    host,
+    host: hosts[0].host,
+    hosts,
+    drainedHosts,
     ssh,
     slots,
     app,
@@ -77,6 +95,8 @@ export function loadConfig(
     hostPackages,
     buildCommand,
     bundleMaxMegabytes,
+    balancer,
+    ops,
   };
 }
 

@@ -53,6 +53,12 @@ export type HostConfig =
   /** The host another stack created: its `ip` output, read through a StackReference. */
   | { readonly kind: "stack"; readonly stack: string };
 
+/** One of the hosts an app runs on: its name in bluegreen:hosts ("" for a one-host stack) and the machine. */
+export interface NamedHost {
+  readonly name: string;
+  readonly host: HostConfig;
+}
+
 export interface SshConfig {
   readonly user: string;
   readonly port: number;
@@ -126,6 +132,33 @@ export type TlsConfig =
       readonly hstsMaxAge: number;
     };
 
+/** What the balancer does with HTTPS: nothing (tls off), pass it through, or end it with a managed or an uploaded certificate. */
+export type BalancerTlsMode = "none" | "passthrough" | "managed" | "uploaded";
+
+/**
+ * Several Hetzner hosts behind one Hetzner load balancer, on one private network
+ * (components/config/balancer.ts reads it; components/host/balancer.ts and network.ts make it).
+ */
+export interface BalancerConfig {
+  /** Whether a balancer is made: several hosts, every one a Hetzner server. */
+  readonly enabled: boolean;
+  /** The load balancer type, e.g. lb11. */
+  readonly type: string;
+  readonly algorithm: "round_robin" | "least_connections";
+  /** The HTTP health check of each host's live slot: seconds between checks, seconds per check, failures (and passes) in a row. */
+  readonly health: { readonly interval: number; readonly timeout: number; readonly retries: number };
+  /** Where HTTPS ends with tls on (loadBalancerTls). */
+  readonly tlsAt: "host" | "balancer";
+  /** What the balancer does with HTTPS, from tls and loadBalancerTls. */
+  readonly tlsMode: BalancerTlsMode;
+  /** The sticky-session cookie's name; undefined: no sticky sessions. */
+  readonly stickyCookie?: string;
+  /** The private network: its range, its one subnet and the balancer's address in it (a host's: networkPlan(ipRange).hostIp). */
+  readonly network: { readonly ipRange: string; readonly subnet: string; readonly balancerIp: string };
+  /** The Hetzner network zone of the hosts' locations; undefined without Hetzner hosts. */
+  readonly networkZone?: string;
+}
+
 /** Watch after a switch: move the link back if the new slot's 5xx count and ratio both reach the limits. */
 export interface RollbackConfig {
   /** How long the switch waits for the router to serve the target on the check listener before it puts the link back. */
@@ -152,7 +185,12 @@ export interface BluegreenConfig {
   /** What routes public traffic to the slots; every app on a host uses the same one. */
   readonly router: RouterKind;
   readonly arch: Arch;
+  /** The first host (the only one, unless bluegreen:hosts names several). */
   readonly host: HostConfig;
+  /** Every host the app runs on, in order: one unnamed, or those bluegreen:hosts names. */
+  readonly hosts: readonly NamedHost[];
+  /** Names of hosts taken out of the load balancer (bluegreen:drainedHosts). */
+  readonly drainedHosts: readonly string[];
   readonly ssh: SshConfig;
   readonly slots: Readonly<Record<Color, SlotConfig>>;
   readonly app: AppConfig;
@@ -168,4 +206,53 @@ export interface BluegreenConfig {
   readonly buildCommand: string;
   /** A bundle unpacked on the host may hold at most this many MiB. */
   readonly bundleMaxMegabytes: number;
+  /** The load balancer and private network of several Hetzner hosts (enabled false with one host). */
+  readonly balancer: BalancerConfig;
+  /** Backups, notifications and metrics; each absent unless configured. */
+  readonly ops: OpsConfig;
+}
+
+/** bluegreen:backupRemote: where rclone sends the encrypted off-host copies. */
+export interface BackupRemoteConfig {
+  /** rclone's backend: s3 (any S3-compatible store) or sftp. */
+  readonly type: "s3" | "sftp";
+  /** The backend's settings as rclone names them (credentials included): secret. */
+  readonly settings: pulumi.Output<Record<string, string>>;
+  /** The bucket and folder, or directory, on the remote. */
+  readonly path: string;
+  /** rclone crypt's passphrase: secret. */
+  readonly passphrase: pulumi.Output<string>;
+}
+
+/** Scheduled SQLite backups of the app's data directory, snapshots before preSwitch, and restore. */
+export interface BackupsConfig {
+  /** Database files, relative to the data directory. */
+  readonly databases: readonly string[];
+  readonly keepHourly: number;
+  readonly keepDaily: number;
+  readonly keepSnapshots: number;
+  readonly remote?: BackupRemoteConfig;
+}
+
+/** Where events go, and which. */
+export interface NotifyConfig {
+  /** The webhook targets configured (their URLs are in `urls`, secret). */
+  readonly kinds: readonly ("webhook" | "slack" | "discord" | "ntfy")[];
+  /** Each target's URL: secret; undefined when only mail is configured. */
+  readonly urls?: pulumi.Output<Record<string, string>>;
+  readonly email: readonly string[];
+  readonly events: readonly string[];
+  readonly diskFreePercent: number;
+}
+
+/** Prometheus metrics on a loopback port (and node_exporter's textfile directory, if any). */
+export interface MetricsConfig {
+  readonly port: number;
+}
+
+/** The data-and-signals settings: each is undefined when it is not configured (no resources then). */
+export interface OpsConfig {
+  readonly backups?: BackupsConfig;
+  readonly notify?: NotifyConfig;
+  readonly metrics?: MetricsConfig;
 }

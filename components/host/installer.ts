@@ -12,6 +12,30 @@ export function renderCloudInit(publicKey: string): string {
   return ["#cloud-config", "ssh_authorized_keys:", `  - ${JSON.stringify(publicKey)}`, ""].join("\n");
 }
 
+/**
+ * cloud-init user data for a Hetzner server: its SSH host key, so every host step can pin it
+ * from the first connection. cloud-init's cc_ssh (ssh_deletekeys, then ssh_keys) removes the
+ * image's keys and writes these before sshd starts (cloud-init-network.service is
+ * Before=sshd.service); the reload in runcmd covers an sshd that started before them anyway.
+ */
+export function renderHostKeyUserData(hostKey: { privateKey: string; publicKey: string }): string {
+  const indented = hostKey.privateKey
+    .trimEnd()
+    .split("\n")
+    .map((l) => `    ${l}`);
+  return [
+    "#cloud-config",
+    "ssh_deletekeys: true",
+    "ssh_keys:",
+    "  ed25519_private: |",
+    ...indented,
+    `  ed25519_public: ${JSON.stringify(hostKey.publicKey)}`,
+    "runcmd:",
+    '  - [sh, -c, "systemctl try-reload-or-restart ssh.service sshd.service || true"]',
+    "",
+  ].join("\n");
+}
+
 export interface ToolFile {
   readonly name: string;
   readonly text: string;

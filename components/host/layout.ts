@@ -137,6 +137,8 @@ export function appLayout(app: string = DEFAULT_APP) {
     activeColorFile: `${stateDir}/active`,
     /** While this file exists, public requests get the maintenance page. */
     maintenanceFlag: `${stateDir}/maintenance`,
+    /** While this file exists, the load balancer's health check (BALANCER_HEALTH_PATH) gets 503: the host is drained. */
+    drainFlag: `${stateDir}/drain`,
     /**
      * HTTPS: the live certificate (chain and key in one file, read by nginx per handshake,
      * handed to HAProxy over its runtime API) and its records.
@@ -153,8 +155,30 @@ export function appLayout(app: string = DEFAULT_APP) {
     /** The renewal timer's settings (acme.conf) and the DNS provider's credentials (dns.env, 0600). */
     tlsConfDir: `${envDir}/tls`,
     tlsRenewUnit: `${ns}-tls-renew`,
+    /** Backups (root only): one directory per backup, its files, checksums and manifest. */
+    backupDir: `${stateDir}/backups`,
+    /** backup.conf (the databases and retention) and rclone.conf (the off-host remote's credentials, 0600). */
+    backupConfDir: `${envDir}/backup`,
+    /** The hourly backup's timer and service. */
+    backupUnit: `${ns}-backup`,
+    /** Queued notifications (queue/), those given up on (failed/), and what the checks last said (state/). */
+    notifyDir: `${stateDir}/notify`,
+    /** notify.conf and one curl config per webhook target (its URL), 0600. */
+    notifyConfDir: `${envDir}/notify`,
+    /** The notification drain (a .path unit starts it when the queue is not empty) and the periodic checks. */
+    notifyUnit: `${ns}-notify`,
+    checkUnit: `${ns}-check`,
+    /** The metrics' counters (read from the audit and access logs), and their socket-activated endpoint. */
+    metricsDir: `${stateDir}/metrics`,
+    metricsUnit: `${ns}-metrics`,
+    /** Operators' commands on the host: a backup now, a restore, the list of backups. */
+    backupCommand: `/usr/local/sbin/${ns}-backup`,
+    restoreCommand: `/usr/local/sbin/${ns}-restore`,
   };
 }
+
+/** node_exporter's textfile collector directory (Debian's prometheus-node-exporter); metrics go there too when it exists. */
+export const TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
 
 /** The default app's layout: the one hosts had before apps had names. */
 export const layout = appLayout();
@@ -196,6 +220,7 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_LOCK: `${L.stateDir}/lock`,
     BG_RELEASE_LOCK: `${L.stateDir}/release.lock`,
     BG_MAINTENANCE_FLAG: L.maintenanceFlag,
+    BG_DRAIN_FLAG: L.drainFlag,
     BG_WWW_DIR: `${L.stateDir}/www`,
     BG_AUDIT_LOG: L.auditLog,
     BG_ACCESS_LOG: L.accessLog,
@@ -217,6 +242,14 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     BG_HAPROXY_MAP: L.haproxyMap,
     BG_HAPROXY_CRT: L.haproxyCrt,
     BG_HAPROXY_CRT_LIST: shared.haproxyCrtList,
+    BG_BACKUP_DIR: L.backupDir,
+    BG_BACKUP_CONF_DIR: L.backupConfDir,
+    BG_NOTIFY_DIR: L.notifyDir,
+    BG_NOTIFY_CONF_DIR: L.notifyConfDir,
+    BG_METRICS_DIR: L.metricsDir,
+    BG_TEXTFILE_DIR: TEXTFILE_DIR,
+    BG_BACKUP_COMMAND: L.backupCommand,
+    BG_RESTORE_COMMAND: L.restoreCommand,
   };
   return [
     "# shellcheck shell=bash disable=SC2034",
@@ -228,6 +261,10 @@ export function renderLayoutSh(L: AppLayout = layout, o: LayoutShOptions = {}): 
     `BG_APP_GROUP=${L.appGroup}`,
     `BG_WEB_GROUP=${shared.webGroup}`,
     `BG_TLS_RENEW_UNIT=${L.tlsRenewUnit}`,
+    `BG_BACKUP_UNIT=${L.backupUnit}`,
+    `BG_NOTIFY_UNIT=${L.notifyUnit}`,
+    `BG_CHECK_UNIT=${L.checkUnit}`,
+    `BG_METRICS_UNIT=${L.metricsUnit}`,
     `BG_ROUTER=${o.router ?? "nginx"}`,
     `BG_IDENT=${L.nginxIdent}`,
     // Bounded: the command provider never kills a remote command, so every wait needs its own deadline.

@@ -36,9 +36,9 @@ export function libScriptNames(): string[] {
   return ["lib.sh", ...names.filter((n) => n !== "lib.sh").sort()];
 }
 
-/** The scripts that are sourced, never run: lib.sh and its topics, watch.sh and each router's file. */
+/** The scripts that are sourced, never run: lib.sh and its topics, watch.sh, phases.sh and each router's file. */
 export function sourcedScriptNames(): ReadonlySet<string> {
-  return new Set([...libScriptNames(), "watch.sh", "router-nginx.sh", "router-haproxy.sh"]);
+  return new Set([...libScriptNames(), "watch.sh", "phases.sh", "router-nginx.sh", "router-haproxy.sh"]);
 }
 
 /**

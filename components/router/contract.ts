@@ -31,14 +31,23 @@ export const ROUTER_CONTRACT: readonly RouterOperation[] = [
     does: "Names the router for messages.",
     prints: "nginx or haproxy",
     exits: "0",
-    callers: ["deploy-slot.sh", "router-config.sh", "switch.sh", "watch.sh", "tls.sh", "tls-config.sh", "tls-renew.sh"],
+    callers: [
+      "deploy-slot.sh",
+      "router-config.sh",
+      "switch.sh",
+      "watch.sh",
+      "tls.sh",
+      "tls-config.sh",
+      "tls-renew.sh",
+      "drain.sh",
+    ],
   },
   {
     name: "router_sync",
     args: [],
     does:
       "Makes the router serve what the state files say: the live link (live and idle slot, and how each listens: " +
-      "the slot's tcp flag), the maintenance flag and the https flag. Never reloads. nginx reads them on every " +
+      "the slot's tcp flag), the maintenance flag, the https flag and the drain flag. Never reloads. nginx reads them on every " +
       "request, so it does nothing. HAProxy: rewrites the map file with one rename, then sets each entry on every " +
       "worker (draining ones too) through the master CLI, serialized by router-sync.lock; with HAProxy not " +
       "running it only writes the file, which HAProxy reads when it starts.",
@@ -46,7 +55,16 @@ export const ROUTER_CONTRACT: readonly RouterOperation[] = [
       "0 once the router serves the state; non-zero or dies when it cannot be told (HAProxy: the map cannot be " +
       "written, the master CLI gives no whole answer for 15 s, a worker refuses the map). set_live calls it last, " +
       "so a switch that cannot tell the router is put back.",
-    callers: ["state.sh", "slots.sh", "router-config.sh", "maintenance.sh", "switch.sh", "tls-config.sh"],
+    callers: [
+      "state.sh",
+      "slots.sh",
+      "router-config.sh",
+      "maintenance.sh",
+      "switch.sh",
+      "tls-config.sh",
+      "drain.sh",
+      "restore.sh",
+    ],
   },
   {
     name: "router_test",
@@ -152,7 +170,7 @@ export const ROUTER_CONTRACT: readonly RouterOperation[] = [
       'the slot\'s backends, "PID:requests:5xx" per worker.',
     prints: "the base, one line, passed back as router_watch_read's BASE",
     exits: "0; non-zero when the counters cannot be read (the switch then refuses before anything moves)",
-    callers: ["switch.sh", "watch.sh"],
+    callers: ["switch.sh", "watch.sh", "drain.sh"],
   },
   {
     name: "router_watch_read",
@@ -163,7 +181,7 @@ export const ROUTER_CONTRACT: readonly RouterOperation[] = [
       "access log from BASE (responses nginx made itself do not count); HAProxy sums every worker seen since the " +
       "move, a reload's new worker from 0.",
     exits: "0 with both set; non-zero when they cannot be read (the watch counts an unread try)",
-    callers: ["watch.sh"],
+    callers: ["watch.sh", "drain.sh"],
   },
   {
     name: "router_tls_group",

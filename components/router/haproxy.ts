@@ -7,7 +7,7 @@
 import * as crypto from "crypto";
 import { COLORS, LinkModeName, shared } from "../host/layout";
 import { MANAGED } from "../host/shell";
-import { TLS12_CIPHERS, type NginxSiteOptions } from "./nginx";
+import { BALANCER_HEALTH_PATH, TLS12_CIPHERS, type NginxSiteOptions } from "./nginx";
 
 const MODES: readonly LinkModeName[] = ["socket", "tcp"];
 
@@ -127,17 +127,20 @@ export function renderHaproxyRoute(o: HaproxySiteOptions): string {
   const lego = o.tls && o.acmePort !== undefined;
   const notAcme = lego ? ` !${acme}` : "";
   const hsts = o.tls && o.tls.hstsMaxAge > 0 ? o.tls.hstsMaxAge : 0;
+  // Several hosts: the balancer's health check is neither redirected nor sent the maintenance page.
+  const notCheck = o.balancer ? " !{ var(txn.bluegreen_lbcheck) -m found }" : "";
   return [
     `# bluegreen route: ${o.domains.length ? "domains" : "catch-all"} (app ${L.app})`,
     ...conditions,
     ...(lego ? [`    acl ${acme} path_beg /.well-known/acme-challenge/`] : []),
+    ...balancerHealthRules(o, when),
     ...(o.tls
       ? [
-          `    http-request redirect scheme https code 308 if${when} !{ ssl_fc }${notAcme} { str(https),map(${map}) -m str on }`,
+          `    http-request redirect scheme https code 308 if${when} !{ ssl_fc }${notAcme}${notCheck} { str(https),map(${map}) -m str on }`,
         ]
       : []),
     `    http-request return status 503 content-type "text/html; charset=utf-8" file ${L.stateDir}/www/maintenance.html ` +
-      `hdr Retry-After ${o.maintenanceRetryAfter} hdr Cache-Control no-store if${when}${notAcme} { str(maintenance),map(${map}) -m str on }`,
+      `hdr Retry-After ${o.maintenanceRetryAfter} hdr Cache-Control no-store if${when}${notAcme}${notCheck} { str(maintenance),map(${map}) -m str on }`,
     ...(hsts
       ? [`    http-after-response set-header Strict-Transport-Security "max-age=${hsts}" if${when} { ssl_fc }`]
       : []),
@@ -145,6 +148,22 @@ export function renderHaproxyRoute(o: HaproxySiteOptions): string {
     `    use_backend %[str(live),map(${map})]${o.domains.length ? ` if${when}` : ""}`,
     "",
   ].join("\n");
+}
+
+/**
+ * The load balancer's health check (several hosts), for the app's names (`when`): 503 while the
+ * map's drain entry is on (drain.sh), else the live slot's readiness path. Marked in a variable
+ * first, since set-path changes what the path ACL sees.
+ */
+function balancerHealthRules(o: HaproxySiteOptions, when: string): string[] {
+  if (!o.balancer) return [];
+  const map = o.layout.haproxyMap;
+  const check = "{ var(txn.bluegreen_lbcheck) -m found }";
+  return [
+    `    http-request set-var(txn.bluegreen_lbcheck) int(1) if${when} { path ${BALANCER_HEALTH_PATH} }`,
+    `    http-request return status 503 content-type text/plain string drained if${when} ${check} { str(drain),map(${map}) -m str on }`,
+    `    http-request set-path ${o.balancer.healthPath} if${when} ${check}`,
+  ];
 }
 
 /** One app's crt-list line: its certificate, for its domains (SNI); empty without tls. */
@@ -178,6 +197,12 @@ export function renderHaproxyApp(o: HaproxySiteOptions): string {
     `    bind 127.0.0.1:${o.checkPort}`,
     "    # Which config HAProxy has loaded: router-config.sh waits for this after a reload.",
     `    http-request return status 200 content-type text/plain string @SITE_HASH@ if { path /.bluegreen/site }`,
+    ...(o.balancer
+      ? [
+          "    # The load balancer's health check as the public listener answers it, for drain.sh to see on loopback.",
+          ...balancerHealthRules(o, ""),
+        ]
+      : []),
     "    # The switch's readiness gate asks for one slot by name (X-Bluegreen-Slot: blue or green),",
     "    # live or not: the map's entry of that colour. Every answer says which slot served it.",
     `    http-request set-var(txn.bluegreen_slot) req.hdr(x-bluegreen-slot),map(${map}) if { req.hdr(x-bluegreen-slot) -m str blue green }`,

@@ -27,7 +27,15 @@ export interface NginxSiteOptions {
   readonly maintenanceRetryAfter: number;
   /** The slots' loopback ports, for a slot that listens on tcp. */
   readonly ports: Readonly<Record<Color, number>>;
+  /**
+   * Several hosts behind a load balancer: BALANCER_HEALTH_PATH answers the live slot's readiness
+   * (healthPath), or 503 while the host is drained. Undefined: no such path (one host).
+   */
+  readonly balancer?: { readonly healthPath: string };
 }
+
+/** The path a load balancer's health check asks on every host (several hosts only). */
+export const BALANCER_HEALTH_PATH = "/.bluegreen/health";
 
 /**
  * The shared file's version. Apps on one host may run different bluegreen releases;
@@ -136,6 +144,7 @@ export function renderNginxSite(o: NginxSiteOptions): string {
       "access_log off;",
       "live",
       [
+        ...balancerHealth(o).map((l) => l.slice(4)),
         "# Which site nginx has loaded: router-config.sh waits for this after a reload, because",
         "# a reload can fail after nginx -t passed (a port taken, say) and nginx keeps the old one.",
         `location = ${SITE_MARKER_PATH} {`,
@@ -206,6 +215,7 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
     ...head.map((l) => `    ${l}`),
     ...slotSelection(L, "live"),
     "",
+    ...balancerHealth(o),
     "    # Maintenance mode is a flag file checked per request: no reload, slots keep running.",
     "    # error_page applies to nginx's own 503 only, never to the app's.",
     "    error_page 503 @bluegreen_maintenance;",
@@ -226,6 +236,29 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
     "        try_files /maintenance.html =503;",
     "    }",
     "}",
+    "",
+  ];
+}
+
+/**
+ * The load balancer's health check (several hosts): the live slot's readiness, not logged (the
+ * drain's evidence is that public requests stopped), or 503 while the host is drained. Outside
+ * `location /`, so neither maintenance nor the https redirect touches it.
+ */
+function balancerHealth(o: NginxSiteOptions): string[] {
+  if (!o.balancer) return [];
+  const L = o.layout;
+  return [
+    "    # The load balancer's health check: the live slot's readiness; 503 while this host is drained.",
+    `    location = ${BALANCER_HEALTH_PATH} {`,
+    "        access_log off;",
+    `        if (-f ${L.drainFlag}) {`,
+    "            return 503;",
+    "        }",
+    `        rewrite ^ ${o.balancer.healthPath} break;`,
+    `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
+    ...proxyDirectives("        "),
+    "    }",
     "",
   ];
 }

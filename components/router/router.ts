@@ -70,6 +70,7 @@ export class Router extends pulumi.ComponentResource {
             checkPort: args.checkPort,
             maintenanceRetryAfter: args.maintenanceRetryAfter,
             ports: args.ports,
+            balancer: args.balancer,
           }),
         ),
         // Gone tools mean the app was removed already (a retried destroy): nothing to do.

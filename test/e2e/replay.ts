@@ -82,6 +82,26 @@ export function resourcesOf(run: Run): ReplayResource[] {
 const keyOf = (r: ReplayResource) => `${r.type}::${r.name}`;
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
+/**
+ * The stdout a host key scan hands the resources that use it (runProgram's localStdout). The
+ * engine runs a local command before its dependents read its stdout; mocks cannot, so a new or
+ * changed scan runs here, and again as its own step (a read-only scan). An unchanged one keeps
+ * what the state recorded, as the engine's does.
+ */
+export function localStdoutFrom(state: readonly StateEntry[]) {
+  return async (name: string, inputs: Record<string, unknown>): Promise<string | undefined> => {
+    // Only the commands whose stdout other resources take (the host key scans): any other, the
+    // switch-hosts coordinator above all, must run once, as its own step.
+    if (!name.endsWith("-ssh-hostkey")) return undefined;
+    const now = plain(inputs);
+    const old = state.find((e) => e.type === "command:local:Command" && e.name === name);
+    if (old && same(old.inputs, now)) return old.outputs.stdout;
+    if (typeof now.create !== "string") return undefined;
+    const r = await localExec(now.create, now.stdin, now.environment ?? {}, now.dir);
+    return r.code === 0 ? r.stdout : undefined;
+  };
+}
+
 /** The steps `pulumi up` would take from `state` to `next`. Pure. */
 export function plan(state: readonly StateEntry[], next: readonly ReplayResource[]): PlannedStep[] {
   const before = new Map(state.map((e) => [keyOf(e), e]));

@@ -12,11 +12,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { autoPorts } from "../../components/config/config";
+import { autoMetricsPort } from "../../components/config/metrics";
 import type { RouterKind } from "../../components/host/layout";
-import { ROOT, runProgram } from "../support/harness";
+import { isSecret, plain, ROOT, runProgram } from "../support/harness";
 import { startWrk, WrkResult } from "../support/sandbox";
 import { run } from "../support/tools";
-import { resourcesOf, sftpPut, StateEntry, up, UpResult } from "./replay";
+import { localStdoutFrom, resourcesOf, sftpPut, sshRun, StateEntry, up, UpResult } from "./replay";
 import { bootHost, Host, Rig, rigFromEnv } from "./host";
 import { ensureImage, GuestLoad, guestLoads as loadsInGuest, Image } from "./vm";
 
@@ -158,7 +159,10 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     /** `pulumi config set ...` then `pulumi up`, replayed. */
     async function deploy(changes: Record<string, unknown>): Promise<UpResult> {
       config = { ...config, ...changes };
-      const result = await up(state, resourcesOf(await runProgram(config, { secretKeys })));
+      const result = await up(
+        state,
+        resourcesOf(await runProgram(config, { secretKeys, localStdout: localStdoutFrom(state) })),
+      );
       state = result.state;
       for (const step of result.steps) {
         for (const secret of secretValues())
@@ -261,7 +265,7 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         assert.strictEqual(await onHost("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
         assert.strictEqual(
           await onHost("cat /var/lib/bluegreen/haproxy.map"),
-          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off",
+          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off\ndrain off\nblue bluegreen_blue_socket\ngreen bluegreen_green_socket",
         );
       }
       const unix = await onHost("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");
@@ -526,6 +530,87 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       },
     );
 
+    scenario(
+      "5e. host keys on a stack from before pinning: every step runs once more under load (0 failed, nothing restarted, no reload); first use records the key; a changed key stops `up` before any step",
+      async () => {
+        // A stack made before this release: no hostKey in any step's connection, no sshHostKey in its config.
+        const unpinned = (c: any): any => {
+          if (isSecret(c)) return { ...c, value: unpinned(c.value) };
+          const { hostKey: _, ...rest } = c as Record<string, unknown>;
+          return rest;
+        };
+        state = state.map((e) =>
+          e.inputs.connection ? { ...e, inputs: { ...e.inputs, connection: unpinned(e.inputs.connection) } } : e,
+        );
+        const remoteSteps = state.filter((e) => e.type.startsWith("command:remote:")).map((e) => e.name);
+        const before = {
+          workers: await onHost(router.workers),
+          blue: await mainPid("blue"),
+          green: await mainPid("green"),
+        };
+        let upgrade: UpResult | undefined;
+        const load = await wholeUnderLoad(async () => {
+          upgrade = await deploy({ sshHostKey: undefined });
+        });
+        const r = upgrade!;
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(stepsOf(r), [
+          "create host-ssh-hostkey",
+          // The uploads update too (their connection changed), but copy nothing: the files did not change.
+          ...remoteSteps.map((n) => `update ${n}`),
+        ]);
+        assert.match(
+          output(r, "host-ssh-hostkey"),
+          new RegExp(
+            `bluegreen: recorded the SSH host key of ${host.connection.host.replace(/\./g, "\\.")}:${host.connection.port} on first use: ssh-ed25519 SHA256:`,
+          ),
+        );
+        for (const e of state.filter((x) => x.type.startsWith("command:remote:")))
+          assert.strictEqual(plain(e.inputs.connection).hostKey, host.connection.hostKey, e.name);
+        assert.strictEqual(load.failed, 0, load.raw);
+        assert.strictEqual(await onHost(router.workers), before.workers, `${kind} was not reloaded`);
+        assert.strictEqual(await mainPid("blue"), before.blue, "the live slot was not restarted");
+        assert.strictEqual(await mainPid("green"), before.green, "the idle slot was not restarted either");
+        assert.strictEqual(publicAnswer(), "blue v1");
+        note(
+          `host-key upgrade of an existing stack (${r.steps.length} steps run again) under 64 keep-alive conns: ${load.requests} requests, 0 failed, no reload, no restart`,
+        );
+
+        // The host's key changes (a reinstall, or someone in between): the next up stops before any step.
+        const audit = await onHost("wc -l < /var/log/bluegreen/audit.log");
+        const newKey = (
+          await onHost(
+            "mkdir -p /root/keys.kept && cp -a /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub /root/keys.kept/ && " +
+              "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && " +
+              "systemctl restart ssh && cat /etc/ssh/ssh_host_ed25519_key.pub",
+          )
+        )
+          .split(/\s+/)
+          .slice(0, 2)
+          .join(" ");
+        const kept = state;
+        try {
+          await assert.rejects(deploy({ greenVersion: "v1" }), {
+            message: new RegExp(
+              `bluegreen: error: the SSH host key of ${host.connection.host.replace(/\./g, "\\.")}:${host.connection.port} has changed: .* Nothing was run on it\\. .*pulumi config set bluegreen:sshHostKey '${newKey.replace(/[+/]/g, "\\$&")}'`,
+            ),
+          });
+          assert.strictEqual(state, kept, "no step ran, so the state is as it was");
+        } finally {
+          const restored = await sshRun(
+            { ...host.connection, hostKey: newKey, dialErrorLimit: 3 },
+            "cp -a /root/keys.kept/ssh_host_ed25519_key* /etc/ssh/ && systemctl restart ssh",
+          );
+          assert.strictEqual(restored.code, 0, restored.combined);
+        }
+        assert.strictEqual(await onHost("wc -l < /var/log/bluegreen/audit.log"), audit, "nothing was run on the host");
+        // Back to the base config (the key pinned in config): the scan goes; nothing runs on the host.
+        const back = await deploy({ sshHostKey: host.connection.hostKey, greenVersion: "v2" });
+        assert.strictEqual(back.error, undefined, back.error);
+        assert.deepStrictEqual(stepsOf(back), ["delete host-ssh-hostkey"]);
+      },
+    );
+
     scenario("7. two switches at once are serialized by the lock; the last one wins; nothing half-done", async () => {
       const out = await onHost(
         "s=/usr/local/lib/bluegreen/switch.sh; v='VERIFY_TIMEOUT=15 WATCH_SECONDS=0 ERROR_PERCENT=5 MIN_ERRORS=5'; " +
@@ -660,10 +745,10 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     /**
      * Runs `npm run release|rollback` with the stand-in `pulumi` (fake-bin/pulumi, which
      * replays against the host) through the Automation API, and ssh trusting only the
-     * host key ssh-keyscan read from the host (never StrictHostKeyChecking=no).
+     * host key the stack pinned (never StrictHostKeyChecking=no, nor a known_hosts of the test's).
      */
     async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-      const { spawn, spawnSync } = await import("child_process");
+      const { spawn } = await import("child_process");
       const fs = await import("fs");
       const os = await import("os");
       const path = await import("path");
@@ -675,17 +760,13 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
       );
       const keyFile = path.join(os.tmpdir(), `bg-e2e-key-${process.pid}`);
       fs.writeFileSync(keyFile, host.connection.privateKey, { mode: 0o600 });
-      const knownHosts = path.join(os.tmpdir(), `bg-e2e-known-hosts-${process.pid}`);
-      const scan = spawnSync("ssh-keyscan", ["-p", String(host.connection.port), host.connection.host], {
-        encoding: "utf8",
-      });
-      fs.writeFileSync(knownHosts, scan.stdout ?? "");
       const child = spawn("node", ["-r", "ts-node/register/transpile-only", "components/cli/release.ts", ...args], {
         env: {
           ...process.env,
           BLUEGREEN_PULUMI: path.join(__dirname, "fake-bin", "pulumi"),
           FAKE_PULUMI_STATE: stackFile,
-          BLUEGREEN_SSH: `ssh -i ${keyFile} -o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+          // No known_hosts of ours: the CLI trusts the host key the stack pinned (its hostKey output).
+          BLUEGREEN_SSH: `ssh -i ${keyFile} -o LogLevel=ERROR`,
         },
       });
       let out = "";
@@ -1186,10 +1267,13 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
     const NODE_BUILD = 'bash app/node/build.sh "$BLUEGREEN_VERSION" "$BLUEGREEN_ARCH" "$BLUEGREEN_OUT"';
     let notesState: StateEntry[] = [];
     let notesConfig: Record<string, unknown> = {};
+    /** Keys of the notes stack set with --secret (scenario 27b's webhook). */
+    let notesSecrets: string[] = [];
     async function deployNotes(changes: Record<string, unknown>): Promise<UpResult> {
       notesConfig = { ...notesConfig, ...changes };
       for (const [k, v] of Object.entries(notesConfig)) if (v === undefined) delete notesConfig[k];
-      const result = await up(notesState, resourcesOf(await runProgram(notesConfig, { stack: "notes" })));
+      const program = await runProgram(notesConfig, { stack: "notes", secretKeys: notesSecrets });
+      const result = await up(notesState, resourcesOf(program));
       notesState = result.state;
       const secrets = Object.values((notesConfig.appSecrets ?? {}) as Record<string, string>);
       for (const step of result.steps)
@@ -1369,6 +1453,93 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         assert.strictEqual(await notesGet("/"), "blue v1");
         const back = await deployNotes({ greenVersion: "v3", greenArtifact: v3 });
         assert.strictEqual(back.error, undefined, back.error);
+      },
+      NGINX_ONLY,
+    );
+
+    scenario(
+      "27b. data and signals with real systemd: the backup timer's service, a bad migration, a rollback and a restore of the snapshot; notifications by the .path unit; metrics from the socket; then all removed",
+      async () => {
+        // A webhook receiver on the host's loopback (node is there: the notes app's hostPackages).
+        const receiver = await onHost(
+          `nohup node -e "require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d)); q.on('end', () => { require('fs').appendFileSync('/root/hooks.log', b); s.end('ok'); }); }).listen(9199, '127.0.0.1')" >/dev/null 2>&1 & echo $!`,
+        );
+        notesSecrets = ["bluegreen:notifyWebhook"];
+        const on = await deployNotes({
+          backupDatabases: ["app.db"],
+          metrics: "true",
+          notifyWebhook: "http://127.0.0.1:9199/hook",
+        });
+        assert.strictEqual(on.error, undefined, on.error);
+        assert.deepStrictEqual(stepsOf(on), ["create backups-config", "create notify-config", "create metrics-config"]);
+        assert.strictEqual(
+          await onHost(
+            "systemctl is-active bluegreen-notes-backup.timer bluegreen-notes-notify.path bluegreen-notes-check.timer bluegreen-notes-metrics.socket",
+          ),
+          "active\nactive\nactive\nactive",
+        );
+        // The timer's own service, run now by systemd.
+        await onHost("systemctl start bluegreen-notes-backup.service");
+        assert.match(
+          await onHost("tail -n 3 /var/log/bluegreen-notes/audit.log"),
+          / backup id=\S+-hourly kind=hourly bytes=\d+ result=ok by=root/,
+        );
+        // A migration that breaks the data (every visit forgotten), behind a switch.
+        const good = Number(/^visits (\d+)/.exec(await notesGet("/visits"))![1]);
+        const v6 = nodeBundle("v6", "printf 'UPDATE visits SET count = 0;\\n' > 0003_zero.sql");
+        assert.strictEqual((await deployNotes({ greenVersion: "v6", greenArtifact: v6 })).error, undefined);
+        const sw = await deployNotes({ active: "green" });
+        assert.strictEqual(sw.error, undefined, sw.error);
+        const snap = /snapshot: (\S+-snapshot) taken before preSwitch/.exec(output(sw, "switch-link"))?.[1];
+        assert.ok(snap, output(sw, "switch-link"));
+        assert.match(await notesGet("/visits"), /^visits 1 last_color green$/);
+        // Rollback: v1 again, on the broken data; then the snapshot back.
+        assert.strictEqual((await deployNotes({ active: "blue" })).error, undefined);
+        assert.match(await notesGet("/visits"), /^visits 2 last_color blue$/);
+        const started = Date.now();
+        const restored = await onHost(`/usr/local/sbin/bluegreen-notes-restore ${snap}`);
+        note(
+          `restore of the notes app's snapshot with real systemd: ${Date.now() - started} ms over SSH (${restored.split("\n")[0]})`,
+        );
+        assert.match(restored, new RegExp(`^restored ${snap} \\(app\\.db\\) from local: `));
+        assert.strictEqual(await notesGet("/visits"), `visits ${good + 1} last_color blue`);
+        assert.strictEqual(
+          await onHost("systemctl is-active bluegreen-notes@blue bluegreen-notes@green"),
+          "active\nactive",
+        );
+        // The .path unit started the drain for each queued event; the receiver got them.
+        let hooks = "";
+        for (let i = 0; i < 60 && !/"event": "restore"/.test(hooks); i++) {
+          await new Promise((r) => setTimeout(r, 500));
+          hooks = await onHost("cat /root/hooks.log 2>/dev/null || true");
+        }
+        assert.match(hooks, /"event": "switch", "result": "ok", "app": "notes"/);
+        assert.match(hooks, /"event": "restore", "result": "ok", "app": "notes"/);
+        assert.match(
+          await onHost("cat /var/log/bluegreen-notes/audit.log"),
+          / notify event=restore target=webhook try=1 id=\S+ result=ok /,
+        );
+        // The metrics socket: one metrics.sh per connection, run by systemd.
+        const metrics = await onHost(`curl -sS --max-time 20 http://127.0.0.1:${autoMetricsPort("notes")}/metrics`);
+        assert.match(metrics, /^bluegreen_live\{app="notes",color="blue"\} 1$/m);
+        assert.match(metrics, /^bluegreen_backups\{app="notes"\} [3-9]$/m);
+        // Removed from config: their delete steps stop the units; the backups stay.
+        const off = await deployNotes({ backupDatabases: undefined, metrics: undefined, notifyWebhook: undefined });
+        assert.strictEqual(off.error, undefined, off.error);
+        assert.deepStrictEqual(stepsOf(off).sort(), [
+          "delete backups-config",
+          "delete metrics-config",
+          "delete notify-config",
+        ]);
+        assert.strictEqual(
+          await onHost(
+            "systemctl is-active bluegreen-notes-backup.timer bluegreen-notes-notify.path bluegreen-notes-metrics.socket || true",
+          ),
+          "inactive\ninactive\ninactive",
+        );
+        assert.match(await onHost("ls /var/lib/bluegreen-notes/backups | wc -l"), /^[3-9]$/);
+        notesSecrets = [];
+        await onHost(`kill ${receiver}`);
       },
       NGINX_ONLY,
     );

@@ -7,10 +7,12 @@
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { Color } from "../../components/host/layout";
-import { renderBundle } from "../../components/host/shell";
+import * as http from "http";
+import { renderBackupConf } from "../../components/app/backups";
+import { renderNotifyConf } from "../../components/app/notifications";
+import { selfSignedBundle } from "../support/certs";
+import { installTools, noAppUser } from "../support/nodeSlots";
 import { Sandbox, SWITCH_TEST_VALUES, ToolResult } from "../support/sandbox";
 import { run } from "../support/tools";
 
@@ -32,9 +34,15 @@ function spawnAsync(cmd: string, args: string[], stdin = ""): Promise<ToolResult
 }
 
 /** An installed tool of a sandbox's app, with env values as the command line passes them. */
-function toolAsync(host: Sandbox, name: string, vars: Record<string, string>, stdin = ""): Promise<ToolResult> {
+function toolAsync(
+  host: Sandbox,
+  name: string,
+  vars: Record<string, string>,
+  stdin = "",
+  args: string[] = [],
+): Promise<ToolResult> {
   const words = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
-  return spawnAsync("env", [...words, host.at(`${host.L.toolsDir}/${name}`)], stdin);
+  return spawnAsync("env", [...words, host.at(`${host.L.toolsDir}/${name}`), ...args], stdin);
 }
 
 /** Shell code with an app's lib.sh sourced. */
@@ -93,6 +101,8 @@ for (const router of ["nginx", "haproxy"] as const) {
     let a: Sandbox;
     let b: Sandbox;
     let shopPreview = base + 5;
+    let receiver: http.Server;
+    let delivered = 0;
 
     before(async () => {
       // The shop (the host's first app) serves HTTPS, so its certificate can be renewed during the race.
@@ -128,45 +138,48 @@ for (const router of ["nginx", "haproxy"] as const) {
       }
       assert.strictEqual(served(a), "blue");
       assert.strictEqual(served(b), "blue");
+      // App A's data: a SQLite file backed up (backup.conf as its step writes it), notifications to a
+      // webhook receiver here, and its metrics.
+      installTools(a, ["backup.sh", "restore.sh", "notify-drain.sh", "metrics.sh"]);
+      noAppUser(a);
+      assert.strictEqual(
+        run("sqlite3", [
+          a.at(`${a.L.dataDir}/app.db`),
+          "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+        ]).status,
+        0,
+      );
+      fs.mkdirSync(a.at(a.L.backupConfDir), { recursive: true });
+      fs.writeFileSync(
+        a.at(`${a.L.backupConfDir}/backup.conf`),
+        renderBackupConf({ databases: ["app.db"], keepHourly: 24, keepDaily: 7, keepSnapshots: 1000 }),
+      );
+      receiver = http.createServer((req, res) => req.resume().on("end", () => (delivered++, res.end("ok"))));
+      await new Promise<void>((r) => receiver.listen(base + 11, "127.0.0.1", r));
+      fs.mkdirSync(a.at(`${a.L.notifyDir}/queue`), { recursive: true });
+      fs.mkdirSync(a.at(a.L.notifyConfDir), { recursive: true });
+      fs.writeFileSync(
+        a.at(`${a.L.notifyConfDir}/notify.conf`),
+        renderNotifyConf({ kinds: ["webhook"], email: [], events: ["switch"], diskFreePercent: 10 }),
+      );
+      fs.writeFileSync(a.at(`${a.L.notifyConfDir}/webhook.curl`), `url = "http://127.0.0.1:${base + 11}/hook"\n`);
+      fs.mkdirSync(a.at(a.L.metricsDir), { recursive: true });
+      const first = await toolAsync(a, "backup.sh", {}, "", ["now"]);
+      assert.strictEqual(first.status, 0, first.stderr);
       // The first certificate (with HAProxy, a reload that adds the :443 listener); each round's renewal replaces it.
       const cert = await renew();
       assert.strictEqual(cert.status, 0, cert.stderr);
       assert.strictEqual(served(b), "blue");
     });
     after(() => {
+      receiver?.close();
       a?.stop();
       b?.stop();
     });
 
     /** A renewal of the shop's certificate as tls-config.sh installs one: a new self-signed certificate for its name. */
     function renew(): Promise<ToolResult> {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-cert-"));
-      const gen = run("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=shop.test",
-        "-addext",
-        "subjectAltName=DNS:shop.test",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ]);
-      assert.strictEqual(gen.status, 0, gen.stderr);
-      const bundle = renderBundle({
-        certificate: fs.readFileSync(`${dir}/cert.pem`, "utf8"),
-        key: fs.readFileSync(`${dir}/key.pem`, "utf8"),
-      });
-      fs.rmSync(dir, { recursive: true, force: true });
-      return toolAsync(b, "tls-config.sh", { MODE: "files", DOMAINS: "shop.test" }, bundle);
+      return toolAsync(b, "tls-config.sh", { MODE: "files", DOMAINS: "shop.test" }, selfSignedBundle("shop.test"));
     }
 
     /** The operations a switch of app A races against, each as it runs on a host. */
@@ -212,6 +225,23 @@ for (const router of ["nginx", "haproxy"] as const) {
         const r = await toolAsync(a, "prune.sh", { KEEP: "2", PROTECT: "v1,v2" });
         assert.strictEqual(r.status, 0, r.stderr);
       },
+      "this app's backup": async () => {
+        const r = await toolAsync(a, "backup.sh", {}, "", ["now"]);
+        assert.strictEqual(r.status, 0, r.stderr);
+      },
+      "this app's restore of its latest backup (maintenance on and off)": async () => {
+        const r = await toolAsync(a, "restore.sh", {}, "", ["latest"]);
+        assert.strictEqual(r.status, 0, r.stderr);
+      },
+      "this app's notification drain": async () => {
+        const r = await toolAsync(a, "notify-drain.sh", {});
+        assert.strictEqual(r.status, 0, r.stderr);
+      },
+      "this app's metrics read": async () => {
+        const r = await toolAsync(a, "metrics.sh", {});
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^bluegreen_live\{app="bluegreen",color="(blue|green)"\} 1$/m);
+      },
     };
 
     it(`${ROUNDS} rounds, each a switch of one app with another operation 0-250 ms before or 0-60 ms after it starts: what serves is what is recorded, and no switch fails`, async () => {
@@ -253,6 +283,21 @@ for (const router of ["nginx", "haproxy"] as const) {
       );
       assert.deepStrictEqual(mismatches, []);
       assert.deepStrictEqual(failed, []);
+      // No backup is corrupt: each matches its checksums and passes PRAGMA integrity_check.
+      const ids = fs.readdirSync(a.at(a.L.backupDir)).filter((d) => !d.startsWith("."));
+      for (const id of ids) {
+        const dir = a.at(`${a.L.backupDir}/${id}`);
+        assert.strictEqual(run("sha256sum", ["--quiet", "-c", "sha256sums"], { cwd: dir }).status, 0, id);
+        assert.strictEqual(
+          run("sqlite3", ["-readonly", `file:${dir}/db/app.db?immutable=1`, "PRAGMA integrity_check;"]).stdout,
+          "ok\n",
+          id,
+        );
+      }
+      assert.ok(delivered > 0, "the drain delivered the switches' notifications");
+      console.log(
+        `      ${router}: ${ids.length} backups (restores' pre-restore copies included), all sound; ${delivered} notifications delivered`,
+      );
     });
   });
 }

@@ -42,10 +42,13 @@ describe("status --json (local sandbox)", function () {
       "maintenance",
       "slots",
       "tls",
+      "backups",
       "releases",
       "logs",
       "audit",
     ]);
+    // No backupDatabases on this host: no backups record.
+    assert.strictEqual(s.backups, null);
     assert.strictEqual(s.live, "blue");
     assert.strictEqual(s.recorded, "blue");
     assert.strictEqual(s.interruptedSwitch, null);

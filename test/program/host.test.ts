@@ -8,9 +8,21 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { loadConfig } from "../../components/config/config";
 import { hetznerKeyName, hetznerServerOptions, multipassVmOptions } from "../../components/host/host";
-import { renderCloudInit } from "../../components/host/installer";
+import { fingerprint, hostKeyFromSeed } from "../../components/host/hostKeys";
+import { renderCloudInit, renderHostKeyUserData } from "../../components/host/installer";
 import { loadScript } from "../../components/host/shell";
-import { BASE_CONFIG, changedResources, FAKE_PUB, find, plain, ROOT, Run, runProgram } from "../support/harness";
+import {
+  BASE_CONFIG,
+  changedResources,
+  FAKE_PUB,
+  find,
+  isSecret,
+  MOCK_HOST_KEY,
+  plain,
+  ROOT,
+  Run,
+  runProgram,
+} from "../support/harness";
 import { requireTool, run } from "../support/tools";
 
 const HETZNER = {
@@ -159,14 +171,14 @@ describe("hetzner host", () => {
     });
 
     it("the server ignores later sshKeys changes, so a key rotation never replaces it", () => {
-      assert.deepStrictEqual(hetznerServerOptions(true).ignoreChanges, ["sshKeys"]);
+      assert.deepStrictEqual(hetznerServerOptions(true).ignoreChanges, ["sshKeys", "userData"]);
     });
   });
 
   describe("server safety", () => {
     it("protected by default; replaced old-first so its name is free; protection can be turned off", () => {
       assert.deepStrictEqual(hetznerServerOptions(true), {
-        ignoreChanges: ["sshKeys"],
+        ignoreChanges: ["sshKeys", "userData"],
         deleteBeforeReplace: true,
         protect: true,
       });
@@ -254,12 +266,17 @@ describe("multipass host", () => {
       "    ;;",
       '  launch) touch "$FAKE_MP/vm"; echo "Launched: $3" ;;',
       '  get) cat "$FAKE_MP/${2##*.}" ;;',
+      '  exec) [[ "${*:2}" == "$2 -- cat /etc/ssh/ssh_host_ed25519_key.pub" ]] && echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVmHostKey root@$2" ;;',
       '  *) echo "fake multipass: unexpected $*" >&2; exit 3 ;;',
       "esac",
       "",
     ].join("\n");
     let dir: string;
     let bin: string;
+    /** What the program reads: the info JSON, then the VM's host key read inside it (no comment). */
+    const VM_OUT =
+      '{"errors":[],"info":{"bluegreen":{"ipv4":["10.12.0.9"],"state":"Running"}}}\n' +
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVmHostKey\n";
 
     beforeEach(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-mp-"));
@@ -304,11 +321,13 @@ describe("multipass host", () => {
         "info bluegreen",
         "launch --name bluegreen --cpus 1 --memory 1G --disk 8G --cloud-init - 24.04",
         "info bluegreen --format json",
+        "exec bluegreen -- cat /etc/ssh/ssh_host_ed25519_key.pub",
       ]);
       assert.deepStrictEqual(YAML.parse(r.stdinOf(1)), { ssh_authorized_keys: [FAKE_PUB] });
       assert.strictEqual(r.stdinOf(0), "", "info must not read the script's stdin");
       assert.strictEqual(r.stdinOf(2), "");
-      assert.strictEqual(r.stdout, '{"errors":[],"info":{"bluegreen":{"ipv4":["10.12.0.9"],"state":"Running"}}}\n');
+      assert.strictEqual(r.stdinOf(3), "", "exec must not read the script's stdin");
+      assert.strictEqual(r.stdout, VM_OUT);
       assert.match(r.stderr, /^Launched: bluegreen$/m, "launch output goes to stderr, not into the JSON");
     });
 
@@ -322,9 +341,10 @@ describe("multipass host", () => {
         "get local.bluegreen.memory",
         "get local.bluegreen.disk",
         "info bluegreen --format json",
+        "exec bluegreen -- cat /etc/ssh/ssh_host_ed25519_key.pub",
       ]);
       for (let i = 0; i < r.calls.length; i++) assert.strictEqual(r.stdinOf(i), "", r.calls[i]);
-      assert.strictEqual(r.stdout, '{"errors":[],"info":{"bluegreen":{"ipv4":["10.12.0.9"],"state":"Running"}}}\n');
+      assert.strictEqual(r.stdout, VM_OUT);
       assert.strictEqual(r.stderr, "");
     });
 
@@ -381,3 +401,64 @@ describe("multipass host", () => {
     });
   });
 });
+
+describe("the host's SSH key, pinned by every step", () => {
+  const connections = (r: Run) =>
+    r.resources.filter((x) => x.type.startsWith("command:remote:")).map((x) => plain(x.inputs).connection);
+
+  it("hetzner: the server gets a key made from a secret seed through cloud-init; the scan waits for exactly it", async () => {
+    const r = await runProgram(HETZNER);
+    const seed = find(r, "host-hostkey-seed");
+    assert.deepStrictEqual(plain(seed.inputs), { length: 32 });
+    // The mocked seed is 32 bytes of 7 (harness): the key is the one hostKeyFromSeed makes of it.
+    const pair = hostKeyFromSeed(Buffer.alloc(32, 7));
+    const server = find(r, "host-server").inputs;
+    assert.ok(isSecret(server.userData), "the user data holds the private host key: secret in state");
+    assert.strictEqual(plain(server).userData, renderHostKeyUserData(pair));
+    assert.match(plain(find(r, "host-ssh-hostkey").inputs).create, new RegExp(` PINNED='${pair.publicKey}' `));
+    for (const c of connections(r)) assert.strictEqual(c.hostKey, pair.publicKey);
+    assert.strictEqual(r.outputs.hostKey, pair.publicKey);
+  });
+
+  it("ssh: recorded on first use (the scan has no key to wait for); sshHostKey set: no scan, that key", async () => {
+    const first = await runProgram(BASE_CONFIG);
+    const scan = plain(find(first, "host-ssh-hostkey").inputs);
+    assert.strictEqual(scan.create, "env HOST=203.0.113.10 PORT=22 WAIT_SECONDS=720 bash -s");
+    assert.strictEqual(scan.stdin, loadScript("local-host-key-scan.sh"));
+    for (const c of connections(first)) assert.strictEqual(c.hostKey, MOCK_HOST_KEY);
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKnownFromConsole";
+    const given = await runProgram({ ...BASE_CONFIG, sshHostKey: key });
+    assert.ok(!given.resources.some((x) => x.name === "host-ssh-hostkey"));
+    for (const c of connections(given)) assert.strictEqual(c.hostKey, key);
+  });
+
+  it("multipass: the key read inside the VM; no scan", async () => {
+    const r = await runProgram(MULTIPASS);
+    assert.ok(!r.resources.some((x) => x.name === "host-ssh-hostkey"));
+    for (const c of connections(r)) assert.strictEqual(c.hostKey, MOCK_HOST_KEY);
+  });
+
+  it("a host that now shows another key: `up` stops before any step, with both fingerprints and what to do", async () => {
+    const other = hostKeyFromSeed(Buffer.alloc(32, 1)).publicKey;
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bg-keyscan-"));
+    fs.writeFileSync(path.join(bin, "ssh-keyscan"), `#!/usr/bin/env bash\necho "203.0.113.10 ${other}"\n`, {
+      mode: 0o755,
+    });
+    await assert.rejects(
+      runProgram(
+        { ...BASE_CONFIG, sshHostKey: MOCK_HOST_KEY },
+        {
+          path: `${bin}${path.delimiter}${path.join(ROOT, "test", "fixtures", "bin")}${path.delimiter}${process.env.PATH}`,
+        },
+      ),
+      {
+        message: new RegExp(
+          `bluegreen: error: the SSH host key of 203\\.0\\.113\\.10:22 has changed: this stack knows ssh-ed25519 ` +
+            `${escape(fingerprint(MOCK_HOST_KEY))}, the host now shows ${escape(fingerprint(other))}\\. Nothing was run on it\\.`,
+        ),
+      },
+    );
+  });
+});
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");

@@ -135,7 +135,8 @@ describe("the npm package (npm pack, installed into a new project)", function ()
     const names = out.resources.map((r) => r.name);
     assert.deepStrictEqual(
       names.filter((n) => n.startsWith("vps")),
-      ["vps", "vps-ready"],
+      // The host's key, recorded on first use (the consumer's mocks give it no stdout: no key to pin).
+      ["vps", "vps-ssh-hostkey", "vps-ready"],
     );
     for (const app of ["shop", "blog"]) {
       const own = names.filter((n) => n.startsWith(`${app}-`) || n === app).sort();
@@ -163,7 +164,7 @@ describe("the npm package (npm pack, installed into a new project)", function ()
         `${app}-tls-config`,
       ]);
     }
-    assert.strictEqual(names.length, 2 + 2 * 21);
+    assert.strictEqual(names.length, 3 + 2 * 21);
   });
 
   it("each app's steps act on its own layout on the host, and the outputs are the apps' own", () => {

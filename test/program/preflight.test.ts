@@ -31,7 +31,17 @@ describe("pre-flight: local tools and builds come before any resource", () => {
 
   it("the default build without go: the exact error, every missing tool at once, nothing registered", async () => {
     await assert.rejects(
-      runProgram({ ...MULTIPASS, blueArtifact: "build", greenArtifact: "build" }, { path: bareBin() }),
+      // Versions never built here: one built before (dist/releases, by another suite) needs no Go.
+      runProgram(
+        {
+          ...MULTIPASS,
+          blueArtifact: "build",
+          greenArtifact: "build",
+          blueVersion: `never-built-${process.pid}`,
+          greenVersion: `never-built-${process.pid}`,
+        },
+        { path: bareBin() },
+      ),
       {
         message:
           'invalid bluegreen stack config:\n  - bluegreen:hostKind is "multipass", but the multipass command is not on PATH: install it (https://canonical.com/multipass/install; Ubuntu: sudo snap install multipass), or set hostKind to ssh or hetzner\n  - bluegreen:blueArtifact is "build", and the default bluegreen:buildCommand builds the demo app in app/ with Go, but go is not on PATH: install Go (https://go.dev/doc/install; Debian/Ubuntu: sudo apt install golang-go), or set blueArtifact and greenArtifact to a file or an https:// URL, or buildCommand to your own build',

@@ -6,10 +6,12 @@ import {
   FAKE_PUB,
   find,
   isSecret,
+  MOCK_HOST_KEY,
   plain,
   ROOT,
   Run,
   runProgram,
+  STACK_HOST_KEY,
 } from "../support/harness";
 
 const commandText = (run: Run, name: string) => plain(find(run, name).inputs).create as string;
@@ -23,6 +25,8 @@ describe("program under mocks", function () {
   it("registers host, setup, router, both slots and the switch in dependency order", () => {
     const custom = blue.resources.filter((r) => !r.type.startsWith("bluegreen:")).map((r) => `${r.type} ${r.name}`);
     assert.deepStrictEqual(custom, [
+      // The host's SSH key, read once where pulumi runs and pinned by every step after it.
+      "command:local:Command host-ssh-hostkey",
       "command:remote:Command host-ready",
       "random:index/randomId:RandomId setup-owner",
       "command:remote:Command setup-tools",
@@ -250,6 +254,7 @@ describe("program under mocks", function () {
   it("exports url, ip, active, versions, an ssh command and a preview tunnel command", () => {
     assert.deepStrictEqual(blue.outputs, {
       ip: "203.0.113.10",
+      hostKey: MOCK_HOST_KEY,
       url: "http://203.0.113.10/",
       active: "blue",
       maintenance: false,
@@ -326,7 +331,17 @@ describe("program under mocks", function () {
       assert.strictEqual(ref.type, "pulumi:pulumi:StackReference");
       assert.strictEqual(plain(ref.inputs).name, "organization/bluegreen/prod");
       assert.strictEqual(plain(find(attached, "router-config").inputs).connection.host, "203.0.113.20");
-      assert.ok(!attached.resources.some((r) => r.type.startsWith("hcloud:") || r.type === "command:local:Command"));
+      assert.ok(!attached.resources.some((r) => r.type.startsWith("hcloud:")));
+      // The host's key is the one the other stack exports: the scan waits for exactly that key.
+      assert.deepStrictEqual(
+        attached.resources.filter((r) => r.type === "command:local:Command").map((r) => r.name),
+        ["host-ssh-hostkey"],
+      );
+      assert.match(
+        plain(find(attached, "host-ssh-hostkey").inputs).create,
+        / PINNED='ssh-ed25519 [^']*TheOtherStackKnows' /,
+      );
+      assert.strictEqual(plain(find(attached, "router-config").inputs).connection.hostKey, STACK_HOST_KEY);
       await assert.rejects(runProgram({ ...BASE_CONFIG, sshHost: undefined, hostKind: "stack" }), {
         message:
           'invalid bluegreen stack config:\n  - bluegreen:hostStack is required when bluegreen:hostKind is "stack": the stack that created the host, e.g. pulumi config set hostStack organization/bluegreen/prod',
@@ -477,7 +492,7 @@ describe("program under mocks", function () {
         {
           message:
             "invalid bluegreen stack config:\n  - bluegreen:healthPath is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
-            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
+            "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, backupRemote, backupPassphrase, notifyWebhook, notifySlack, notifyDiscord, notifyNtfy, appEnv, blueArtifact, greenArtifact)",
         },
       );
     });

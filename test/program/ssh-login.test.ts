@@ -72,7 +72,14 @@ describe("SSH login without a key in config", () => {
     assert.strictEqual(run("ssh-add", [key], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status, 0);
     const r = await runProgram(MULTIPASS, { home, sshAuthSock: sock });
     const c = plain(connection(r));
-    assert.deepStrictEqual(Object.keys(c).sort(), ["dialErrorLimit", "host", "perDialTimeout", "port", "user"]);
+    assert.deepStrictEqual(Object.keys(c).sort(), [
+      "dialErrorLimit",
+      "host",
+      "hostKey",
+      "perDialTimeout",
+      "port",
+      "user",
+    ]);
     assert.ok(!JSON.stringify(r.resources.map((x) => plain(x.inputs))).includes(sock), "no socket path in inputs");
     assert.ok(cloudInit(r).includes(JSON.stringify(pub)));
   });

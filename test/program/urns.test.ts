@@ -8,6 +8,8 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { hetznerServerOptions } from "../../components/host/host";
+import { AliasResolver } from "../support/aliases";
 import { plain, Registration, ROOT, Run, runProgram } from "../support/harness";
 import { URN_STACKS } from "./urn-stacks";
 
@@ -27,68 +29,41 @@ const CHANGED: Readonly<Record<string, string>> = {
     "local-multipass-launch.sh's text (its header now declares its inputs): the update runs it again where pulumi runs, and for a VM that exists it only checks its size and reads its address",
   "host-ready.stdin":
     "wait-ready.sh's text (its header now declares its inputs): the update runs the readiness check again, which waits for SSH and cloud-init, checks the architecture and changes nothing",
+  "router-config.stdin":
+    "the router's config text (issue 27: the check listener takes a slot by name for the switch's gate and says which slot answered; nginx mints request ids without OpenSSL and tests the https flag only with tls): the update writes it and reloads the router gracefully, which restarts no slot and moves no traffic",
 };
 
-const STACK = "dev";
-const PROJECT = "bluegreen";
-const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+/**
+ * Resources a stack gains with the release that pins host keys, and why each is harmless: neither
+ * runs anything on the host.
+ */
+const ADDED: Readonly<Record<string, string>> = {
+  "host-ssh-hostkey":
+    "local-host-key-scan.sh, where pulumi runs: reads the host's SSH key once (ssh-keyscan) and records it; it runs nothing on the host",
+  "host-hostkey-seed": "the seed of a Hetzner server's own host key (RandomBytes, secret), kept in the stack's state",
+};
 
-// The engine's rules, from pulumi/pulumi pkg/resource/deploy/step_generator.go (collapseAliasToUrn,
-// inheritedChildAlias, generateAliases, getOldResource) and sdk/go/common/resource/alias.go (CreateURN).
-const qualifiedType = (urn: string) => urn.split("::")[2];
-const urnName = (urn: string) => urn.split("::").slice(3).join("::");
-function createUrn(name: string, type: string, parent: string): string {
-  const prefix = parent === "" ? `urn:pulumi:${STACK}::${PROJECT}::` : parent.slice(0, parent.lastIndexOf("::")) + "$";
-  return `${prefix}${type}::${name}`;
+/**
+ * The one input every host step gains in that release: `connection.hostKey`, the host's key, so that
+ * the command provider refuses any other (pulumi-command v1.2.1 connection.go: ssh.FixedHostKey;
+ * without it, InsecureIgnoreHostKey). Any connection change is an update, so each step runs once
+ * more on the first `up`: test/e2e/scenarios.ts "5e" shows that run under load (0 failed, no live
+ * slot restarted, no router reload).
+ */
+function onlyHostKeyAdded(before: unknown, now: unknown): boolean {
+  if (typeof before !== "object" || typeof now !== "object" || before === null || now === null) return false;
+  const { hostKey, ...rest } = now as Record<string, unknown>;
+  return typeof hostKey === "string" && !("hostKey" in before) && JSON.stringify(rest) === JSON.stringify(before);
 }
 
-/** Resolves aliases as the engine does, and says which old resource each registration takes over. */
-export class AliasResolver {
-  /** New URN -> the old URN it was found under (the engine's sg.aliases). */
-  private readonly found = new Map<string, string>();
-  private readonly claimed = new Map<string, string>();
-
-  constructor(private readonly olds: ReadonlySet<string>) {}
-
-  private collapse(r: Registration, a: Registration["aliases"][number]): string {
-    if (a.urn) return a.urn;
-    let parent = a.parentUrn ?? r.parent;
-    if (a.parentUrn) parent = this.found.get(parent) ?? parent;
-    if (a.noParent || (parent !== "" && qualifiedType(parent) === ROOT_STACK_TYPE)) parent = "";
-    return createUrn(a.name ?? r.name, a.type ?? r.type, parent);
-  }
-
-  private inherited(childType: string, childName: string, parentName: string, parentAlias: string): string {
-    const name = childName.startsWith(parentName)
-      ? urnName(parentAlias) + childName.slice(parentName.length)
-      : childName;
-    return `urn:pulumi:${STACK}::${PROJECT}::${qualifiedType(parentAlias)}$${childType}::${name}`;
-  }
-
-  aliases(r: Registration): string[] {
-    const out = new Set(r.aliases.map((a) => this.collapse(r, a)));
-    const parentAlias = r.parent ? this.found.get(r.parent) : undefined;
-    if (parentAlias) {
-      out.add(this.inherited(r.type, r.name, urnName(r.parent), parentAlias));
-      for (const a of r.aliases) {
-        const c = this.collapse(r, a);
-        out.add(this.inherited(c.split("::")[2].split("$").pop()!, urnName(c), urnName(r.parent), parentAlias));
-      }
-    }
-    return [...out];
-  }
-
-  /** The old URN this registration takes over, or undefined (a create). Duplicate claims fail, as in the engine. */
-  resolve(r: Registration): string | undefined {
-    const match = [r.urn, ...this.aliases(r)].find((u) => this.olds.has(u));
-    if (!match) return undefined;
-    const before = this.claimed.get(match);
-    if (before) throw new Error(`${r.urn} and ${before} both claim ${match} (the engine's duplicate alias error)`);
-    this.claimed.set(match, r.urn);
-    if (match !== r.urn) this.found.set(r.urn, match);
-    return match;
-  }
-}
+/**
+ * Inputs the engine leaves out of the diff (the resource's ignoreChanges): it keeps the old value,
+ * so they neither update nor replace anything.
+ */
+const IGNORED: Readonly<Record<string, string>> = {
+  "host-server.userData":
+    "the server's host key for cloud-init (hetznerServerOptions ignoreChanges): a server made before it keeps running, and its key is recorded on first use",
+};
 
 const oldsOf = (stack: string): Old[] =>
   JSON.parse(fs.readFileSync(path.join(ROOT, "test", "fixtures", "urns", `${stack}.json`), "utf8")) as Old[];
@@ -116,11 +91,12 @@ describe("existing stacks keep their resources (URNs of the program before BlueG
       const changed: string[] = [];
       const takenOver = new Set<string>();
       const viaAlias: string[] = [];
+      const pinned: string[] = [];
       for (const r of run.registrations) {
         const old = resolver.resolve(r);
-        // The component that now holds the app is the one new resource; it has no inputs and runs nothing.
+        // The component that now holds the app is a new resource; it has no inputs and runs nothing.
         if (!old) {
-          if (r.type !== "bluegreen:index:BlueGreenApp") created.push(r.urn);
+          if (r.type !== "bluegreen:index:BlueGreenApp" && !ADDED[r.name]) created.push(r.urn);
           continue;
         }
         takenOver.add(old);
@@ -128,10 +104,18 @@ describe("existing stacks keep their resources (URNs of the program before BlueG
         const before = olds.find((o) => o.urn === old)!.inputs;
         const now = inputsOf(run, r);
         for (const k of new Set([...Object.keys(before), ...Object.keys(now)])) {
-          if (JSON.stringify(before[k]) !== JSON.stringify(now[k]) && !CHANGED[`${r.name}.${k}`])
-            changed.push(`${r.name}.${k}`);
+          if (JSON.stringify(before[k]) === JSON.stringify(now[k]) || CHANGED[`${r.name}.${k}`]) continue;
+          if (IGNORED[`${r.name}.${k}`] && hetznerServerOptions(true).ignoreChanges?.includes(k)) continue;
+          if (k === "connection" && onlyHostKeyAdded(before[k], now[k])) pinned.push(r.name);
+          else changed.push(`${r.name}.${k}`);
         }
       }
+      // Every remote step, and only those, now pins the host's key.
+      assert.deepStrictEqual(
+        pinned,
+        run.resources.filter((x) => x.type.startsWith("command:remote:")).map((x) => x.name),
+        "steps whose connection gained hostKey",
+      );
       assert.deepStrictEqual(created, [], "resources the old stack does not have");
       assert.deepStrictEqual(
         olds.map((o) => o.urn).filter((u) => !takenOver.has(u)),

@@ -64,18 +64,29 @@ const SECRET_KEYS = ["bluegreen:sshPrivateKey", "bluegreen:appSecrets", "hcloud:
 
 export const MULTIPASS_INFO = (name: string) =>
   JSON.stringify({ errors: [], info: { [name]: { ipv4: ["10.12.0.5"], state: "Running" } } });
+/** The host key the mocked VM (after its info JSON) and the mocked first-use scan report. */
+export const MOCK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyOfTheHost";
+/** The hostKey output of the stack a `hostKind: stack` app attaches to. */
+export const STACK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyTheOtherStackKnows";
 
-function mockState(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+export function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case "hcloud:index/server:Server":
       return { ...inputs, ipv4Address: "198.51.100.7", ipv6Address: "2001:db8::7" };
     case "pulumi:pulumi:StackReference":
       // The stack that created the host (hostKind stack) exports its address as `ip`.
-      return { ...inputs, outputs: { ip: "203.0.113.20" }, secretOutputNames: [] };
+      return { ...inputs, outputs: { ip: "203.0.113.20", hostKey: STACK_HOST_KEY }, secretOutputNames: [] };
     case "random:index/randomId:RandomId":
       return { ...inputs, hex: "a1b2c3" };
+    case "random:index/randomBytes:RandomBytes":
+      return { ...inputs, base64: Buffer.alloc(Number(inputs.length), 7).toString("base64") };
     case "command:local:Command":
-      return { ...inputs, stdout: MULTIPASS_INFO("bluegreen"), stderr: "" };
+      // host-ssh-hostkey: the key line host-key-scan.sh prints (as the pinned key, if it is given one).
+      if (name.endsWith("-ssh-hostkey")) {
+        const pinned = /PINNED='([^']*)'/.exec(String(plain(inputs.create)))?.[1];
+        return { ...inputs, stdout: `${pinned ?? MOCK_HOST_KEY}\n`, stderr: "" };
+      }
+      return { ...inputs, stdout: `${MULTIPASS_INFO("bluegreen")}\n${MOCK_HOST_KEY}\n`, stderr: "" };
     case "command:remote:Command":
       return { ...inputs, stdout: "", stderr: "" };
     default:
@@ -105,7 +116,13 @@ export function plain(v: unknown): any {
 }
 
 async function outputValue(o: pulumi.Output<unknown>): Promise<{ value: unknown; secret: boolean }> {
-  const value = await new Promise((resolve) => o.apply((v) => resolve(v)));
+  // An apply that throws (the host's key has changed, say) rejects the output's inner promise, an
+  // SDK internal: without it the run would wait forever, where `pulumi up` fails.
+  const inner = (o as unknown as { promise: () => Promise<unknown> }).promise();
+  const value = await new Promise((resolve, reject) => {
+    o.apply((v) => resolve(v));
+    inner.catch(reject);
+  });
   return { value, secret: await pulumi.isSecret(o) };
 }
 
@@ -153,6 +170,11 @@ export interface RunOptions {
   readonly preview?: boolean;
   /** SSH_AUTH_SOCK while the program runs; default: unset. */
   readonly sshAuthSock?: string;
+  /**
+   * The stdout a local command gives the resources that use it, as the engine would: the e2e
+   * replay runs it (or keeps what its state recorded); undefined: the mock's own.
+   */
+  readonly localStdout?: (name: string, inputs: Record<string, unknown>) => Promise<string | undefined>;
 }
 
 const EMPTY_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "bg-home-"));
@@ -168,12 +190,14 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
   const pendingAssets: Promise<void>[] = [];
   await pulumi.runtime.setMocks(
     {
-      newResource: (a) => {
+      newResource: async (a) => {
         resources.push({ type: a.type, name: a.name, inputs: a.inputs });
         pendingAssets.push(resolveAssetPaths(a.inputs));
         // hcloud ids are numbers in disguise; the server takes the firewall's as one.
         const id = a.type === "hcloud:index/firewall:Firewall" ? "4242" : `${a.name}-id`;
-        return { id: a.custom ? id : undefined, state: mockState(a.type, a.inputs) };
+        const local = a.type === "command:local:Command" ? await opts.localStdout?.(a.name, a.inputs) : undefined;
+        const state = mockState(a.type, a.name, a.inputs);
+        return { id: a.custom ? id : undefined, state: local === undefined ? state : { ...state, stdout: local } };
       },
       call: (a) => {
         throw new Error(`unexpected invoke ${a.token}`);
@@ -205,27 +229,28 @@ export async function runProgram(config: Record<string, unknown>, opts: RunOptio
   process.env.HOME = opts.home ?? EMPTY_HOME;
   if (opts.sshAuthSock) process.env.SSH_AUTH_SOCK = opts.sshAuthSock;
   else delete process.env.SSH_AUTH_SOCK;
-  let program: Record<string, unknown>;
+  // Until every output is read: applies run after the program's module has loaded, and one of them
+  // asks the host for its SSH key (ssh-keyscan, found on this PATH).
+  const outputs: Record<string, unknown> = {};
+  const secretOutputs: string[] = [];
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- re-run the program fresh each time
-    program = require(path.join(ROOT, "index")) as Record<string, unknown>;
+    const program = require(path.join(ROOT, "index")) as Record<string, unknown>;
+    for (const [name, value] of Object.entries(program)) {
+      if (pulumi.Output.isInstance(value)) {
+        const r = await outputValue(value);
+        outputs[name] = r.value;
+        if (r.secret) secretOutputs.push(name);
+      } else if (value !== undefined) outputs[name] = value; // the engine registers no undefined output
+    }
+    await waitForRPCs();
+    await Promise.all(pendingAssets);
   } finally {
     for (const [k, v] of Object.entries(before)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
   }
-  const outputs: Record<string, unknown> = {};
-  const secretOutputs: string[] = [];
-  for (const [name, value] of Object.entries(program)) {
-    if (pulumi.Output.isInstance(value)) {
-      const r = await outputValue(value);
-      outputs[name] = r.value;
-      if (r.secret) secretOutputs.push(name);
-    } else outputs[name] = value;
-  }
-  await waitForRPCs();
-  await Promise.all(pendingAssets);
   return { resources, registrations, outputs, secretOutputs };
 }
 

@@ -136,6 +136,8 @@ export interface SandboxOptions {
    * request), as the benchmarks' other rows run it. Default true: tests inject faults.
    */
   readonly faults?: boolean;
+  /** One of several hosts: the router answers a load balancer's health path (BALANCER_HEALTH_PATH). */
+  readonly balancer?: { readonly healthPath: string };
 }
 
 /** The options of a sandbox on five consecutive loopback ports from `port`: public, preview, check, blue, green. */
@@ -233,6 +235,8 @@ export class Sandbox {
       "router-haproxy.sh",
       "switch.sh",
       "watch.sh",
+      "phases.sh",
+      "drain.sh",
       "router-config.sh",
       "maintenance.sh",
       "status.sh",
@@ -292,6 +296,7 @@ export class Sandbox {
         checkPort: this.opts.checkPort,
         maintenanceRetryAfter: 120,
         ports,
+        balancer: this.opts.balancer,
       }),
       this.root,
       this.opts.httpPort,
@@ -379,6 +384,7 @@ export class Sandbox {
                     checkPort: o.checkPort,
                     maintenanceRetryAfter: 120,
                     ports,
+                    balancer: o.balancer,
                   }),
                 ).map(([k, v]) => [k, relocateHaproxy(v, this.root, o.httpPort, this.httpsPort, this.L)]),
               ),

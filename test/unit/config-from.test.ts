@@ -129,7 +129,7 @@ describe("configFrom: a plain object, validated as the stack's config is", () =>
     rejects(
       () => configFrom({ ...GOOD, healthPath: "/ready" }, { projectDir: ROOT, secrets: ["healthPath"] }),
       "bluegreen:healthPath is set with --secret, but its value is written in plain text on the host or in outputs, so it cannot stay secret; " +
-        "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, appEnv, blueArtifact, greenArtifact)",
+        "set it without --secret, or keep secret values in bluegreen:appSecrets (secret keys: sshPrivateKey, sshPrivateKeyPassword, appSecrets, acmeDnsEnv, tlsPrivateKey, backupRemote, backupPassphrase, notifyWebhook, notifySlack, notifyDiscord, notifyNtfy, appEnv, blueArtifact, greenArtifact)",
     );
     const cfg = configFrom({ ...GOOD, appEnv: { TOKEN: "t" } }, { projectDir: ROOT, secrets: ["appEnv"] });
     assert.deepStrictEqual([cfg.app.env, cfg.app.secretNames], [{}, ["TOKEN"]]);

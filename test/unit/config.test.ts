@@ -304,7 +304,16 @@ describe("Pulumi.yaml config schema", () => {
     assert.deepStrictEqual(Object.keys(schema), declared);
     assert.deepStrictEqual(
       Object.keys(KEYS).filter((k) => !(k in schema)),
-      ["appSecrets", "tlsPrivateKey", "serverName"],
+      [
+        "appSecrets",
+        "tlsPrivateKey",
+        "serverName",
+        "backupPassphrase",
+        "notifyWebhook",
+        "notifySlack",
+        "notifyDiscord",
+        "notifyNtfy",
+      ],
     );
     for (const [k, v] of Object.entries(schema)) {
       assert.ok(["string", "integer", "boolean", "array", "object"].includes(v.type), `${k}: type`);

@@ -235,6 +235,7 @@ describe("command line arguments (util.parseArgs)", function () {
     rollback: "usage: npm run rollback [-- --stack NAME]",
     status: "usage: npm run status [-- --json] [--stack NAME]",
     logs: "usage: npm run logs [-- blue|green|live|idle] [-f|--follow] [-n LINES] [--stack NAME]",
+    restore: "usage: npm run restore -- <id>|latest [--remote] [--stack NAME] | --list [--remote]",
   };
 
   it("every command's --help (and -h) prints its usage and options on stdout, exit 0, before pulumi runs", () => {
@@ -289,6 +290,9 @@ describe("command line arguments (util.parseArgs)", function () {
       [["status", "extra"], "unexpected argument 'extra'"],
       [["logs", "purple"], "'purple' is not a slot: use blue, green, live or idle"],
       [["logs", "-n", "ten"], "-n takes a number of lines, not 'ten'"],
+      [["restore"], "which backup? an id from --list, or latest"],
+      [["restore", "../x"], "'../x' is not a backup id (like 20261207T120000Z-snapshot) or latest"],
+      [["restore", "latest", "--list"], "--list takes no backup id"],
     ] as const) {
       const r = cli(...args);
       assert.strictEqual(r.status, 2, args.join(" "));
@@ -434,6 +438,8 @@ describe("status and logs", function () {
 echo "$*" >> "$FAKE_DIR/ssh-log"
 case "$*" in
   *journalctl*) echo "Dec 04 05:00:00 host app[1]: a journal line" ;;
+  *-restore\\ *) echo "restored (stand-in)" ;;
+  *-backup\\ list*) echo "20261207T120000Z-snapshot  snapshot" ;;
   *-status\\ live) cat "$FAKE_DIR/host-live" ;;
   *-status\\ --json) echo '{"live": "blue", "slots": {"blue": {"version": "v1"}}}' ;;
   *-status) printf 'live:        blue (recorded blue)\\nmaintenance: off\\n' ;;
@@ -477,6 +483,37 @@ esac
     );
   });
 
+  it("the host's key the stack pinned (its hostKey output) is the only one ssh trusts, on the port sshCommand names", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedByTheStack";
+    const s = stack(
+      LIVE_BLUE,
+      {
+        ...LIVE_BLUE,
+        statusCommand: "ssh -p 2222 root@203.0.113.10 /usr/local/sbin/bluegreen-status",
+        sshCommand: "ssh -p 2222 root@203.0.113.10",
+        hostKey: key,
+        url: "http://203.0.113.10/",
+      },
+      [],
+    );
+    // This ssh shows the known_hosts file it was given (the CLI removes it when it exits).
+    fs.writeFileSync(
+      path.join(s.dir, "ssh"),
+      '#!/bin/sh\necho "$*" >> "$FAKE_DIR/ssh-log"\nfor a in "$@"; do case "$a" in UserKnownHostsFile=*) cat "${a#*=}" >> "$FAKE_DIR/known";; esac; done\necho "live:        blue"\n',
+      { mode: 0o755 },
+    );
+    const r = s.cli("status");
+    assert.strictEqual(r.status, 0, r.stderr);
+    const argv = fs.readFileSync(path.join(s.dir, "ssh-log"), "utf8").trim();
+    assert.match(
+      argv,
+      /^-o BatchMode=yes -o ConnectTimeout=15 -o UserKnownHostsFile=\S+\/known_hosts -o GlobalKnownHostsFile=\/dev\/null -o StrictHostKeyChecking=yes -p 2222 root@203\.0\.113\.10 \/usr\/local\/sbin\/bluegreen-status$/,
+    );
+    assert.strictEqual(fs.readFileSync(path.join(s.dir, "known"), "utf8"), `[203.0.113.10]:2222 ${key}\n`);
+    const file = /UserKnownHostsFile=(\S+)/.exec(argv)![1];
+    assert.ok(!fs.existsSync(file), "the file goes when the CLI exits");
+  });
+
   it("status: a host that does not answer is reported in ssh's own words, exit 1", () => {
     const closedPortStatus = "ssh -p 1 root@127.0.0.1 /usr/local/sbin/bluegreen-status";
     const s = stack(LIVE_BLUE, { ...LIVE_BLUE, statusCommand: closedPortStatus }, []);
@@ -495,6 +532,23 @@ esac
     assert.deepStrictEqual(s.sshLog(), [
       `${BATCH} root@203.0.113.10 journalctl --no-pager -u bluegreen@blue -u bluegreen@green -n 50 -f`,
     ]);
+  });
+
+  it("restore: the host's own command over SSH, with the app's namespace, sudo and --remote; --list lists", () => {
+    const s = hostStack("ssh -p 2222 deploy@203.0.113.10 sudo -n /usr/local/sbin/bluegreen-shop-status");
+    const r = s.cli("restore", "20261207T120000Z-snapshot");
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout, "restored (stand-in)\n");
+    assert.strictEqual(s.cli("restore", "latest", "--remote").status, 0);
+    const list = s.cli("restore", "--list", "--remote");
+    assert.strictEqual(list.stdout, "20261207T120000Z-snapshot  snapshot\n");
+    const at = `${BATCH} -p 2222 deploy@203.0.113.10 sudo -n`;
+    assert.deepStrictEqual(s.sshLog(), [
+      `${at} /usr/local/sbin/bluegreen-shop-restore 20261207T120000Z-snapshot`,
+      `${at} /usr/local/sbin/bluegreen-shop-restore --remote latest`,
+      `${at} /usr/local/sbin/bluegreen-shop-backup list --remote`,
+    ]);
+    assert.ok(!s.calls().some((c) => c.startsWith("config set") || c.startsWith("up")));
   });
 
   it("logs live / idle: the host says which is live; an app's namespace, port and sudo come from statusCommand", () => {

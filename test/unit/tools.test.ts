@@ -156,7 +156,7 @@ describe("host tools: components/host/tools.ts and each script's header", () => 
           const first =
             lines.find(
               (l) =>
-                !/^(set -euo pipefail|BG_SELF=\$0 .*|\. "\$\{BG_SELF%\/\*\}\/lib\.sh"|\. "\$BG_LIB_DIR\/watch\.sh")$/.test(
+                !/^(set -euo pipefail|BG_SELF=\$0 .*|\. "\$\{BG_SELF%\/\*\}\/lib\.sh"|\. "\$BG_LIB_DIR\/[a-z-]+\.sh")$/.test(
                   l,
                 ),
             ) ?? assert.fail(`${name}: no code`);

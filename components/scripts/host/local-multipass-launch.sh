@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs where `pulumi up` runs: launches the multipass VM, or checks that the
 # existing one has the CPUs, memory and disk the stack asks for, then prints
-# `multipass info --format json` for the program to read the IP from.
+# `multipass info --format json` for the program to read the IP from, and on a last
+# line the VM's SSH host key, read inside it over multipass's own channel (not SSH),
+# which every host step then pins.
 # Inputs (components/host/tools.ts):
 #   NAME        required  the VM's name (bluegreen:multipassName)
 #   CPUS        required  bluegreen:multipassCpus
@@ -96,4 +98,10 @@ else
     exit 1
   fi
 fi
-multipass info "$NAME" --format json </dev/null
+info=$(multipass info "$NAME" --format json </dev/null)
+hostkey=$(multipass exec "$NAME" -- cat /etc/ssh/ssh_host_ed25519_key.pub </dev/null | awk '{print $1, $2}') || hostkey=
+if [[ $hostkey != "ssh-ed25519 "* ]]; then
+  echo "bluegreen: error: cannot read the SSH host key of multipass VM $NAME (multipass exec $NAME -- cat /etc/ssh/ssh_host_ed25519_key.pub); if it is stopped, multipass start $NAME, then pulumi up again" >&2
+  exit 1
+fi
+printf '%s\n%s\n' "$info" "$hostkey"

@@ -12,6 +12,8 @@ audit() {
   # \u expanded as a prompt: the user's name, as id -un prints it, without running id.
   [ -n "${SUDO_USER:-}" ] || by=${by@P}
   printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "$by" >>"$BG_AUDIT_LOG" || return 1
+  # The lines people want to hear of are queued for notifications (events.sh); never fails.
+  events_from_audit "$1" "$2" "$3"
 }
 # die_audited ACTION FIELDS RESULT MESSAGE: the message says so when the audit line could not be written.
 die_audited() {

@@ -34,4 +34,6 @@ die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
   . "$BG_LIB_DIR/tls.sh"
   . "$BG_LIB_DIR/claims.sh"
   . "$BG_LIB_DIR/hooks.sh"
+  . "$BG_LIB_DIR/events.sh"
+  . "$BG_LIB_DIR/backups.sh"
 }

@@ -63,7 +63,7 @@ router_sync() {
   ) 5>"$BG_STATE_DIR/router-sync.lock"
 }
 haproxy_sync() {
-  local live=blue idle=green blue green maint=off https=off cmds="" k v deadline
+  local live=blue idle=green blue green maint=off https=off drain=off cmds="" k v deadline
   # The live link's colour file, as live_color reads it (no subshell: this runs in every switch).
   if [ -f "$BG_LIVE_LINK/green" ] || { [ ! -f "$BG_LIVE_LINK/blue" ] && [ "$(live_color)" = green ]; }; then
     live=green idle=blue
@@ -72,10 +72,12 @@ haproxy_sync() {
   slot_backend green green
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
   [ ! -f "$BG_HTTPS_FLAG" ] || https=on
+  [ ! -f "$BG_DRAIN_FLAG" ] || drain=on
   # Checked step by step: a reload would load a map file that did not get written.
   # blue and green: each slot's backend, for the check listener's X-Bluegreen-Slot (the switch's gate).
-  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\nblue %s\ngreen %s\n' "${!live}" "${!idle}" \
-    "$maint" "$https" "$blue" "$green" >"$BG_HAPROXY_MAP.new" &&
+  # drain: on while drain.sh takes this host out of the load balancer (its health path answers 503).
+  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\ndrain %s\nblue %s\ngreen %s\n' "${!live}" "${!idle}" \
+    "$maint" "$https" "$drain" "$blue" "$green" >"$BG_HAPROXY_MAP.new" &&
     mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
     rm -f "$BG_HAPROXY_MAP.new"
     die "could not write $BG_HAPROXY_MAP, so HAProxy was not told ($(space_note "$BG_STATE_DIR"))"

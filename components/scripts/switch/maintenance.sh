@@ -15,6 +15,8 @@ BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF
 . "${BG_SELF%/*}/lib.sh"
 # shellcheck source=/dev/null
 . "$BG_LIB_DIR/watch.sh"
+# shellcheck source=/dev/null
+. "$BG_LIB_DIR/phases.sh"
 : "${STATE:?}"
 # Turning maintenance off may run a deferred watch: its length bounds how long the lock is held,
 # said again once the lock is ours (a switch it waited for may have deferred one meanwhile).

@@ -21,22 +21,7 @@ LINES=${LINES:-10}
 live=$(live_color)
 
 # ---- --json: the same report as one JSON object (npm run status -- --json) ----------------
-# json_str TEXT: TEXT as a JSON string; backslash, quote and every control character escaped
-# (hosts have no jq). json_or_null TEXT: the same, or null for an empty TEXT.
-json_str() {
-  local s=$1 out="" c
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  while [[ $s =~ ^([^[:cntrl:]]*)([[:cntrl:]])(.*)$ ]]; do
-    printf -v c '\\u%04x' "'${BASH_REMATCH[2]}"
-    out+=${BASH_REMATCH[1]}$c
-    s=${BASH_REMATCH[3]}
-  done
-  printf '"%s"' "$out$s"
-}
+# json_str (lib/events.sh): TEXT as a JSON string. json_or_null TEXT: the same, or null for an empty TEXT.
 json_or_null() { if [ -n "$1" ]; then json_str "$1"; else printf null; fi; }
 json_bool() { if "$@"; then printf true; else printf false; fi; }
 json_slot() {
@@ -71,6 +56,14 @@ json_lines() {
   done
   printf ']'
 }
+# json_backups: the backups' record (null when bluegreen:backupDatabases is empty on this host).
+json_backups() {
+  backups_on || { printf null && return 0; }
+  local f="$BG_STATE_DIR/backup.status"
+  printf '{"kept": %s, "newest": %s, "lastResult": %s, "lastOk": %s, "lastError": %s, "offsite": %s}' \
+    "$(backup_ids | grep -c . || true)" "$(json_or_null "$(backup_ids | tail -n 1)")" "$(json_or_null "$(field "$f" last_result)")" \
+    "$(json_or_null "$(field "$f" last_ok)")" "$(json_or_null "$(field "$f" last_error)")" "$(json_or_null "$(field "$f" offsite_last_result)")"
+}
 if [ "${1:-}" = --json ]; then
   interrupted=null
   if [ -f "$BG_SWITCH_INTENT" ]; then
@@ -80,9 +73,9 @@ if [ "${1:-}" = --json ]; then
   if [ -f "$BG_STATE_DIR/maintenance" ]; then
     maintenance="{\"on\": true, \"since\": $(json_or_null "$(cat "$BG_STATE_DIR/maintenance")")}"
   fi
-  printf '{"live": %s, "recorded": %s, "interruptedSwitch": %s, "maintenance": %s, "slots": {"blue": %s, "green": %s}, "tls": %s, "releases": %s, "logs": %s, "audit": {"file": %s, "lines": %s}}\n' \
+  printf '{"live": %s, "recorded": %s, "interruptedSwitch": %s, "maintenance": %s, "slots": {"blue": %s, "green": %s}, "tls": %s, "backups": %s, "releases": %s, "logs": %s, "audit": {"file": %s, "lines": %s}}\n' \
     "$(json_or_null "$live")" "$(json_or_null "$(cat "$BG_ACTIVE_FILE" 2>/dev/null || true)")" "$interrupted" "$maintenance" \
-    "$(json_slot blue)" "$(json_slot green)" "$(json_tls)" \
+    "$(json_slot blue)" "$(json_slot green)" "$(json_tls)" "$(json_backups)" \
     "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' 2>/dev/null | sort | json_lines)" \
     "$(json_str "journalctl -u $BG_NS@blue -u $BG_NS@green -f")" "$(json_str "$BG_AUDIT_LOG")" \
     "$(tail -n "$LINES" "$BG_AUDIT_LOG" 2>/dev/null | json_lines)"
@@ -120,6 +113,12 @@ if [ "$tls_mode" = acme ] || [ "$tls_mode" = files ]; then
       "$([ "$result" = failed ] && printf ' (%s); see %s' "$(tls_field last_error)" "$(dirname "$BG_AUDIT_LOG")/tls.log")" \
       "$(systemctl show -p NextElapseUSecRealtime --value "$BG_TLS_RENEW_UNIT.timer" 2>/dev/null || echo unknown)"
   fi
+fi
+if backups_on; then
+  printf 'backups:     %s kept, newest %s; last run %s%s; off-host %s (%s list)\n' "$(backup_ids | grep -c . || true)" \
+    "$(backup_ids | tail -n 1 | grep . || echo none)" "$(field "$BG_STATE_DIR/backup.status" last_result | grep . || echo "not yet")" \
+    "$([ "$(field "$BG_STATE_DIR/backup.status" last_result)" = failed ] && printf ' (%s)' "$(field "$BG_STATE_DIR/backup.status" last_error)")" \
+    "$(field "$BG_STATE_DIR/backup.status" offsite_last_result | grep . || echo none)" "$BG_BACKUP_COMMAND"
 fi
 printf 'releases:    %s\n' "$(find "$BG_RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null)"
 printf 'logs:        journalctl -u %s@blue -u %s@green -f\n' "$BG_NS" "$BG_NS"

@@ -30,7 +30,10 @@
 #   HOOK_TIMEOUT         required(HOOKS=yes)   s each hook may run
 #   POST_SWITCH_FAILURE  required(postSwitch)  warn or rollback
 #   SECRET_NAMES         optional              env names whose values are scrubbed from hook output
-# Stdin sections (with HOOKS=yes):
+#   COORDINATED          optional              yes: a coordinator drives the phases over stdin/stdout (phases.sh)
+#   PHASE_TIMEOUT        required(COORDINATED=yes)  s to wait for the coordinator's next word
+#   SWITCH_ID            optional              the id a coordinated switch shares across hosts, in each audit line
+# Stdin sections (with HOOKS=yes; coordinated: ending with a line @end-sections):
 #   preSwitch            optional              the preSwitch hook's text
 #   postSwitch           optional              the postSwitch hook's text
 set -euo pipefail
@@ -40,14 +43,21 @@ BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF
 . "${BG_SELF%/*}/lib.sh"
 # shellcheck source=/dev/null
 . "$BG_LIB_DIR/watch.sh"
+# shellcheck source=/dev/null
+. "$BG_LIB_DIR/phases.sh"
 : "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}" "${VERIFY_TIMEOUT:?}" "${WATCH_SECONDS:?}" "${ERROR_PERCENT:?}" "${MIN_ERRORS:?}"
 SECRET_NAMES=${SECRET_NAMES:-}
 check_color "$TARGET"
 idle=$(other_color "$TARGET")
-pre_switch="" post_switch="" hooks_bound=0
+pre_switch="" post_switch="" hooks_bound=0 phases_bound=0
+if [ "${COORDINATED:-}" = yes ]; then
+  : "${PHASE_TIMEOUT:?PHASE_TIMEOUT is required with COORDINATED=yes}"
+  phases_bound=$((2 * PHASE_TIMEOUT))
+fi
+switch_id=${SWITCH_ID:+ switch_id=$SWITCH_ID}
 if [ "${HOOKS:-}" = yes ]; then
   : "${HOOK_TIMEOUT:?HOOK_TIMEOUT is required with HOOKS=yes}"
-  hooks_in=$(cat)
+  if coordinated; then hooks_in=$(phase_sections); else hooks_in=$(cat); fi
   pre_switch=$(section preSwitch <<<"$hooks_in")
   post_switch=$(section postSwitch <<<"$hooks_in")
   hooks_bound=$((2 * (HOOK_TIMEOUT + 40)))
@@ -56,13 +66,14 @@ fi
 
 # The lock's bound: verification twice, the watch, both hooks (when there are any) and the
 # catch-up of the idle slot (a restart, up to 900 s, and its readiness, up to 300 s).
-take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + hooks_bound + 1200)) "a switch to $TARGET"
+# A coordinated switch also waits for the coordinator between its phases.
+take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + hooks_bound + phases_bound + 1200)) "a switch to $TARGET"
 now_ms_to started
 on_link=$(live_color)
 # A switch writes its intent, the live colour and a line of audit: refuse on a full disk
 # before anything moves, rather than stop halfway. keep_reserve holds 1 MiB for putting back.
 if ! need_space "$BG_STATE_DIR" 1024 "a switch" || ! need_space "${BG_AUDIT_LOG%/*}" 64 "its audit line"; then
-  die_audited switch "to=$TARGET" refused "$SPACE_ERROR to record its intent, the live colour and the audit line. Nothing moved: traffic stays on ${on_link:-the current slot}. Free space there (journalctl --vacuum-size=100M, apt-get clean, fewer releases kept: pulumi config set keepReleases 2), then run pulumi up again."
+  die_audited switch "to=$TARGET$switch_id" refused "$SPACE_ERROR to record its intent, the live colour and the audit line. Nothing moved: traffic stays on ${on_link:-the current slot}. Free space there (journalctl --vacuum-size=100M, apt-get clean, fewer releases kept: pulumi config set keepReleases 2), then run pulumi up again."
 fi
 keep_reserve
 intent_from="" intent_to=""
@@ -101,7 +112,8 @@ if [ -n "$intent_to" ] && [ "$TARGET" != "$intent_to" ]; then
   set_live "$TARGET"
   record_active "$TARGET"
   rm -f "$BG_SWITCH_INTENT"
-  audit switch "from=$intent_to to=$TARGET interrupted=undone" ok
+  audit switch "from=$intent_to to=$TARGET interrupted=undone$switch_id" ok
+  on_link=$TARGET phase_noop
   catch_up "$idle"
   echo "live: $TARGET $(recorded version "$TARGET") (an interrupted switch to $intent_to was undone)"
   exit 0
@@ -109,6 +121,7 @@ fi
 
 # Nothing to move: make the record agree with the link.
 if [ -z "$intent_to" ] && [ "$on_link" = "$TARGET" ]; then
+  phase_noop
   record_active "$TARGET"
   watch_deferred
   catch_up "$idle"
@@ -119,7 +132,7 @@ fi
 # A new switch, or one to finish: `from` is the last confirmed live colour.
 if [ -n "$intent_to" ]; then from=$intent_from; resumed=" resumed=yes"; else from=$on_link; resumed=""; fi
 target_version=$(recorded version "$TARGET")
-fields="from=${from:-none} to=$TARGET version=${target_version:-none}$resumed"
+fields="from=${from:-none} to=$TARGET version=${target_version:-none}$resumed$switch_id"
 gate "$from"
 
 # preSwitch, unless this moves back to the release that was live before the last switch
@@ -130,6 +143,14 @@ if [ -n "$pre_switch" ] && [ -z "$intent_to" ]; then
   if [ "$(field "$BG_STATE_DIR/previous" color)" = "$TARGET" ] && [ "$(field "$BG_STATE_DIR/previous" version)" = "$version" ]; then
     echo "preSwitch: skipped: $TARGET ($version) was live before the last switch, so this is a rollback to a release that already ran against this data"
   else
+    # A snapshot of the databases first (bluegreen:backupDatabases; data/restore.sh puts it back).
+    if ! backup_snapshot "before preSwitch of $TARGET ($version)"; then
+      die_audited switch "$fields" refused "the snapshot before preSwitch failed, so neither the migration nor the switch ran: traffic stays on ${from:-the current slot}. $BACKUP_ERROR"
+    fi
+    if [ -n "$BACKUP_ID" ]; then
+      fields="$fields snapshot=$BACKUP_ID"
+      echo "snapshot: $BACKUP_ID taken before preSwitch (restore: $BG_RESTORE_COMMAND $BACKUP_ID)"
+    fi
     echo "preSwitch: running as slot $TARGET ($version) before traffic moves"
     if ! run_hook preSwitch "$TARGET" "$pre_switch" "$HOOK_TIMEOUT" "$SECRET_NAMES"; then
       die_audited switch "$fields" refused "preSwitch failed on $TARGET, so the switch did not happen: traffic stays on ${from:-the current slot}. Its output:
@@ -211,6 +232,12 @@ $(journal_tail "$TARGET")
 Next: fix the app and deploy a new version to $TARGET (pulumi config set ${TARGET}Version ...), or stay on $from: pulumi config set active $from"
 }
 
+# Coordinated: every host has come this far (gate, hook, counters, intent) before any link moves.
+phase_say prepared move "${from:-none}" "$TARGET"
+if ! phase_wait commit; then
+  put_back
+  die_audited switch "$fields" aborted "$ABORT_WHY; nothing moved on this host: traffic stays on ${from:-the default slot}."
+fi
 set_live "$TARGET"
 now_ms_to linked
 if ! serves_target "$VERIFY_TIMEOUT" "$watching"; then
@@ -218,6 +245,8 @@ if ! serves_target "$VERIFY_TIMEOUT" "$watching"; then
   die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${LAST_CODE:-none}, colour ${LAST_COLOR:-none}); the link was put back to ${from:-its default}."
 fi
 now_ms_to done_ms
+# shellcheck disable=SC2154 # linked and done_ms are set by now_ms_to
+phase_say committed "$linked" "$done_ms"
 # shellcheck disable=SC2154 # started, linked and done_ms are set by now_ms_to
 summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through $(router_name): $VERIFIED"
 
@@ -242,13 +271,19 @@ elif [ "$watching" = deferred ]; then
   watched="; not watched yet: maintenance is on, so the public reaches no slot; the ${WATCH_SECONDS} s watch of $TARGET runs when maintenance is turned off"
   audit_watch=" watch=deferred"
 fi
+# Coordinated: the switch is confirmed only once every host's watch passed.
+if [ "$watching" = deferred ]; then phase_say watched deferred; else phase_say watched "$W_TOTAL" "$W_ERRORS"; fi
+phase_wait confirm || watch_breach "$ABORT_WHY"
 
 record_active "$TARGET"
 rm -f "$BG_SWITCH_INTENT"
 # A watch deferred for a slot that is live no more goes with this switch.
 [ "$watching" = deferred ] || [ ! -e "$BG_WATCH_PENDING" ] || rm -f "$BG_WATCH_PENDING"
 confirmed=yes
+# shellcheck disable=SC2034 # read by audit (lib/events.sh): the switch's duration, for notifications and metrics
+BG_SWITCH_MS=$((done_ms - started))
 audit switch "$fields$audit_watch" ok
+phase_say confirmed
 # What was live before: a switch back to it is a rollback (preSwitch above).
 if [ -n "$from" ]; then printf 'color=%s\nversion=%s\n' "$from" "$(recorded version "$from")" >"$BG_STATE_DIR/previous"; fi
 echo "live: $TARGET $target_version (was ${from:-none}); $summary$watched"

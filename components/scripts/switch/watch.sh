@@ -24,11 +24,13 @@ watch_check() {
 
 # watch_for SECONDS: reads the counts every 0.2 s for SECONDS, then once more; every
 # BG_PROGRESS_SECONDS (10; tests shorten it) a line on stderr says what it has seen so far.
+# A coordinated switch (phases.sh) also reports the counts and hears an abort at each read.
 watch_for() {
   local start end said every=${BG_PROGRESS_SECONDS:-10}
   start=$(now_s) && end=$((start + $1)) && said=$start
   while [ "$(now_s)" -lt "$end" ]; do
     watch_check
+    phase_tick
     if [ $(($(now_s) - said)) -ge "$every" ]; then
       said=$(now_s)
       echo "watching $W_TARGET: $((said - start)) of $1 s, $W_TOTAL responses, $W_ERRORS 5xx so far" >&2
