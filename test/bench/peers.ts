@@ -1,5 +1,5 @@
 // npm run bench -- --peers [--switches N] [--spacing MS] [--quick] [--only ID,ID] [--out DIR]
-//                          [--rate N] [--rounds N]
+//                          [--rate N] [--rounds N] [--baseline DIR]
 //
 // Issue 10 §3: bluegreen's switch next to the usual ways of doing the same
 // with nginx, HAProxy and Caddy, one run, one machine, one table. Every row
@@ -21,7 +21,7 @@ import { Color, otherColor } from "../../components/host/layout";
 import { buildDemoApp, parseWrk, WrkResult } from "../support/sandbox";
 import { requireTool, run } from "../support/tools";
 import { cpuNs, cpuSeconds, onExit, Row, runCleanups, sleep, waitForColor } from "./peers/row";
-import { ROWS } from "./peers/rows";
+import { baselineRows, ROWS } from "./peers/rows";
 
 const CONNECTIONS = 64;
 const THREADS = 2;
@@ -49,6 +49,8 @@ interface Options {
   readonly rateSeconds: number;
   readonly only?: string[];
   readonly out: string;
+  /** Another checkout whose bluegreen rows run too, first (ids baseline-bluegreen-...). */
+  readonly baseline?: string;
 }
 
 function options(args: string[]): Options {
@@ -67,6 +69,7 @@ function options(args: string[]): Options {
     rateSeconds: quick ? 3 : 5,
     only: only ? only.split(",") : undefined,
     out: path.resolve(value("--out") ?? path.join(__dirname, "results")),
+    baseline: value("--baseline") ? path.resolve(value("--baseline")!) : undefined,
   };
 }
 
@@ -598,7 +601,9 @@ export async function runPeers(args: string[]): Promise<void> {
   onExit(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const command = `npm run bench -- ${args.join(" ")}`;
-  const rows = ROWS.map((make) => make()).filter((r) => !o.only || o.only.includes(r.id));
+  const rows = [...(o.baseline ? baselineRows(o.baseline) : []), ...ROWS]
+    .map((make) => make())
+    .filter((r) => !o.only || o.only.includes(r.id));
   log(`peers: ${rows.length} rows: ${rows.map((r) => r.id).join(", ")}`);
   const results: (RowRun | { row: Row; error: string })[] = [];
   const up: (RowRun & { url: string })[] = [];

@@ -27,6 +27,17 @@ import {
 } from "./row";
 
 /**
+ * --baseline DIR: bluegreen's three rows again, with the host scripts and router config of the
+ * checkout in DIR (another branch, say), so a change is measured against it in the same run.
+ * DIR's test/support/sandbox.ts must take the `faults` option and have slotPids().
+ */
+export const baselineRows = (dir: string): (() => Row)[] => [
+  () => bluegreen("nginx", "socket", dir),
+  () => bluegreen("nginx", "tcp", dir),
+  () => bluegreen("haproxy", "socket", dir),
+];
+
+/**
  * The rows, in the table's order. To add one, write a function returning a
  * Row (see ./row.ts: setup leaves blue live, switchTo runs that approach's
  * switch and resolves when its command returns) and put it in this list.
@@ -59,7 +70,14 @@ function countLines(file: string, patterns: Record<string, RegExp>): string {
  * The product: the real host scripts and router config in a Sandbox, as
  * switch-bench.ts runs them; a switch is switch.sh (no watch).
  */
-function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
+function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp", baseline?: string): Row {
+  // --baseline DIR: the same row with another checkout's Sandbox, which brings that checkout's
+  // host scripts and router config (its test/support/sandbox.ts finds them from its own path).
+  const SandboxOf: typeof Sandbox = baseline
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.resolve(baseline, "test", "support", "sandbox")) as { Sandbox: typeof Sandbox }).Sandbox
+    : Sandbox;
+  const tag = baseline ? ` [baseline ${baseline}]` : "";
   let host: Sandbox | undefined;
   let off: () => void = () => undefined;
   let checkPort = 0;
@@ -68,8 +86,8 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
     if (r.status !== 0) throw new Error(`switch.sh to ${color}: ${r.stderr}${r.stdout}`);
   };
   return {
-    id: router === "nginx" ? `bluegreen-${mode}` : `bluegreen-haproxy-${mode}`,
-    name: router === "nginx" ? `bluegreen nginx ${mode}` : "bluegreen haproxy runtime API",
+    id: (baseline ? "baseline-" : "") + (router === "nginx" ? `bluegreen-${mode}` : `bluegreen-haproxy-${mode}`),
+    name: (router === "nginx" ? `bluegreen nginx ${mode}` : "bluegreen haproxy runtime API") + tag,
     upstream:
       mode === "socket" ? "unix sockets (linkMode socket)" : "loopback tcp (linkMode tcp: for apps that take a port)",
     switchCommand:
@@ -88,8 +106,10 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
       const [httpPort, previewPort, check, blue, green] = await freePorts(5);
       checkPort = check;
       // The demo app as every other row runs it (no --fault-dir, which stats a file per request).
-      host = new Sandbox({ router, mode, httpPort, previewPort, checkPort, ports: { blue, green }, faults: false });
+      host = new SandboxOf({ router, mode, httpPort, previewPort, checkPort, ports: { blue, green }, faults: false });
       const h = host;
+      if (typeof h.slotPids !== "function")
+        throw new Error(`${baseline}: its Sandbox has no slotPids() (nor, likely, the faults option) for the bench`);
       off = onExit(() => h.stop());
       const cfg = host.configureAndStart();
       if (cfg.status !== 0) throw new Error(`router-config.sh: ${cfg.stderr}`);
