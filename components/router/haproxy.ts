@@ -174,7 +174,8 @@ export function renderHaproxyCrt(o: HaproxySiteOptions): string {
 /**
  * One app's backends (one per slot and way of listening, each with its own idle connection
  * pool, so no request after a switch reuses a connection to the old slot) and its loopback
- * frontends: check (the live slot; answers the loaded config's hash) and preview (the idle slot).
+ * frontends: check (the live slot, or one a request names; answers the loaded config's hash)
+ * and preview (the idle slot).
  */
 export function renderHaproxyApp(o: HaproxySiteOptions): string {
   const L = o.layout;
@@ -202,7 +203,12 @@ export function renderHaproxyApp(o: HaproxySiteOptions): string {
           ...balancerHealthRules(o, ""),
         ]
       : []),
+    "    # The switch's readiness gate asks for one slot by name (X-Bluegreen-Slot: blue or green),",
+    "    # live or not: the map's entry of that colour. Every answer says which slot served it.",
+    `    http-request set-var(txn.bluegreen_slot) req.hdr(x-bluegreen-slot),map(${map}) if { req.hdr(x-bluegreen-slot) -m str blue green }`,
+    "    use_backend %[var(txn.bluegreen_slot)] if { var(txn.bluegreen_slot) -m found }",
     `    use_backend %[str(live),map(${map})]`,
+    "    http-after-response set-header X-Bluegreen-Slot %[be_name,field(-2,_)] if { be_name -m end _socket _tcp }",
     "",
     "# Preview: the idle slot, on loopback only. Reach it with an SSH tunnel.",
     `frontend ${L.nginxIdent}_preview`,

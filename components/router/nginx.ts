@@ -42,7 +42,7 @@ export const BALANCER_HEALTH_PATH = "/.bluegreen/health";
  * router-config.sh never replaces a newer shared file with an older one (a newer site
  * may need what it defines). Raise it whenever renderNginxCommon's output changes.
  */
-export const NGINX_COMMON_VERSION = 1;
+export const NGINX_COMMON_VERSION = 2;
 
 /**
  * The http-level nginx file every app shares (conf.d/bluegreen.conf): the log
@@ -61,10 +61,12 @@ export function renderNginxCommon(): string {
     "                     '$body_bytes_sent rt=$request_time urt=$upstream_response_time '",
     "                     'ua=\"$upstream_addr\" rid=$bluegreen_request_id host=$host';",
     "",
-    "# Keep a caller's request id, or mint one.",
+    "# Keep a caller's request id, or mint one, unique on this host: the time, the worker, its",
+    "# connection and the request on it. Not nginx's $request_id: OpenSSL's RAND_bytes and a",
+    "# getpid() per request, about a tenth of nginx's CPU per proxied request on a 2-vCPU VM.",
     "map $http_x_request_id $bluegreen_request_id {",
     "    default $http_x_request_id;",
-    '    ""      $request_id;',
+    '    ""      "$msec-$pid-$connection-$connection_requests";',
     "}",
     "",
     '# Upstream keep-alive needs an empty Connection header; WebSockets need "upgrade".',
@@ -149,6 +151,7 @@ export function renderNginxSite(o: NginxSiteOptions): string {
         `    return 200 "${SITE_HASH_PLACEHOLDER}";`,
         "}",
       ],
+      true,
     ),
     ...loopbackServer(
       L,
@@ -200,9 +203,10 @@ function publicServer(o: NginxSiteOptions, listen: readonly string[], head: read
     https && o.tls && o.tls.hstsMaxAge > 0
       ? [`add_header Strict-Transport-Security "max-age=${o.tls.hstsMaxAge}" always;`]
       : [];
-  const redirect = https
-    ? []
-    : [`    if (-f ${L.httpsFlag}) {`, "        return 308 https://$host$request_uri;", "    }"];
+  // Only a site with tls can have the https flag (router-config.sh removes it otherwise), so
+  // only such a site tests for it: a stat(2) per request fewer on plain HTTP.
+  const redirect =
+    https || !o.tls ? [] : [`    if (-f ${L.httpsFlag}) {`, "        return 308 https://$host$request_uri;", "    }"];
   return [
     "server {",
     ...listen.map((l) => `    ${l}`),
@@ -264,13 +268,21 @@ function balancerHealth(o: NginxSiteOptions): string[] {
  * idle one), from the live link, and how that slot listens, from its tcp flag.
  * Both are stat(2) calls per request; server-level `if` with `set` is safe.
  */
-function slotSelection(L: AppLayout, which: "live" | "idle"): string[] {
+function slotSelection(L: AppLayout, which: "live" | "idle", byName = false): string[] {
   const [dflt, other] = which === "live" ? (["blue", "green"] as const) : (["green", "blue"] as const);
   return [
     `    set $bluegreen_slot ${dflt};`,
     `    if (-f ${L.liveLink}/green) {`,
     `        set $bluegreen_slot ${other};`,
     "    }",
+    ...(byName
+      ? [
+          "    # The switch's readiness gate asks for one slot by name, live or not.",
+          "    if ($http_x_bluegreen_slot ~ ^(blue|green)$) {",
+          "        set $bluegreen_slot $1;",
+          "    }",
+        ]
+      : []),
     "    set $bluegreen_mode socket;",
     `    if (-f ${L.slotTcpFlag("$bluegreen_slot")}) {`,
     "        set $bluegreen_mode tcp;",
@@ -278,7 +290,14 @@ function slotSelection(L: AppLayout, which: "live" | "idle"): string[] {
   ];
 }
 
-/** A server block on 127.0.0.1 that proxies everything to the live or the idle slot. */
+/**
+ * A server block on 127.0.0.1 that proxies everything to the live or the idle slot. With
+ * `byName` (the check listener) a request may name the slot instead (X-Bluegreen-Slot: blue
+ * or green), and every answer says which slot nginx sent it to (X-Bluegreen-Slot, never the
+ * app's): the switch's gate asks the target through the very upstream the public reaches
+ * after the move, and its verify knows where nginx routed even for an app that sends no
+ * X-Bluegreen-Color.
+ */
 function loopbackServer(
   L: AppLayout,
   comment: string,
@@ -286,18 +305,22 @@ function loopbackServer(
   accessLog: string,
   which: "live" | "idle",
   extra: readonly string[] = [],
+  byName = false,
 ): string[] {
   return [
     comment,
     "server {",
     `    listen 127.0.0.1:${port};`,
     `    ${accessLog}`,
-    ...slotSelection(L, which),
+    ...slotSelection(L, which, byName),
     "",
     ...extra.map((l) => `    ${l}`),
     "    location / {",
     `        proxy_pass http://${L.upstreamName("${bluegreen_slot}", "${bluegreen_mode}")};`,
     ...proxyDirectives("        "),
+    ...(byName
+      ? ["        proxy_hide_header X-Bluegreen-Slot;", "        add_header X-Bluegreen-Slot $bluegreen_slot always;"]
+      : []),
     "    }",
     "}",
     "",

@@ -1,4 +1,5 @@
 // npm run bench -- --peers [--switches N] [--spacing MS] [--quick] [--only ID,ID] [--out DIR]
+//                          [--rate N] [--rounds N] [--baseline DIR]
 //
 // Issue 10 §3: bluegreen's switch next to the usual ways of doing the same
 // with nginx, HAProxy and Caddy, one run, one machine, one table. Every row
@@ -8,6 +9,10 @@
 // Prints a markdown table and writes the series (JSON), the plot's data and an
 // SVG (gnuplot, test/bench/peers/plot.gp) to --out (default
 // test/bench/results/). Asserts nothing. Rows are in ./peers/rows.ts.
+// After every row's switches, with every row still up, the rows' throughput, p99 and
+// router CPU at a fixed rate are measured interleaved: round after round, each row in
+// turn (the order reversed every other round), so the machine's drift and other
+// programs' load fall on every row alike.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -15,8 +20,8 @@ import * as path from "path";
 import { Color, otherColor } from "../../components/host/layout";
 import { buildDemoApp, parseWrk, WrkResult } from "../support/sandbox";
 import { requireTool, run } from "../support/tools";
-import { onExit, Row, runCleanups, sleep, waitForColor } from "./peers/row";
-import { ROWS } from "./peers/rows";
+import { cpuNs, cpuSeconds, onExit, Row, runCleanups, sleep, waitForColor } from "./peers/row";
+import { baselineRows, ROWS } from "./peers/rows";
 
 const CONNECTIONS = 64;
 const THREADS = 2;
@@ -26,6 +31,7 @@ const WRK_TIMEOUT = "2s";
 /** Throughput between switches leaves out this much before each switch and after it is done. */
 const QUIET_US = 500_000;
 const LUA = path.join(__dirname, "peers", "record.lua");
+const RATE_LUA = path.join(__dirname, "peers", "rate.lua");
 const PLOT = path.join(__dirname, "peers", "plot.gp");
 
 interface Options {
@@ -35,8 +41,16 @@ interface Options {
   /** Rounds of the wrk-alone / wrk-with-record.lua comparison (also the p99 runs). */
   readonly checkRounds: number;
   readonly checkSeconds: number;
+  /** Interleaved rounds over every row: a flat-out run (req/s, p99) and a fixed-rate run (router CPU). */
+  readonly loadRounds: number;
+  readonly loadSeconds: number;
+  /** The fixed rate, requests per second, and how long each fixed-rate run lasts. */
+  readonly rate: number;
+  readonly rateSeconds: number;
   readonly only?: string[];
   readonly out: string;
+  /** Another checkout whose bluegreen rows run too, first (ids baseline-bluegreen-...). */
+  readonly baseline?: string;
 }
 
 function options(args: string[]): Options {
@@ -49,8 +63,13 @@ function options(args: string[]): Options {
     warmupMs: 1500,
     checkRounds: quick ? 1 : 3,
     checkSeconds: quick ? 2 : 3,
+    loadRounds: Number(value("--rounds")) || (quick ? 1 : 3),
+    loadSeconds: quick ? 3 : 4,
+    rate: Number(value("--rate")) || 5000,
+    rateSeconds: quick ? 3 : 5,
     only: only ? only.split(",") : undefined,
     out: path.resolve(value("--out") ?? path.join(__dirname, "results")),
+    baseline: value("--baseline") ? path.resolve(value("--baseline")!) : undefined,
   };
 }
 
@@ -149,10 +168,24 @@ interface RowRun {
   readonly diagnosis: string;
   /** One curl probe with no load and no switch, median of 5. */
   readonly probeMs: number;
+  /** The interleaved rounds (loadRounds), filled in once every row has switched. */
+  readonly load: LoadRound[];
 }
 
-async function runRow(row: Row, o: Options, tmp: string): Promise<RowRun> {
-  try {
+/** One row's turn in an interleaved round. */
+interface LoadRound {
+  /** wrk flat out, no switches. */
+  readonly flat: WrkResult;
+  /** wrk held to the fixed rate (rate.lua), no switches. */
+  readonly fixed: WrkResult;
+  /** CPU seconds per 10,000 requests of the fixed-rate run: the router's (all its processes and threads), the app pair's. */
+  readonly routerCpu: number;
+  readonly appCpu: number;
+}
+
+/** Sets the row up and runs its switches; the row stays up (runPeers tears every row down at the end). */
+async function runRow(row: Row, o: Options, tmp: string): Promise<RowRun & { url: string }> {
+  {
     const { url } = await row.setup();
     await waitForColor(url, "blue");
     // What one probe costs by itself, before any load: the floor of the switch time.
@@ -202,9 +235,35 @@ async function runRow(row: Row, o: Options, tmp: string): Promise<RowRun> {
       }
     }
     const diagnosis = row.diagnose?.() ?? "";
-    return { row, series, stopUs, switches, wrkText, plain, lua, diagnosis, probeMs: median(probeMs) };
-  } finally {
-    await row.teardown();
+    return { row, url, series, stopUs, switches, wrkText, plain, lua, diagnosis, probeMs: median(probeMs), load: [] };
+  }
+}
+
+/**
+ * The interleaved rounds: in each, every row in turn (the order reversed every other round)
+ * gets a flat-out wrk run and then a run held to o.rate, during which the router's and the
+ * apps' CPU time is read from /proc (schedstat: ns, every thread).
+ */
+async function loadPhase(runs: (RowRun & { url: string })[], o: Options): Promise<void> {
+  log(
+    `  load: ${o.loadRounds} interleaved rounds over ${runs.length} rows (flat out ${o.loadSeconds} s, ${o.rate} req/s ${o.rateSeconds} s)`,
+  );
+  const env = { ...process.env, BG_RATE: String(o.rate), BG_THREADS: String(THREADS) };
+  for (let round = 0; round < o.loadRounds; round++) {
+    for (const r of round % 2 === 0 ? runs : [...runs].reverse()) {
+      const flat = parseWrk(await startWrk(r.url, [], env, o.loadSeconds).done);
+      const router0 = cpuNs(r.row.routerPids());
+      const app0 = cpuNs(r.row.appPids());
+      const fixed = parseWrk(await startWrk(r.url, ["-s", RATE_LUA], env, o.rateSeconds).done);
+      const per10k = (s: number) => (s / fixed.requests) * 10_000;
+      const routerCpu = per10k(cpuSeconds(router0, cpuNs(r.row.routerPids())));
+      const appCpu = per10k(cpuSeconds(app0, cpuNs(r.row.appPids())));
+      r.load.push({ flat, fixed, routerCpu, appCpu });
+      log(
+        `  ${r.row.name}: ${int(flat.rps)} req/s, p99 ${flat.p99ms.toFixed(1)} ms; at ${int(fixed.rps)} req/s ` +
+          `router ${routerCpu.toFixed(3)} s, apps ${appCpu.toFixed(3)} s CPU per 10k`,
+      );
+    }
   }
 }
 
@@ -275,8 +334,15 @@ interface RowStats {
   readonly returnedMs: number[];
   readonly probes: number[];
   readonly mixedMs: number[];
+  /** 2xx per second between switches (the switch run). */
+  readonly betweenRps: number;
+  /** Medians of the interleaved rounds: flat-out req/s and p99; router and app CPU s per 10k at the fixed rate, its achieved rate and p99. */
   readonly rps: number;
   readonly p99ms: number;
+  readonly routerCpu: number;
+  readonly appCpu: number;
+  readonly rateRps: number;
+  readonly rateP99ms: number;
   readonly plainRps: number;
   readonly luaRps: number;
   /** Median over rounds of (wrk + record.lua) / (wrk alone) - 1, each pair run back to back. */
@@ -302,8 +368,13 @@ function stats(r: RowRun): RowStats {
     returnedMs: r.switches.map((s) => (s.returnedUs - s.t0Us) / 1000),
     probes: r.switches.map((s) => s.probes),
     mixedMs: mixedWindows(r),
-    rps: quietThroughput(r),
-    p99ms: median(r.plain.map((x) => x.p99ms)),
+    betweenRps: quietThroughput(r),
+    rps: median(r.load.map((x) => x.flat.rps)),
+    p99ms: median(r.load.map((x) => x.flat.p99ms)),
+    routerCpu: median(r.load.map((x) => x.routerCpu)),
+    appCpu: median(r.load.map((x) => x.appCpu)),
+    rateRps: median(r.load.map((x) => x.fixed.rps)),
+    rateP99ms: median(r.load.map((x) => x.fixed.p99ms)),
     plainRps: median(r.plain.map((x) => x.rps)),
     luaRps: median(r.lua.map((x) => x.rps)),
     luaCost: median(r.plain.map((p, i) => r.lua[i].rps / p.rps - 1)),
@@ -340,14 +411,15 @@ function machine(command: string): string[] {
   ];
 }
 
-function table(results: (RowRun | { row: Row; error: string })[]): string[] {
+function table(results: (RowRun | { row: Row; error: string })[], o: Options): string[] {
   const lines = [
-    "| row | failed requests per switch (resets, non-2xx, timeouts) | switch time, median / p95 | mixed-version window, median / p95 | throughput between switches | p99 latency between switches |",
-    "|---|---|---|---|---|---|",
+    "| row | failed requests per switch (resets, non-2xx, timeouts) | switch time, median / p95 | mixed-version window, median / p95 | " +
+      `throughput, no switches | p99 latency | router CPU per 10k requests at ${int(o.rate)} req/s |`,
+    "|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     if ("error" in r) {
-      lines.push(`| ${r.row.name} | failed: ${r.error.split("\n")[0].replace(/\|/g, "\\|")} | | | | |`);
+      lines.push(`| ${r.row.name} | failed: ${r.error.split("\n")[0].replace(/\|/g, "\\|")} | | | | | |`);
       continue;
     }
     const s = stats(r);
@@ -357,7 +429,7 @@ function table(results: (RowRun | { row: Row; error: string })[]): string[] {
         `non-2xx ${int(s.non2xx)}, timeouts ${int(s.timeouts)}; requests never answered: ${int(s.lostByTimeline)}) ` +
         `| ${ms(median(s.switchMs))} / ${ms(quantile(s.switchMs, 0.95))} ms ` +
         `| ${ms(median(s.mixedMs))} / ${ms(quantile(s.mixedMs, 0.95))} ms ` +
-        `| ${int(s.rps)} req/s | ${s.p99ms.toFixed(1)} ms |`,
+        `| ${int(s.rps)} req/s | ${s.p99ms.toFixed(1)} ms | ${s.routerCpu.toFixed(3)} s |`,
     );
   }
   return lines;
@@ -384,9 +456,15 @@ function notes(results: (RowRun | { row: Row; error: string })[], o: Options): s
       "the old colour among the load's responses (0 if the old colour's last came first), from the switch's start " +
       "to the next switch; timestamps are wrk's wall clock at each response, µs (record.lua keeps each colour's " +
       "first and last per 50 ms bucket).",
-    `- **Throughput between switches:** 2xx responses per second in the 50 ms buckets at least ${QUIET_US / 1000} ms ` +
-      "before each switch's start and after it was done, from the switch run. **p99 latency:** separate runs " +
-      `with no switches right after the row's switch run (${o.checkRounds} x ${o.checkSeconds} s, wrk alone, median).`,
+    `- **Throughput, p99 latency, router CPU:** once every row has switched, with every row up, ${o.loadRounds} ` +
+      "interleaved rounds, each row in turn (the order reversed every other round, so the machine's drift and other " +
+      `programs' load fall on every row alike): wrk alone flat out for ${o.loadSeconds} s (throughput: its req/s; ` +
+      `its p99), then wrk held to ${int(o.rate)} req/s for ${o.rateSeconds} s (test/bench/peers/rate.lua), during ` +
+      "which the CPU time of every thread of the router's processes (master and workers, or its one process) is " +
+      "read from /proc (schedstat), per 10,000 requests answered. Medians of the rounds. Every row's router runs " +
+      "in a session of its own (as a daemon or a systemd service does; Linux shares CPU between sessions' " +
+      "autogroups), the apps and wrk in the bench's. *Between switches* (in the notes below): 2xx per second in " +
+      `the switch run's 50 ms buckets at least ${QUIET_US / 1000} ms before each switch's start and after it was done.`,
     "- **Plot** (`peers.svg`): per row, 2xx responses per second (100 ms bins), and in each bin the requests " +
       "never answered (red) and non-2xx responses (orange); a dashed line where each switch starts.",
     "",
@@ -399,6 +477,8 @@ function notes(results: (RowRun | { row: Row; error: string })[], o: Options): s
         ` Command alone returned in ${ms(median(s.returnedMs))} / ${ms(quantile(s.returnedMs, 0.95))} ms (median / p95); ` +
         `curl probes per switch: median ${median(s.probes)}, max ${Math.max(...s.probes)} ` +
         `(one probe alone, no load: ${ms(r.probeMs)} ms). ` +
+        `Between switches ${int(s.betweenRps)} req/s; at the fixed rate: ${int(s.rateRps)} req/s achieved, p99 ` +
+        `${s.rateP99ms.toFixed(1)} ms, the app pair's CPU ${s.appCpu.toFixed(3)} s per 10k requests. ` +
         `${int(s.requests)} requests; resets: connect ${s.connect}, read ${s.read}, write ${s.write}; ` +
         `wrk's own non-2xx count ${r.series.summary.status}. ${r.diagnosis}.`,
     );
@@ -521,22 +601,33 @@ export async function runPeers(args: string[]): Promise<void> {
   onExit(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const command = `npm run bench -- ${args.join(" ")}`;
-  const rows = ROWS.map((make) => make()).filter((r) => !o.only || o.only.includes(r.id));
+  const rows = [...(o.baseline ? baselineRows(o.baseline) : []), ...ROWS]
+    .map((make) => make())
+    .filter((r) => !o.only || o.only.includes(r.id));
   log(`peers: ${rows.length} rows: ${rows.map((r) => r.id).join(", ")}`);
   const results: (RowRun | { row: Row; error: string })[] = [];
-  for (const row of rows) {
-    try {
-      results.push(await runRow(row, o, tmp));
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      log(`  ${row.name}: FAILED: ${error}`);
-      results.push({ row, error });
+  const up: (RowRun & { url: string })[] = [];
+  try {
+    for (const row of rows) {
+      try {
+        const r = await runRow(row, o, tmp);
+        results.push(r);
+        up.push(r);
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        log(`  ${row.name}: FAILED: ${error}`);
+        results.push({ row, error });
+        await row.teardown().catch(() => undefined);
+      }
     }
+    await loadPhase(up, o);
+  } finally {
+    for (const r of up) await r.row.teardown().catch(() => undefined);
   }
 
   const done = results.filter((r): r is RowRun => !("error" in r));
   const host = machine(command);
-  const text = [...host, "", ...table(results), ...notes(results, o)].join("\n");
+  const text = [...host, "", ...table(results, o), ...notes(results, o)].join("\n");
   const svg = path.join(o.out, "peers.svg");
   fs.writeFileSync(path.join(o.out, "peers-table.md"), `${text}\n`);
   fs.writeFileSync(

@@ -265,7 +265,7 @@ export function e2eScenarios(kind: RouterKind, options: ScenarioOptions = {}): v
         assert.strictEqual(await onHost("stat -c '%a %U' /run/haproxy/admin.sock"), "600 root");
         assert.strictEqual(
           await onHost("cat /var/lib/bluegreen/haproxy.map"),
-          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off\ndrain off",
+          "live bluegreen_blue_socket\nidle bluegreen_green_socket\nmaintenance off\nhttps off\ndrain off\nblue bluegreen_blue_socket\ngreen bluegreen_green_socket",
         );
       }
       const unix = await onHost("ss -lxpH | grep '\"app\"' | awk '{print $5}' | sort");

@@ -10,6 +10,7 @@ import { onPorts, Sandbox, SWITCH_TEST_VALUES, wrk } from "../support/sandbox";
 import { run } from "../support/tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
 
 for (const router of ["nginx", "haproxy"] as const) {
@@ -343,6 +344,144 @@ for (const router of ["nginx", "haproxy"] as const) {
             fs.rmSync(bin, { recursive: true, force: true });
           }
         });
+    });
+
+    describe("the gate and the verify ask the router's check listener, in bash alone", () => {
+      const port = (router === "nginx" ? 19110 : 19120) as number;
+      let host: Sandbox;
+      /** The check listener's answer to a fresh curl, with an X-Bluegreen-Slot request header if given. */
+      const ask = (slot?: string) => {
+        const name = slot === undefined ? [] : ["-H", `X-Bluegreen-Slot: ${slot}`];
+        const r = run("curl", [
+          "-sS",
+          "-D",
+          "-",
+          "-o",
+          "/dev/null",
+          ...name,
+          `http://127.0.0.1:${port + 2}/health/ready`,
+        ]);
+        const header = (h: string) => new RegExp(`\r\n${h}: *(\\w+)\r\n`, "i").exec(r.stdout)?.[1] ?? "none";
+        return { status: r.stdout.split(" ")[1], color: header("X-Bluegreen-Color"), slot: header("X-Bluegreen-Slot") };
+      };
+      before(async () => {
+        host = new Sandbox(onPorts(router, port));
+        assert.strictEqual(host.configureAndStart().status, 0);
+        await host.startSlot("blue", "v1");
+        await host.startSlot("green", "v2");
+        assert.strictEqual(host.switchTo("blue").status, 0);
+      });
+      after(() => host?.stop());
+
+      it("the check listener serves the live slot, or the slot a request names, and says which slot answered", () => {
+        assert.deepStrictEqual(ask(), { status: "200", color: "blue", slot: "blue" });
+        assert.deepStrictEqual(ask("green"), { status: "200", color: "green", slot: "green" });
+        assert.deepStrictEqual(ask("blue"), { status: "200", color: "blue", slot: "blue" });
+        // Any other value is not a slot: the live one answers, and says so.
+        assert.deepStrictEqual(ask("purple"), { status: "200", color: "blue", slot: "blue" });
+        fs.writeFileSync(`${host.faultDir}/green.unready`, "");
+        try {
+          assert.deepStrictEqual(ask("green"), { status: "503", color: "green", slot: "green" });
+        } finally {
+          fs.rmSync(`${host.faultDir}/green.unready`);
+        }
+      });
+
+      it("the public listener keeps a caller's X-Request-Id and mints one unique per request otherwise, on new and kept-alive connections", async () => {
+        const http = await import("http");
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+        const get = (headers: Record<string, string> = {}) =>
+          new Promise<string>((resolve, reject) => {
+            http
+              .get({ host: "127.0.0.1", port, path: "/", agent, headers }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(String(res.headers["x-request-id"] ?? "")));
+              })
+              .on("error", reject);
+          });
+        assert.strictEqual(await get({ "X-Request-Id": "caller-123" }), "caller-123");
+        const ids = await Promise.all(Array.from({ length: 200 }, () => get()));
+        agent.destroy();
+        assert.ok(
+          ids.every((id) => id.length >= 8),
+          ids.slice(0, 3).join(" "),
+        );
+        assert.strictEqual(new Set(ids).size, 200, "every minted id differs");
+      });
+
+      it("a switch runs no curl: the gate and the verify are bash's own requests (a curl on PATH that fails is never run)", () => {
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "bg-nocurl-"));
+        try {
+          fs.writeFileSync(path.join(bin, "curl"), `#!/bin/sh\necho "$*" >> ${bin}/calls\nexit 7\n`, { mode: 0o755 });
+          const r = host.tool("switch.sh", {
+            ...SWITCH_TEST_VALUES,
+            PATH: `${bin}:${process.env.PATH}`,
+            TARGET: "green",
+            HEALTH_PATH: "/health/ready",
+            CHECK_PORT: String(port + 2),
+          });
+          assert.strictEqual(r.status, 0, r.stderr);
+          assert.match(r.stdout, /through \w+: X-Bluegreen-Color: green\n$/);
+          const calls = path.join(bin, "calls");
+          assert.ok(!fs.existsSync(calls), `curl was run: ${fs.existsSync(calls) && fs.readFileSync(calls, "utf8")}`);
+          assert.strictEqual(host.servedColor(), "green");
+          // The gate still refuses an unready target, through the router.
+          fs.writeFileSync(`${host.faultDir}/blue.unready`, "");
+          const refused = host.tool("switch.sh", {
+            ...SWITCH_TEST_VALUES,
+            PATH: `${bin}:${process.env.PATH}`,
+            TARGET: "blue",
+            HEALTH_PATH: "/health/ready",
+            CHECK_PORT: String(port + 2),
+          });
+          assert.strictEqual(refused.status, 1, refused.stdout);
+          assert.match(refused.stderr, /^bluegreen: error: refusing to switch to blue: it is not ready/);
+          assert.strictEqual(host.servedColor(), "green");
+        } finally {
+          fs.rmSync(`${host.faultDir}/blue.unready`, { force: true });
+          fs.rmSync(bin, { recursive: true, force: true });
+        }
+      });
+
+      it("with a router config that ignores X-Bluegreen-Slot (an older bluegreen's), the gate asks the slot itself", () => {
+        const file = host.at(
+          router === "nginx" ? "/etc/nginx/bluegreen/bluegreen.conf" : "/etc/haproxy/bluegreen/50-bluegreen.cfg",
+        );
+        const current = fs.readFileSync(file, "utf8");
+        const older =
+          router === "nginx"
+            ? current
+                .replace(
+                  /^ {4}# The switch's readiness gate asks[^\n]*\n {4}if \(\$http_x_bluegreen_slot[^\n]*\n[^\n]*\n {4}\}\n/m,
+                  "",
+                )
+                .replace(/^ {8}(proxy_hide_header|add_header) X-Bluegreen-Slot[^\n]*\n/gm, "")
+            : current.replace(
+                /^ {4}(http-request set-var\(txn\.bluegreen_slot\)|use_backend %\[var\(txn\.bluegreen_slot|http-after-response set-header X-Bluegreen-Slot)[^\n]*\n/gm,
+                "",
+              );
+        assert.notStrictEqual(older, current);
+        fs.writeFileSync(file, older);
+        try {
+          assert.strictEqual(host.lib("router_test && router_reload").status, 0);
+          for (let i = 0; i < 100 && ask().slot !== "none"; i++) sleepSync(50);
+          assert.deepStrictEqual(ask("blue"), { status: "200", color: host.servedColor(), slot: "none" });
+          const idle = host.servedColor() === "green" ? "blue" : "green";
+          // The live slot answers the named request, and it is ready: only asking the idle slot itself finds it is not.
+          fs.writeFileSync(`${host.faultDir}/${idle}.unready`, "");
+          const refused = host.switchTo(idle);
+          assert.strictEqual(refused.status, 1, refused.stdout);
+          assert.match(refused.stderr, new RegExp(`^bluegreen: error: refusing to switch to ${idle}: it is not ready`));
+          fs.rmSync(`${host.faultDir}/${idle}.unready`);
+          assert.strictEqual(host.switchTo(idle).status, 0);
+          assert.strictEqual(host.servedColor(), idle);
+        } finally {
+          fs.rmSync(`${host.faultDir}/blue.unready`, { force: true });
+          fs.rmSync(`${host.faultDir}/green.unready`, { force: true });
+          fs.writeFileSync(file, current);
+          assert.strictEqual(host.lib("router_test && router_reload").status, 0);
+        }
+      });
     });
 
     describe("a switch during maintenance: its watch runs when maintenance goes off", () => {

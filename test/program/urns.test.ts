@@ -29,6 +29,8 @@ const CHANGED: Readonly<Record<string, string>> = {
     "local-multipass-launch.sh's text (its header now declares its inputs): the update runs it again where pulumi runs, and for a VM that exists it only checks its size and reads its address",
   "host-ready.stdin":
     "wait-ready.sh's text (its header now declares its inputs): the update runs the readiness check again, which waits for SSH and cloud-init, checks the architecture and changes nothing",
+  "router-config.stdin":
+    "the router's config text (issue 27: the check listener takes a slot by name for the switch's gate and says which slot answered; nginx mints request ids without OpenSSL and tests the https flag only with tls): the update writes it and reloads the router gracefully, which restarts no slot and moves no traffic",
 };
 
 /**

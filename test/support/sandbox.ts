@@ -131,6 +131,11 @@ export interface SandboxOptions {
   readonly app?: string;
   /** Another app on the same host: this sandbox shares its root and its running router. */
   readonly host?: Sandbox;
+  /**
+   * false: start the slots without --fault-dir (the demo app then stats no fault file per
+   * request), as the benchmarks' other rows run it. Default true: tests inject faults.
+   */
+  readonly faults?: boolean;
   /** One of several hosts: the router answers a load balancer's health path (BALANCER_HEALTH_PATH). */
   readonly balancer?: { readonly healthPath: string };
 }
@@ -403,8 +408,7 @@ export class Sandbox {
       version,
       "--active-file",
       path.join(this.root, this.L.stateDir, "active"),
-      "--fault-dir",
-      this.faultDir,
+      ...(this.opts.faults === false ? [] : ["--fault-dir", this.faultDir]),
     ];
     const child = spawn(buildDemoApp(version), args, { stdio: ["ignore", "ignore", "pipe"] });
     this.slots.set(color, child);
@@ -422,6 +426,11 @@ export class Sandbox {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`slot ${color} did not start`);
+  }
+
+  /** The PIDs of the slots' processes. */
+  slotPids(): number[] {
+    return [...this.slots.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
   }
 
   curlSlot(color: Color, urlPath: string): ToolResult {

@@ -69,6 +69,8 @@ describe("renderers", () => {
         "    set $bluegreen_slot blue;",
         "    if (-f /var/lib/bluegreen/live/green) {",
         "        set $bluegreen_slot green;",
+        // The check listener: the slot a request names (the switch's gate), never a fixed one.
+        "    if ($http_x_bluegreen_slot ~ ^(blue|green)$) {",
         "    set $bluegreen_slot green;",
         "    if (-f /var/lib/bluegreen/live/green) {",
         "        set $bluegreen_slot blue;",

@@ -154,7 +154,12 @@ describe("host tools: components/host/tools.ts and each script's header", () => 
         if (must.length) {
           // The first code after set and the sourced files.
           const first =
-            lines.find((l) => !/^(set -euo pipefail|\. "\$\(dirname .*)$/.test(l)) ?? assert.fail(`${name}: no code`);
+            lines.find(
+              (l) =>
+                !/^(set -euo pipefail|BG_SELF=\$0 .*|\. "\$\{BG_SELF%\/\*\}\/lib\.sh"|\. "\$BG_LIB_DIR\/[a-z-]+\.sh")$/.test(
+                  l,
+                ),
+            ) ?? assert.fail(`${name}: no code`);
           for (const [n] of must)
             assert.ok(first.includes(`"\${${n}:?`) || first.includes(`"\${${n}?`), `${name}: ${first} checks ${n}`);
         }

@@ -14,8 +14,10 @@
 #   remote      optional secret  rclone's settings of the remote, NAME=value lines
 #   passphrase  optional secret  rclone crypt's passphrase
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${STATE:?}"
 umask 077
 install -d -m 0700 "$BG_ENV_DIR" "$BG_BACKUP_CONF_DIR"

@@ -13,10 +13,12 @@
 # Inputs: none (backup.conf says everything).
 # Arguments: [run|now|upload|list [--remote]]
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 action=${1:-list}
-usage="usage: $(basename "$0") [run|now|upload|list [--remote]]
+usage="usage: ${0##*/} [run|now|upload|list [--remote]]
   list     $BG_APP's backups on this host, newest first (--remote: those on the off-host remote)
   now      a backup now (kept with the snapshots), then the off-host copies
   run      what the hourly timer runs: an hourly backup, then the off-host copies

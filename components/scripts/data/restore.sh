@@ -12,9 +12,11 @@
 # Inputs: none (the backup's manifest and the slots' records say everything).
 # Arguments: [--remote] ID|latest   ID from bluegreen-backup list (--remote: fetched from the remote)
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
-usage="usage: $(basename "$0") [--remote] ID|latest
+. "${BG_SELF%/*}/lib.sh"
+usage="usage: ${0##*/} [--remote] ID|latest
 Puts backup ID (bluegreen-backup list shows them; latest: the newest) of $BG_APP's databases back:
 checked first (this app's, its checksums, PRAGMA integrity_check), then maintenance on, both
 slots stopped, the data as it is now kept as a pre-restore backup, the files put back and checked,

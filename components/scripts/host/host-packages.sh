@@ -9,8 +9,10 @@
 # Inputs (components/host/tools.ts):
 #   PACKAGES  required  space-separated names, optionally NAME=VERSION; may be empty
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${PACKAGES?}"
 read -r -a want <<<"$PACKAGES"
 if [ ${#want[@]} -eq 0 ]; then

@@ -6,8 +6,10 @@
 # app's processes do. An app user is in its own group and no other.
 # Inputs: none (layout.sh says everything).
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 
 getent group "$BG_WEB_GROUP" >/dev/null || groupadd --system "$BG_WEB_GROUP"
 getent group "$BG_APP_GROUP" >/dev/null || groupadd --system "$BG_APP_GROUP"

@@ -6,10 +6,12 @@
 # Returns non-zero (never exits) when the line cannot be written: a full disk must not stop
 # the step that puts traffic back.
 audit() {
-  local when
+  local when by=${SUDO_USER:-'\u'}
   { [ -d "${BG_AUDIT_LOG%/*}" ] || install -d -m 0755 "${BG_AUDIT_LOG%/*}"; } || return 1
   TZ=UTC printf -v when '%(%Y-%m-%dT%H:%M:%SZ)T' -1
-  printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "${SUDO_USER:-$(id -un)}" >>"$BG_AUDIT_LOG" || return 1
+  # \u expanded as a prompt: the user's name, as id -un prints it, without running id.
+  [ -n "${SUDO_USER:-}" ] || by=${by@P}
+  printf '%s %s %s result=%s by=%s\n' "$when" "$1" "$2" "$3" "$by" >>"$BG_AUDIT_LOG" || return 1
   # The lines people want to hear of are queued for notifications (events.sh); never fails.
   events_from_audit "$1" "$2" "$3"
 }

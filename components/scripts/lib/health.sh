@@ -6,15 +6,28 @@
 slot_curl() {
   local color=$1 path=$2 listen
   shift 2
-  listen=$(cat "$(slot_dir "$color")/listen" 2>/dev/null) || return 1
+  { read -r listen <"$BG_STATE_DIR/slots/$color/listen"; } 2>/dev/null || [ -n "$listen" ] || return 1
   case "$listen" in
     unix:*) curl --unix-socket "${listen#unix:}" "$@" "http://$color$path" ;;
     *) curl "$@" "http://$listen$path" ;;
   esac
 }
 
-# slot_ready COLOR PATH: 0 when the slot answers 2xx on its readiness path.
+# slot_ready COLOR PATH: 0 when the slot answers 2xx on its readiness path. With CHECK_PORT set
+# (the switch, and the watch maintenance deferred), asked through the router's check listener,
+# which takes the slot by name (X-Bluegreen-Slot) and says which slot answered: the upstream the
+# public reaches after a move, in bash alone (http_get). When the router does not say it asked
+# that slot (no answer, or a config from an older bluegreen that ignores the header and serves
+# the live slot), the slot is asked directly, as without CHECK_PORT.
 slot_ready() {
+  local via=""
+  if [ -n "${CHECK_PORT:-}" ] && http_get "$CHECK_PORT" "$2" 3 "X-Bluegreen-Slot: $1"; then
+    http_header via X-Bluegreen-Slot
+    if [ "$via" = "$1" ]; then
+      [[ $HTTP_STATUS == 2?? ]]
+      return
+    fi
+  fi
   slot_curl "$1" "$2" -fsS -o /dev/null --max-time 3 2>/dev/null
 }
 

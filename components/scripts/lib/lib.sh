@@ -27,6 +27,7 @@ die() { printf 'bluegreen: error: %s\n' "$*" >&2; exit 1; }
   . "$BG_LIB_DIR/locks.sh"
   . "$BG_LIB_DIR/commands.sh"
   . "$BG_LIB_DIR/sections.sh"
+  . "$BG_LIB_DIR/http.sh"
   . "$BG_LIB_DIR/health.sh"
   . "$BG_LIB_DIR/slots.sh"
   . "$BG_LIB_DIR/release.sh"

@@ -9,7 +9,7 @@
 # may need plus a minute (BG_LOCK_MARGIN, for tests), whichever is longer, and then names the holder.
 take_lock() {
   local file=$1 wait=$2 hold=${3:-$2} what=${4:-${0##*/}} start deadline until
-  start=$(now_s)
+  printf -v start '%(%s)T' -1
   exec 9>"$file"
   until flock -w 1 9; do
     until=$(field "$file.holder" until)
@@ -23,6 +23,9 @@ take_lock() {
 }
 # lock_holder FILE HOLD_S WHAT: says (again) what holds the lock and for how long it may.
 lock_holder() {
-  { printf 'pid=%s\nwhat=%s\nsince=%s\nuntil=%s\n' "$$" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(($(now_s) + $2))" >"$1.holder.new" &&
+  local now since
+  printf -v now '%(%s)T' -1
+  TZ=UTC printf -v since '%(%Y-%m-%dT%H:%M:%SZ)T' "$now"
+  { printf 'pid=%s\nwhat=%s\nsince=%s\nuntil=%s\n' "$$" "$3" "$since" "$((now + $2))" >"$1.holder.new" &&
     mv -f "$1.holder.new" "$1.holder"; } 2>/dev/null || rm -f "$1.holder.new"
 }

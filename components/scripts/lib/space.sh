@@ -12,8 +12,10 @@ free_kib() {
 space_note() { echo "the filesystem of $1 (mounted on $(df -P "$1" 2>/dev/null | awk 'NR == 2 { print $6 }')) has $(free_kib "$1" || echo "an unknown number of") KiB free"; }
 # need_space PATH KIB WHAT: fails, naming the filesystem and what is needed, when PATH has less than KIB free.
 need_space() {
-  local have
-  have=$(free_kib "$1") || return 0
+  local f b have
+  # One process (stat), not two: free_kib in a command substitution would fork a subshell too.
+  read -r f b < <(stat -f -c '%f %S' "$1" 2>/dev/null) || return 0
+  have=$((f * b / 1024))
   [ "$have" -ge "$2" ] || {
     SPACE_ERROR="$(space_note "$1"); $3 needs $2 KiB there"
     return 1

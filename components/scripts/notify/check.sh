@@ -9,8 +9,10 @@
 # lasts; its record is in $BG_NOTIFY_DIR/state. Prints what it found.
 # Inputs: none (notify.conf, backup.conf and the state files say everything).
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 [ -f "$BG_NOTIFY_CONF" ] || exit 0
 install -d -m 0700 "$BG_NOTIFY_DIR/state"
 now=$(now_s)

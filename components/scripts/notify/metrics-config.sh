@@ -12,8 +12,10 @@
 #   textService  optional  the textfile writer's service
 #   textTimer    optional  its timer
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${STATE:?}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,10 +13,12 @@
 # Inputs: none (layout.sh and the records say everything).
 # Arguments: [serve|textfile]
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 mode=${1:-print}
-case "$mode" in print | serve | textfile) ;; *) die "usage: $(basename "$0") [serve|textfile]" ;; esac
+case "$mode" in print | serve | textfile) ;; *) die "usage: ${0##*/} [serve|textfile]" ;; esac
 install -d -m 0755 "$BG_METRICS_DIR"
 exec {metricsfd}>"$BG_METRICS_DIR/lock"
 flock -w 20 "$metricsfd" || die "another read of the metrics has held $BG_METRICS_DIR/lock for over 20 s"

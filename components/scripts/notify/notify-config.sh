@@ -12,8 +12,10 @@
 #   checkService  optional         the periodic checks' service unit
 #   checkTimer    optional         their timer
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${STATE:?}"
 umask 077
 install -d -m 0700 "$BG_ENV_DIR" "$BG_NOTIFY_CONF_DIR"

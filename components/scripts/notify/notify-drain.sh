@@ -8,8 +8,10 @@
 # ok or not, is an audit line. Runs until the queue is empty; one runs at a time.
 # Inputs: none (notify.conf says everything).
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 [ -f "$BG_NOTIFY_CONF" ] || exit 0
 install -d -m 0700 "$BG_NOTIFY_DIR/failed"
 exec {drainfd}>"$BG_NOTIFY_DIR/drain.lock"

@@ -7,8 +7,10 @@
 # Inputs (components/host/tools.ts):
 #   OWNER  required  the stack being destroyed
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${OWNER:?}"
 take_lock "$BG_LOCK" 300
 install -d -m 0755 "$BG_CLAIMS_DIR"

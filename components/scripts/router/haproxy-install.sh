@@ -7,8 +7,10 @@
 # live apps from one router to the other is not done in place.
 # Inputs: none.
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
 
 served=$(find /etc/nginx/bluegreen -maxdepth 1 -name '*.conf' -printf '%f ' 2>/dev/null || true)

@@ -29,8 +29,10 @@
 #   page        optional  haproxy: the maintenance page
 #   crt         optional  haproxy: this app's crt-list line (with tls)
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${OWNER:?}" "${DOMAINS?}" "${PORTS:?}" "${BLUE_PORT:?}" "${GREEN_PORT:?}"
 take_lock "$BG_LOCK" 300
 

@@ -28,15 +28,19 @@ haproxy_cli_payload() {
     timeout 10 socat -t 5 - "UNIX-CONNECT:$BG_HAPROXY_ADMIN"
 }
 
-# slot_backend COLOR: the backend that reaches the slot the way it listens now.
+# slot_backend VAR COLOR: sets VAR to the backend that reaches the slot the way it listens now.
 slot_backend() {
-  if [ -f "$(slot_dir "$1")/tcp" ]; then echo "${BG_IDENT}_$1_tcp"; else echo "${BG_IDENT}_$1_socket"; fi
+  if [ -f "$BG_STATE_DIR/slots/$2/tcp" ]; then printf -v "$1" '%s' "${BG_IDENT}_$2_tcp"; else printf -v "$1" '%s' "${BG_IDENT}_$2_socket"; fi
 }
 
 # haproxy_master COMMANDS: runs commands (";"-separated; "@1 CMD" goes to the current worker,
-# "@!PID CMD" to that one) on the master CLI (root only); prints the answer.
+# "@!PID CMD" to that one) on the master CLI (root only); prints the answer. socat's own
+# bounds, no timeout(1) around it (one program, not two; the switch calls this 2 to 4 times):
+# the connect is non-blocking (a unix socket whose queue is full fails at once, EAGAIN, as a
+# master re-executing for a reload refuses: callers retry), -T 10 ends a silent CLI, and -t 5
+# the wait for the rest of the answer once the command is sent.
 haproxy_master() {
-  printf '%s\n' "$1" | timeout 10 socat -t 5 - "UNIX-CONNECT:$BG_HAPROXY_MASTER"
+  printf '%s\n' "$1" | socat -t 5 -T 10 - "UNIX-CONNECT:$BG_HAPROXY_MASTER,connect-timeout=10"
 }
 
 # router_sync: writes the map (one rename) from the state files, then sets each entry on every
@@ -53,20 +57,28 @@ haproxy_master() {
 router_sync() {
   (
     flock -w 30 5 || die "another router sync has held $BG_STATE_DIR/router-sync.lock for over 30 s"
+    # In this subshell only: the map file is created 0644 (HAProxy's master reads it as root).
+    umask 022
     haproxy_sync
   ) 5>"$BG_STATE_DIR/router-sync.lock"
 }
 haproxy_sync() {
-  local live idle maint=off https=off drain=off cmds="" k v deadline
-  live=$(live_color)
-  [ -n "$live" ] || live=blue
-  idle=$(other_color "$live")
+  local live=blue idle=green blue green maint=off https=off drain=off cmds="" k v deadline
+  # The live link's colour file, as live_color reads it (no subshell: this runs in every switch).
+  if [ -f "$BG_LIVE_LINK/green" ] || { [ ! -f "$BG_LIVE_LINK/blue" ] && [ "$(live_color)" = green ]; }; then
+    live=green idle=blue
+  fi
+  slot_backend blue blue
+  slot_backend green green
   [ ! -f "$BG_MAINTENANCE_FLAG" ] || maint=on
   [ ! -f "$BG_HTTPS_FLAG" ] || https=on
   [ ! -f "$BG_DRAIN_FLAG" ] || drain=on
   # Checked step by step: a reload would load a map file that did not get written.
-  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\ndrain %s\n' "$(slot_backend "$live")" "$(slot_backend "$idle")" "$maint" "$https" "$drain" >"$BG_HAPROXY_MAP.new" &&
-    chmod 0644 "$BG_HAPROXY_MAP.new" && mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
+  # blue and green: each slot's backend, for the check listener's X-Bluegreen-Slot (the switch's gate).
+  # drain: on while drain.sh takes this host out of the load balancer (its health path answers 503).
+  { printf 'live %s\nidle %s\nmaintenance %s\nhttps %s\ndrain %s\nblue %s\ngreen %s\n' "${!live}" "${!idle}" \
+    "$maint" "$https" "$drain" "$blue" "$green" >"$BG_HAPROXY_MAP.new" &&
+    mv -f "$BG_HAPROXY_MAP.new" "$BG_HAPROXY_MAP"; } || {
     rm -f "$BG_HAPROXY_MAP.new"
     die "could not write $BG_HAPROXY_MAP, so HAProxy was not told ($(space_note "$BG_STATE_DIR"))"
   }
@@ -76,7 +88,8 @@ haproxy_sync() {
     return 0
   fi
   while read -r k v; do cmds+="@1 set map $BG_HAPROXY_MAP $k $v; "; done <"$BG_HAPROXY_MAP"
-  deadline=$(($(now_s) + 15))
+  printf -v deadline '%(%s)T' -1
+  deadline=$((deadline + 15))
   until haproxy_sync_all "$cmds"; do
     [ "$(now_s)" -lt "$deadline" ] || die "HAProxy's master CLI ($BG_HAPROXY_MASTER) gave no whole answer for 15 s, so $BG_APP's routing may not be what $BG_HAPROXY_MAP says; its log says:
 $(router_error_log_tail)"
@@ -89,15 +102,27 @@ $(router_error_log_tail)"
 # and a reload closes the connections it had. Each batch ends with `show proc`, so a whole
 # answer ("# programs" at its end) proves every command before it was run.
 haproxy_sync_all() {
-  local out pid
+  local out pid old=""
   out=$(haproxy_master "${1}show proc" 2>/dev/null) && [[ $out == *"# programs"* ]] || return 1
   # Each `set map` answers nothing when it took the entry.
   if [[ ${out%%"#<PID>"*} =~ [^[:space:]] ]]; then haproxy_sync_worker 1 || return 1; fi
-  while read -r pid; do haproxy_sync_worker "!$pid" || return 1; done < <(haproxy_old_workers <<<"$out")
+  haproxy_old_workers old "$out"
+  for pid in $old; do haproxy_sync_worker "!$pid" || return 1; done
 }
 
-# haproxy_old_workers: the PIDs under "# old workers" in `show proc` on stdin (draining after a reload).
-haproxy_old_workers() { awk '/^# / { old = ($0 ~ /^# old workers/); next } old && $1 ~ /^[0-9]+$/ { print $1 }'; }
+# haproxy_old_workers VAR ANSWER: sets VAR to the PIDs under "# old workers" in a `show proc`
+# answer (draining after a reload), space-separated; read in bash (this runs in every switch).
+haproxy_old_workers() {
+  local _line _in=no _pids=""
+  while IFS= read -r _line; do
+    case "$_line" in
+      "# old workers"*) _in=yes ;;
+      "#"*) _in=no ;;
+      *) if [ "$_in" = yes ] && [[ $_line =~ ^([0-9]+)[[:space:]] ]]; then _pids+="${BASH_REMATCH[1]} "; fi ;;
+    esac
+  done <<<"$2"
+  printf -v "$1" '%s' "$_pids"
+}
 
 # haproxy_worker_gone ANSWER: the worker an @ prefix named has exited (HAProxy 2.6 then closes
 # the session, so nothing after it ran), or is exiting and no longer takes commands.
@@ -282,25 +307,47 @@ router_error_log_tail() { journalctl -u haproxy -n 5 --no-pager 2>/dev/null | se
 # public traffic counts, as nginx's watch reads the public access log. Fails, printing nothing, when
 # the master gave no list of workers or a worker gave no stats (no header: a timeout or an error).
 haproxy_counts() {
-  local procs pid pids out c lines=""
+  local procs pid pids="" line out c lines="" workers=no
   procs=$(haproxy_master "show proc") && [[ $procs == *"# workers"* ]] || return 1
-  mapfile -t pids < <(awk '/^# / { w = ($0 ~ /workers/); next } w && $1 ~ /^[0-9]+$/ { print $1 }' <<<"$procs")
-  for pid in "${pids[@]}"; do
+  # The PIDs under "# workers" and "# old workers", read in bash (no awk: this runs in every switch).
+  while IFS= read -r line; do
+    case "$line" in
+      "#"*workers*) workers=yes ;;
+      "#"*) workers=no ;;
+      *) if [ "$workers" = yes ] && [[ $line =~ ^([0-9]+)[[:space:]] ]]; then pids+="${BASH_REMATCH[1]} "; fi ;;
+    esac
+  done <<<"$procs"
+  for pid in $pids; do
     out=$(haproxy_master "@!$pid show stat") || return 1
     case "$out" in *"Can't find the target PID"*) continue ;; esac
-    c=$(awk -F, -v a="${BG_IDENT}_$1_socket" -v b="${BG_IDENT}_$1_tcp" -v check="${BG_IDENT}_check" '
-      NR == 1 {
-        if ($1 != "# pxname") { bad = 1; exit 1 }
-        for (i = 1; i <= NF; i++) { if ($i == "hrsp_5xx") h = i; if ($i == "req_tot") r = i }
-        next
-      }
-      ($1 == a || $1 == b) && $2 == "BACKEND" { t += $r; e += $h }
-      $1 == check && $2 == "FRONTEND" { ct += $r; ce += $h }
-      END { if (bad || !h || !r) exit 1; print t - ct, e - ce }' <<<"$out") || return 1
+    haproxy_stat_counts c "$1" "$out" || return 1
     lines+="$pid $c"$'\n'
   done
   [ -n "$lines" ] || return 1
   printf '%s' "$lines"
+}
+
+# haproxy_stat_counts VAR TARGET CSV: sets VAR to "requests 5xx" of TARGET's backends (both
+# ways of listening) in one worker's `show stat` CSV, less its check frontend's; fails on an
+# answer that is not the CSV (no header, or no req_tot or hrsp_5xx column).
+haproxy_stat_counts() {
+  local csv=$3 line i r=-1 h=-1 t=0 e=0 ct=0 ce=0 a="${BG_IDENT}_$2_socket" b="${BG_IDENT}_$2_tcp" check="${BG_IDENT}_check"
+  local -a f
+  line=${csv%%$'\n'*}
+  [[ $line == "# pxname,"* ]] || return 1
+  IFS=, read -ra f <<<"${line#"# "}"
+  for i in "${!f[@]}"; do
+    case "${f[i]}" in req_tot) r=$i ;; hrsp_5xx) h=$i ;; esac
+  done
+  [ "$r" -ge 0 ] && [ "$h" -ge 0 ] || return 1
+  while IFS=, read -ra f; do
+    if [ "${f[1]:-}" = BACKEND ] && { [ "${f[0]}" = "$a" ] || [ "${f[0]}" = "$b" ]; }; then
+      t=$((t + ${f[r]:-0})) e=$((e + ${f[h]:-0}))
+    elif [ "${f[1]:-}" = FRONTEND ] && [ "${f[0]}" = "$check" ]; then
+      ct=$((ct + ${f[r]:-0})) ce=$((ce + ${f[h]:-0}))
+    fi
+  done <<<"${csv#*$'\n'}"
+  printf -v "$1" '%s %s' $((t - ct)) $((e - ce))
 }
 
 # router_watch_base TARGET: the counters at the move, "PID:requests:5xx" per worker.

@@ -2,8 +2,10 @@
 # Installs nginx and curl if missing and lets nginx's workers reach the slot sockets. Idempotent.
 # Inputs: none.
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 ensure_commands nginx=nginx curl=curl flock=util-linux openssl=openssl

@@ -25,8 +25,10 @@
 #   env             required secret         the slot's env file
 #   sourceUrl       optional secret         the artifact's https URL (may hold a token)
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${SLOT:?}" "${VERSION:?}" "${SHA256:?}" "${LISTEN:?}" "${HEALTH_PATH:?}" "${HEALTH_TIMEOUT:?}"
 SOURCE_FILE=${SOURCE_FILE:-}
 kind=binary max_mb=""

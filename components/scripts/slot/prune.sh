@@ -7,8 +7,10 @@
 #   KEEP     required  how many of the newest releases to keep (bluegreen:keepReleases)
 #   PROTECT  required  comma-separated versions either slot is configured for
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${KEEP:?}" "${PROTECT:?}"
 # The release lock: no release is being stored while we look.
 take_lock "$BG_RELEASE_LOCK" 900

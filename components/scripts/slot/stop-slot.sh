@@ -5,8 +5,10 @@
 #   SLOT     required  the slot (blue or green)
 #   VERSION  required  the version this resource deployed
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${SLOT:?}" "${VERSION:?}"
 check_color "$SLOT"
 take_lock "$BG_LOCK" 300

@@ -14,13 +14,16 @@
 #   QUIET_SECONDS  required  s with no public request that show the balancer has stopped sending
 #   WAIT_SECONDS   required  s to wait for that quiet before giving up
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${STATE:?}" "${CHECK_PORT:?}" "${EJECT_SECONDS:?}" "${QUIET_SECONDS:?}" "${WAIT_SECONDS:?}"
 HEALTH=/.bluegreen/health
 
-# health_code: what the balancer's health check gets from this host now (its check listener).
-health_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH" || true; }
+# health_code: what the balancer's health check gets from this host now (its check listener),
+# 000 without an answer; in bash alone (http_get), as the switch asks that listener.
+health_code() { if http_get "$CHECK_PORT" "$HEALTH" 3; then echo "$HTTP_STATUS"; else echo 000; fi; }
 
 take_lock "$BG_LOCK" 300 $((WAIT_SECONDS + 60)) "drain $STATE"
 live=$(live_color)

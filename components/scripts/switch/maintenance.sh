@@ -9,12 +9,14 @@
 #   STATE  required  on or off
 # Stdin: the maintenance page (STATE=on)
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/watch.sh"
+. "$BG_LIB_DIR/watch.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/phases.sh"
+. "$BG_LIB_DIR/phases.sh"
 : "${STATE:?}"
 # Turning maintenance off may run a deferred watch: its length bounds how long the lock is held,
 # said again once the lock is ours (a switch it waited for may have deferred one meanwhile).

@@ -62,12 +62,15 @@ phase_poll() {
 
 # phase_tick: called by watch_for after each read of the counts. Tells the coordinator what the
 # watch has seen (at most every 0.5 s), and moves traffic back (watch_breach) when it aborts.
+# The time is read with now_ms_to (no subshell: this runs after every read of the counts).
 PHASE_SAID_MS=0
 phase_tick() {
   coordinated || return 0
-  if [ $(($(now_ms) - PHASE_SAID_MS)) -ge 500 ]; then
+  local now
+  now_ms_to now
+  if [ $((now - PHASE_SAID_MS)) -ge 500 ]; then
     phase_say watch "$W_TOTAL" "$W_ERRORS"
-    PHASE_SAID_MS=$(now_ms)
+    PHASE_SAID_MS=$now
   fi
   phase_poll || watch_breach "$ABORT_WHY"
 }
@@ -87,7 +90,9 @@ phase_noop() {
   coordinated || return 0
   phase_say prepared noop "${on_link:-none}" "$TARGET"
   phase_wait commit || phase_left_alone
-  phase_say committed "$(now_ms)" "$(now_ms)"
+  local now
+  now_ms_to now
+  phase_say committed "$now" "$now"
   phase_say watched 0 0
   phase_wait confirm || phase_left_alone
   phase_say confirmed

@@ -8,8 +8,10 @@
 #   LINES        optional  how many audit lines to show (default 10)
 # Arguments: [live]: `bluegreen-status live` prints only the colour the live link serves (for scripts).
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 if [ "${1:-}" = live ]; then
   live_color
   exit 0

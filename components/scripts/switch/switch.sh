@@ -37,12 +37,14 @@
 #   preSwitch            optional              the preSwitch hook's text
 #   postSwitch           optional              the postSwitch hook's text
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/watch.sh"
+. "$BG_LIB_DIR/watch.sh"
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/phases.sh"
+. "$BG_LIB_DIR/phases.sh"
 : "${TARGET:?}" "${HEALTH_PATH:?}" "${CHECK_PORT:?}" "${VERIFY_TIMEOUT:?}" "${WATCH_SECONDS:?}" "${ERROR_PERCENT:?}" "${MIN_ERRORS:?}"
 SECRET_NAMES=${SECRET_NAMES:-}
 check_color "$TARGET"
@@ -66,7 +68,7 @@ fi
 # catch-up of the idle slot (a restart, up to 900 s, and its readiness, up to 300 s).
 # A coordinated switch also waits for the coordinator between its phases.
 take_lock "$BG_LOCK" 300 $((2 * VERIFY_TIMEOUT + WATCH_SECONDS + hooks_bound + phases_bound + 1200)) "a switch to $TARGET"
-started=$(now_ms)
+now_ms_to started
 on_link=$(live_color)
 # A switch writes its intent, the live colour and a line of audit: refuse on a full disk
 # before anything moves, rather than stop halfway. keep_reserve holds 1 MiB for putting back.
@@ -129,7 +131,8 @@ fi
 
 # A new switch, or one to finish: `from` is the last confirmed live colour.
 if [ -n "$intent_to" ]; then from=$intent_from; resumed=" resumed=yes"; else from=$on_link; resumed=""; fi
-fields="from=${from:-none} to=$TARGET version=$(recorded version "$TARGET" | grep . || echo none)$resumed$switch_id"
+target_version=$(recorded version "$TARGET")
+fields="from=${from:-none} to=$TARGET version=${target_version:-none}$resumed$switch_id"
 gate "$from"
 
 # preSwitch, unless this moves back to the release that was live before the last switch
@@ -210,7 +213,7 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
-W_MOVED_MS=$(now_ms)
+now_ms_to W_MOVED_MS
 if [ -n "$intent_to" ]; then
   W_MOVED_MS=$(field "$BG_SWITCH_INTENT" moved_ms)
   W_BASE=$(field "$BG_SWITCH_INTENT" watch_base | grep . || echo 1)
@@ -236,13 +239,15 @@ if ! phase_wait commit; then
   die_audited switch "$fields" aborted "$ABORT_WHY; nothing moved on this host: traffic stays on ${from:-the default slot}."
 fi
 set_live "$TARGET"
-linked=$(now_ms)
+now_ms_to linked
 if ! serves_target "$VERIFY_TIMEOUT" "$watching"; then
   put_back
   die_audited switch "$fields" failed "$(router_name) did not serve $TARGET within ${VERIFY_TIMEOUT}s after the switch (last answer: HTTP ${LAST_CODE:-none}, colour ${LAST_COLOR:-none}); the link was put back to ${from:-its default}."
 fi
-done_ms=$(now_ms)
+now_ms_to done_ms
+# shellcheck disable=SC2154 # linked and done_ms are set by now_ms_to
 phase_say committed "$linked" "$done_ms"
+# shellcheck disable=SC2154 # started, linked and done_ms are set by now_ms_to
 summary="switched in $((done_ms - started)) ms, verified $((done_ms - linked)) ms after the link moved through $(router_name): $VERIFIED"
 
 watched="" audit_watch=""
@@ -273,7 +278,7 @@ phase_wait confirm || watch_breach "$ABORT_WHY"
 record_active "$TARGET"
 rm -f "$BG_SWITCH_INTENT"
 # A watch deferred for a slot that is live no more goes with this switch.
-[ "$watching" = deferred ] || rm -f "$BG_WATCH_PENDING"
+[ "$watching" = deferred ] || [ ! -e "$BG_WATCH_PENDING" ] || rm -f "$BG_WATCH_PENDING"
 confirmed=yes
 # shellcheck disable=SC2034 # read by audit (lib/events.sh): the switch's duration, for notifications and metrics
 BG_SWITCH_MS=$((done_ms - started))
@@ -281,7 +286,7 @@ audit switch "$fields$audit_watch" ok
 phase_say confirmed
 # What was live before: a switch back to it is a rollback (preSwitch above).
 if [ -n "$from" ]; then printf 'color=%s\nversion=%s\n' "$from" "$(recorded version "$from")" >"$BG_STATE_DIR/previous"; fi
-echo "live: $TARGET $(recorded version "$TARGET") (was ${from:-none}); $summary$watched"
+echo "live: $TARGET $target_version (was ${from:-none}); $summary$watched"
 
 # postSwitch runs once the switch is confirmed and recorded: a failure, a kill or a closed
 # connection here never moves traffic by itself.

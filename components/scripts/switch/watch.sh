@@ -46,23 +46,27 @@ watch_for() {
 # map (HAProxy), so the first answer after a move already comes from the target. An app that
 # sends no X-Bluegreen-Color is checked for 2xx only. Sets VERIFIED (what was seen), or
 # LAST_CODE and LAST_COLOR when it returns 1.
+# Each request is bash's own (http_get: no curl, no fork but its connect guard).
 VERIFIED="" LAST_CODE="" LAST_COLOR=""
 serves_target() {
-  local deadline=$(($(now_s) + $1)) headers status_re='^HTTP/[0-9.]+ ([0-9]+)'
-  local color_re=$'\n''[Xx]-[Bb]luegreen-[Cc]olor: *'$'([^\r\n]*)'
+  local deadline now
+  printf -v deadline '%(%s)T' -1
+  deadline=$((deadline + $1))
   VERIFIED=""
   while :; do
-    headers=$(curl -sS -o /dev/null -D - --max-time 3 "http://127.0.0.1:$CHECK_PORT$HEALTH_PATH" 2>/dev/null || true)
     LAST_CODE="" LAST_COLOR=""
-    if [[ $headers =~ $status_re ]]; then LAST_CODE=${BASH_REMATCH[1]}; fi
-    if [[ $headers =~ $color_re ]]; then LAST_COLOR=${BASH_REMATCH[1]}; fi
+    if http_get "$CHECK_PORT" "$HEALTH_PATH" 3; then
+      LAST_CODE=$HTTP_STATUS
+      http_header LAST_COLOR X-Bluegreen-Color
+    fi
     case "$LAST_CODE" in
       2??)
         if [ "$LAST_COLOR" = "$W_TARGET" ]; then VERIFIED="X-Bluegreen-Color: $W_TARGET" && return 0; fi
         if [ -z "$LAST_COLOR" ]; then VERIFIED="HTTP $LAST_CODE (the app sends no X-Bluegreen-Color)" && return 0; fi
         ;;
     esac
-    [ "$(now_s)" -lt "$deadline" ] || return 1
+    printf -v now '%(%s)T' -1
+    [ "$now" -lt "$deadline" ] || return 1
     [ "${2:-no}" != yes ] || watch_check
     sleep 0.05
   done

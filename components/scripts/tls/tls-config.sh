@@ -14,8 +14,10 @@
 #   renewTimer    optional         acme: the renewal timer unit
 # Nothing secret is printed. A failure leaves the certificate served before in place.
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 : "${MODE:?}" "${DOMAINS?}"
 umask 077
 install -d -m 0700 "$BG_ENV_DIR"

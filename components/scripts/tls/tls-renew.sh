@@ -9,8 +9,10 @@
 # Settings: $BG_TLS_CONF_DIR/acme.conf (written by tls-config.sh); DNS provider
 # credentials, if any, in dns.env (0600), read into lego's environment, never argv.
 set -euo pipefail
+# lib.sh is beside this file: a symlink to it (bluegreen-status) is resolved; no program runs otherwise.
+BG_SELF=$0 && { [[ $0 == */* ]] || BG_SELF=./$0; } && { [ ! -L "$0" ] || BG_SELF=$(readlink -f "$0"); }
 # shellcheck source=/dev/null
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "${BG_SELF%/*}/lib.sh"
 # lego writes HTTP-01 tokens into nginx's webroot with the process umask; nginx's workers must
 # read them (a caller's umask 077 made them 404s). lego keeps its own files 0600/0700.
 umask 022

@@ -31,6 +31,14 @@ export interface Row {
   readonly notes?: string;
   setup(): Promise<{ url: string }>;
   switchTo(color: Color): Promise<void>;
+  /**
+   * The router's processes now (each with its children and threads, counted by cpuSeconds):
+   * its master, or its one process. Read before and after a run, so a process that
+   * started or ended meanwhile counts for what it used while both saw it.
+   */
+  routerPids(): number[];
+  /** The demo app pair's processes. */
+  appPids(): number[];
   /** Called before teardown: what the daemon's own logs say about the run, in a few words. */
   diagnose?(): string;
   teardown(): Promise<void>;
@@ -126,10 +134,14 @@ export function spawnDaemon(
   cmd: string,
   args: string[],
   log: string,
-  o: { env?: NodeJS.ProcessEnv; exitSignal?: NodeJS.Signals } = {},
+  o: { env?: NodeJS.ProcessEnv; exitSignal?: NodeJS.Signals; ownSession?: boolean } = {},
 ): Daemon {
   const fd = fs.openSync(log, "a");
-  const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], env: o.env ?? process.env });
+  // ownSession: setsid, as a daemon or a systemd service runs. Linux's scheduler autogroups
+  // share the CPU by session: a router left in the bench's session (with wrk and the apps)
+  // would get a different share of the two cores than one in its own (bluegreen's routers
+  // daemonize), so every row's router runs in its own.
+  const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], env: o.env ?? process.env, detached: o.ownSession });
   fs.closeSync(fd);
   if (child.pid === undefined) throw new Error(`${cmd} did not start (see ${log})`);
   const pid = child.pid;
@@ -247,6 +259,8 @@ export type Upstream = { kind: "unix"; path: string } | { kind: "tcp"; port: num
 export interface DemoPair {
   readonly blue: Upstream;
   readonly green: Upstream;
+  /** The two app processes. */
+  pids(): number[];
   stop(): void;
 }
 
@@ -276,10 +290,73 @@ export async function startDemoPair(dir: string, kind: "unix" | "tcp"): Promise<
   }
   return {
     ...pair,
+    pids: () => daemons.map((d) => d.pid),
     stop: () => {
       for (const d of daemons) void d.stop("SIGKILL");
     },
   };
+}
+
+// ---------------------------------------------------------------- CPU
+
+/** The processes and every descendant (from /proc/<pid>/task/<tid>/children). */
+export function processTree(pids: number[]): number[] {
+  const seen = new Set<number>();
+  const walk = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    let tasks: string[] = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = "";
+      try {
+        kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, "utf8");
+      } catch {
+        /* gone */
+      }
+      for (const k of kids.split(/\s+/).filter(Boolean)) walk(Number(k));
+    }
+  };
+  pids.forEach(walk);
+  return [...seen];
+}
+
+/** Nanoseconds on CPU so far of every thread of these processes and their descendants (schedstat), by pid:tid. */
+export function cpuNs(pids: number[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const pid of processTree(pids)) {
+    let tasks: string[] = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        m.set(`${pid}:${t}`, Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]));
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+  return m;
+}
+
+/** CPU seconds between two cpuNs readings: each thread seen in both, and a new one from 0. */
+export function cpuSeconds(before: Map<string, number>, after: Map<string, number>): number {
+  let ns = 0;
+  for (const [k, v] of after) ns += v - (before.get(k) ?? 0);
+  return ns / 1e9;
+}
+
+/** The PID a pid file names, or nothing. */
+export function pidFrom(file: string): number[] {
+  const pid = Number(fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split(/\s+/)[0] : NaN);
+  return pid > 0 ? [pid] : [];
 }
 
 // ---------------------------------------------------------------- the probe

@@ -14,6 +14,7 @@ import {
   httpStatus,
   mustRun,
   onExit,
+  pidFrom,
   Row,
   scratchDir,
   signalIf,
@@ -24,6 +25,17 @@ import {
   waitUntil,
   writeAtomic,
 } from "./row";
+
+/**
+ * --baseline DIR: bluegreen's three rows again, with the host scripts and router config of the
+ * checkout in DIR (another branch, say), so a change is measured against it in the same run.
+ * DIR's test/support/sandbox.ts must take the `faults` option and have slotPids().
+ */
+export const baselineRows = (dir: string): (() => Row)[] => [
+  () => bluegreen("nginx", "socket", dir),
+  () => bluegreen("nginx", "tcp", dir),
+  () => bluegreen("haproxy", "socket", dir),
+];
 
 /**
  * The rows, in the table's order. To add one, write a function returning a
@@ -58,7 +70,14 @@ function countLines(file: string, patterns: Record<string, RegExp>): string {
  * The product: the real host scripts and router config in a Sandbox, as
  * switch-bench.ts runs them; a switch is switch.sh (no watch).
  */
-function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
+function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp", baseline?: string): Row {
+  // --baseline DIR: the same row with another checkout's Sandbox, which brings that checkout's
+  // host scripts and router config (its test/support/sandbox.ts finds them from its own path).
+  const SandboxOf: typeof Sandbox = baseline
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.resolve(baseline, "test", "support", "sandbox")) as { Sandbox: typeof Sandbox }).Sandbox
+    : Sandbox;
+  const tag = baseline ? ` [baseline ${baseline}]` : "";
   let host: Sandbox | undefined;
   let off: () => void = () => undefined;
   let checkPort = 0;
@@ -67,8 +86,8 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
     if (r.status !== 0) throw new Error(`switch.sh to ${color}: ${r.stderr}${r.stdout}`);
   };
   return {
-    id: router === "nginx" ? `bluegreen-${mode}` : `bluegreen-haproxy-${mode}`,
-    name: router === "nginx" ? `bluegreen nginx ${mode}` : "bluegreen haproxy runtime API",
+    id: (baseline ? "baseline-" : "") + (router === "nginx" ? `bluegreen-${mode}` : `bluegreen-haproxy-${mode}`),
+    name: (router === "nginx" ? `bluegreen nginx ${mode}` : "bluegreen haproxy runtime API") + tag,
     upstream:
       mode === "socket" ? "unix sockets (linkMode socket)" : "loopback tcp (linkMode tcp: for apps that take a port)",
     switchCommand:
@@ -79,14 +98,18 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
     notes:
       router === "nginx"
         ? "the Sandbox of test/support/sandbox.ts: the site router-config.sh writes, nginx 2 workers; " +
-          "slots are the demo app as child processes"
+          "slots are the demo app as child processes, started as the other rows start it (no --fault-dir)"
         : "the Sandbox of test/support/sandbox.ts with router haproxy: the config router-config.sh writes (HAProxy 2.6, master-worker, " +
-          "default threads), live/idle as a map read per request; slots are the demo app as child processes",
+          "default threads), live/idle as a map read per request; slots are the demo app as child processes, " +
+          "started as the other rows start it (no --fault-dir)",
     async setup() {
       const [httpPort, previewPort, check, blue, green] = await freePorts(5);
       checkPort = check;
-      host = new Sandbox({ router, mode, httpPort, previewPort, checkPort, ports: { blue, green } });
+      // The demo app as every other row runs it (no --fault-dir, which stats a file per request).
+      host = new SandboxOf({ router, mode, httpPort, previewPort, checkPort, ports: { blue, green }, faults: false });
       const h = host;
+      if (typeof h.slotPids !== "function")
+        throw new Error(`${baseline}: its Sandbox has no slotPids() (nor, likely, the faults option) for the bench`);
       off = onExit(() => h.stop());
       const cfg = host.configureAndStart();
       if (cfg.status !== 0) throw new Error(`router-config.sh: ${cfg.stderr}`);
@@ -99,6 +122,8 @@ function bluegreen(router: "nginx" | "haproxy", mode: "socket" | "tcp"): Row {
       run(color);
       return Promise.resolve();
     },
+    routerPids: () => pidFrom(host!.at(router === "nginx" ? "nginx.pid" : "haproxy.pid")),
+    appPids: () => host!.slotPids(),
     diagnose: () =>
       router === "nginx"
         ? countLines(host!.at("log/error.log"), NGINX_LOG)
@@ -181,7 +206,9 @@ function nginxIncludeReload(): Row {
           "",
         ].join("\n"),
       );
-      nginx = spawnDaemon("nginx", ["-p", `${prefix}/`, "-c", conf, "-g", "daemon off;"], `${prefix}/stderr.log`);
+      nginx = spawnDaemon("nginx", ["-p", `${prefix}/`, "-c", conf, "-g", "daemon off;"], `${prefix}/stderr.log`, {
+        ownSession: true,
+      });
       await waitUntil(async () => (await httpStatus({ port })) === 200, "nginx");
       return { url: `http://127.0.0.1:${port}/` };
     },
@@ -190,6 +217,8 @@ function nginxIncludeReload(): Row {
       await mustRun("nginx", ["-t", "-q", "-p", `${prefix}/`, "-c", conf]);
       await mustRun("nginx", ["-p", `${prefix}/`, "-c", conf, "-s", "reload"]);
     },
+    routerPids: () => (nginx ? [nginx.pid] : []),
+    appPids: () => apps?.pids() ?? [],
     diagnose: () => countLines(path.join(prefix, "error.log"), NGINX_LOG),
     async teardown() {
       await nginx?.stop("SIGQUIT");
@@ -281,6 +310,9 @@ function haproxyEditReload(): Row {
       });
       readPids();
     },
+    // The one serving now; those before it are finishing their last connections, if any.
+    routerPids: () => pidFrom(pidFile()),
+    appPids: () => apps?.pids() ?? [],
     diagnose: () => `${countLines(log(), HAPROXY_LOG)}; ${pids.size} haproxy processes started`,
     async teardown() {
       // Old processes still finishing connections are in the set too.
@@ -341,6 +373,7 @@ function haproxySeamlessReload(): Row {
         "haproxy",
         ["-W", "-f", cfg(), "-p", path.join(dir, "haproxy.pid"), "-S", masterSock()],
         path.join(dir, "haproxy.log"),
+        { ownSession: true },
       );
       await waitUntil(async () => (await httpStatus({ port })) === 200, "haproxy");
       return { url: `http://127.0.0.1:${port}/` };
@@ -350,6 +383,8 @@ function haproxySeamlessReload(): Row {
       await mustRun("haproxy", ["-c", "-q", "-f", cfg()]);
       await haproxyCli(masterSock(), "reload");
     },
+    routerPids: () => (master ? [master.pid] : []),
+    appPids: () => apps?.pids() ?? [],
     diagnose: () => countLines(path.join(dir, "haproxy.log"), HAPROXY_LOG),
     async teardown() {
       // The master stops its workers, old ones included.
@@ -419,6 +454,7 @@ function caddyAdminApi(): Row {
       const env = { ...process.env, HOME: dir, XDG_DATA_HOME: `${dir}/data`, XDG_CONFIG_HOME: `${dir}/config` };
       caddy = spawnDaemon("caddy", ["run", "--config", path.join(dir, "caddy.json")], path.join(dir, "caddy.log"), {
         env,
+        ownSession: true,
       });
       await waitUntil(async () => (await httpStatus({ port })) === 200, "caddy");
       return { url: `http://127.0.0.1:${port}/` };
@@ -429,6 +465,8 @@ function caddyAdminApi(): Row {
         ...["-d", JSON.stringify(caddyDial(apps![color])), `http://127.0.0.1:${admin}/id/live_upstream/dial`],
       ]);
     },
+    routerPids: () => (caddy ? [caddy.pid] : []),
+    appPids: () => apps?.pids() ?? [],
     diagnose: () =>
       countLines(path.join(scratch!.dir, "caddy.log"), {
         '"http: Accept error"': /Accept error/,
