@@ -39,13 +39,18 @@ case "$STATE" in
     [ "$code" = 503 ] || die "drained, but the balancer's health check ($HEALTH) answers HTTP $code here, not 503: the router did not take the drain"
     # The evidence: the live slot's public responses stop growing for QUIET_SECONDS.
     base=$(router_watch_base "${live:-blue}")
-    started=$(now_s) since=$(now_s) last=-1
+    # In milliseconds: whole seconds would end the waits up to a second early.
+    started=0 now=0
+    now_ms_to started
+    since=$started last=-1
     while :; do
-      router_watch_read "${live:-blue}" "$base" "$(($(now_s) * 1000 - WAIT_SECONDS * 1000))" || die "could not read $(router_name)'s counts, so there is no evidence that the balancer stopped sending"
-      if [ "$WATCH_TOTAL" != "$last" ]; then last=$WATCH_TOTAL since=$(now_s); fi
-      if [ $(($(now_s) - since)) -ge "$QUIET_SECONDS" ] && [ $(($(now_s) - started)) -ge "$EJECT_SECONDS" ]; then break; fi
-      if [ $(($(now_s) - started)) -ge "$WAIT_SECONDS" ]; then
-        die "this host is drained (its health check answers 503), but public requests still arrived $(($(now_s) - since)) s ago, after ${WAIT_SECONDS} s; is the balancer's health check on $HEALTH of each host (docs/hosts.md)? Nothing else was run here."
+      now_ms_to now
+      router_watch_read "${live:-blue}" "$base" "$((now - WAIT_SECONDS * 1000))" || die "could not read $(router_name)'s counts, so there is no evidence that the balancer stopped sending"
+      now_ms_to now
+      if [ "$WATCH_TOTAL" != "$last" ]; then last=$WATCH_TOTAL since=$now; fi
+      if [ $((now - since)) -ge $((QUIET_SECONDS * 1000)) ] && [ $((now - started)) -ge $((EJECT_SECONDS * 1000)) ]; then break; fi
+      if [ $((now - started)) -ge $((WAIT_SECONDS * 1000)) ]; then
+        die "this host is drained (its health check answers 503), but public requests still arrived $(((now - since) / 1000)) s ago, after ${WAIT_SECONDS} s; is the balancer's health check on $HEALTH of each host (docs/hosts.md)? Nothing else was run here."
       fi
       sleep 0.5
     done
